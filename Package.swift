@@ -1,0 +1,118 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Swift 6 language mode everywhere (strict concurrency). The pure targets
+// (MQTTCore, DeviceIdentity, Broker) never import NIOPosix, NIOSSL or file APIs.
+let package = Package(
+    name: "Portcullis",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "portcullis", targets: ["portcullis"]),
+        .library(name: "MQTTCore", targets: ["MQTTCore"]),
+        .library(name: "PortcullisTesting", targets: ["PortcullisTesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // MQTT 3.1.1 / 5.0 packets, properties, reason codes, codec, topics. No I/O.
+        .target(
+            name: "MQTTCore",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // X.509: certificate ids, local CA, issuing, chain verification. No sockets, no files.
+        .target(
+            name: "DeviceIdentity",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        // Sessions, subscriptions, QoS 1, retained, wills, quotas, lifecycle events. No sockets.
+        .target(
+            name: "Broker",
+            dependencies: [
+                "MQTTCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // The I/O edge: NIO listeners, TLS, channel handlers, the IoT event log.
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "MQTTCore", "Broker", "DeviceIdentity",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Composition root: configuration, data folder, services.
+        .target(
+            name: "PortcullisServer",
+            dependencies: [
+                "Gateway", "Broker", "DeviceIdentity", "MQTTCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "portcullis",
+            dependencies: [
+                "PortcullisServer", "DeviceIdentity", "Broker", "Gateway",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Test support shipped as a library: in-code PKI, a raw MQTT client, a live server harness.
+        .target(
+            name: "PortcullisTesting",
+            dependencies: [
+                "MQTTCore", "DeviceIdentity", "PortcullisServer", "Gateway",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "MQTTCoreTests", dependencies: ["MQTTCore"]),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker", "MQTTCore"]),
+        .testTarget(
+            name: "DeviceIdentityTests",
+            dependencies: [
+                "DeviceIdentity",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "PortcullisTesting", "PortcullisServer", "Gateway", "MQTTCore", "DeviceIdentity",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
