@@ -1,0 +1,280 @@
+import MQTTCore
+import NIOCore
+
+extension Broker {
+    func handleConnect(_ connect: ConnectPacket, on connection: Connection, at now: BrokerInstant) {
+        let id = connection.info.id
+        connection.version = connect.protocolVersion == .v5 ? .v5 : .v3_1_1
+        connection.clientID = connect.clientID
+
+        func refuse(_ reason: ReasonCode, _ logReason: String, _ details: String) {
+            // 3.1.1 has no return code for a bad will; the spec and AWS close the connection instead.
+            let v3HasCode = [.unsupportedProtocolVersion, .clientIdentifierNotValid, .badUserNameOrPassword,
+                             .notAuthorized, .serverUnavailable].contains(reason)
+            if connection.isV5 || v3HasCode {
+                var properties = MQTTProperties()
+                if connection.isV5 && connect.properties.requestProblemInformation != false {
+                    properties.reasonString = details
+                }
+                actions.append(.send(id, .connack(ConnAckPacket(reasonCode: reason, properties: properties))))
+            }
+            actions.append(.close(id))
+            log(.connect, .failure, connection, at: now, reason: logReason, details: details, level: .error)
+            connection.state = .closed
+            connections[id] = nil
+        }
+
+        if connect.protocolVersion == .v3_1 {
+            return refuse(.unsupportedProtocolVersion, "UNSUPPORTED_PROTOCOL_VERSION", "MQTT 3.1 is not supported; use 3.1.1 or 5")
+        }
+        if connect.properties.authenticationMethod != nil {
+            return refuse(.badAuthenticationMethod, "BAD_AUTHENTICATION_METHOD", "enhanced authentication (AUTH) is not supported")
+        }
+
+        // Client identifier: AWS allows up to 128 bytes and reserves a leading '$'.
+        var clientID = connect.clientID
+        var assigned = false
+        if clientID.isEmpty {
+            if connection.isV5 || connect.cleanStart {
+                clientID = assignedClientIDPrefix + String(nextAssignedID)
+                nextAssignedID += 1
+                assigned = true
+            } else {
+                return refuse(.clientIdentifierNotValid, "CLIENT_ID_INVALID", "an empty client id requires a clean session")
+            }
+        }
+        if clientID.utf8.count > limits.maximumClientIDLength {
+            return refuse(.clientIdentifierNotValid, "CLIENT_ID_INVALID", "client id longer than \(limits.maximumClientIDLength) bytes")
+        }
+        if !assigned && clientID.hasPrefix("$") {
+            return refuse(.clientIdentifierNotValid, "CLIENT_ID_INVALID", "client ids starting with '$' are reserved")
+        }
+        connection.clientID = clientID
+
+        if let will = connect.will {
+            if will.qos == .exactlyOnce {
+                return refuse(.qosNotSupported, "QOS_NOT_SUPPORTED", "QoS 2 is not supported (maximum QoS is 1)")
+            }
+            if let problem = topicNameProblem(will.topic) {
+                return refuse(.topicNameInvalid, "TOPIC_NAME_INVALID", "will topic: \(problem)")
+            }
+            if will.topic.hasPrefix("$") {
+                return refuse(.notAuthorized, "AUTHORIZATION_FAILURE", "will topic: devices may not publish to reserved '$' topics")
+            }
+            if will.payload.readableBytes > limits.maximumPayloadSize {
+                return refuse(.packetTooLarge, "PAYLOAD_TOO_LARGE", "will payload larger than \(limits.maximumPayloadSize) bytes")
+            }
+            if will.properties.payloadFormat == .utf8 && String(validating: will.payload.readableBytesView, as: UTF8.self) == nil {
+                return refuse(.payloadFormatInvalid, "PAYLOAD_FORMAT_INVALID", "will payload is not UTF-8")
+            }
+        }
+
+        // Keep alive (AWS: 30 to 1200 seconds; 0 or more than the maximum becomes the maximum).
+        let requested = connect.keepAlive
+        let keepAlive: UInt16 = requested == 0 || requested > limits.maximumKeepAlive
+            ? limits.maximumKeepAlive : max(requested, limits.minimumKeepAlive)
+        connection.keepAlive = keepAlive
+
+        // Session expiry.
+        let requestedExpiry: UInt32
+        if connection.isV5 {
+            requestedExpiry = connect.properties.sessionExpiryInterval ?? 0
+        } else {
+            requestedExpiry = connect.cleanStart ? 0 : limits.persistentSessionExpiry
+        }
+        let expiry = min(requestedExpiry, limits.maximumSessionExpiry)
+        connection.connectSessionExpiry = expiry
+        connection.will = connect.will
+        connection.requestProblemInformation = connect.properties.requestProblemInformation ?? true
+
+        // Take over a live connection with the same client id.
+        if let key = sessionsByClientID[clientID], let existing = sessions[key], let oldID = existing.connection,
+           let old = connections[oldID] {
+            serverDisconnect(old, reason: .sessionTakenOver, reasonString: "another connection used the same client id",
+                             lifecycle: .duplicateClientID, logReason: "DUPLICATE_CLIENT_ID", at: now)
+        }
+
+        // Resume or start the session. Persistent sessions do not cross protocol versions (AWS).
+        var session: Session
+        var sessionPresent = false
+        let window = min(Int(connect.properties.receiveMaximum ?? UInt16.max), limits.maximumInflightOutbound)
+        if let key = sessionsByClientID[clientID], let existing = sessions[key] {
+            if connect.cleanStart || existing.protocolVersion != connection.version {
+                removeSession(existing, at: now)
+                session = makeSession(clientID: clientID, version: connection.version, expiry: expiry, window: window)
+            } else {
+                session = existing
+                sessionPresent = true
+                session.expiryInterval = expiry
+                session.sendWindow = window
+                // The session resumed before the will delay ran out: the will is not sent (spec 3.1.3.2.2).
+                session.pendingWill = nil
+            }
+        } else {
+            session = makeSession(clientID: clientID, version: connection.version, expiry: expiry, window: window)
+        }
+        session.connection = id
+        session.disconnectedAt = nil
+        session.maximumPacketSize = connect.properties.maximumPacketSize.map { Int($0) } ?? .max
+        offlineSessions.remove(session.key)
+        connection.session = session
+        connection.state = .connected
+
+        var properties = MQTTProperties()
+        if connection.isV5 {
+            properties.maximumQoS = .atLeastOnce
+            properties.retainAvailable = true
+            properties.maximumPacketSize = UInt32(limits.maximumPacketSize)
+            properties.topicAliasMaximum = UInt16(clamping: limits.topicAliasMaximum)
+            properties.receiveMaximum = UInt16(clamping: limits.receiveMaximum)
+            properties.serverKeepAlive = keepAlive
+            properties.wildcardSubscriptionAvailable = true
+            properties.subscriptionIdentifierAvailable = true
+            properties.sharedSubscriptionAvailable = true
+            if expiry != requestedExpiry { properties.sessionExpiryInterval = expiry }
+            if assigned { properties.assignedClientIdentifier = clientID }
+        }
+        actions.append(.send(id, .connack(ConnAckPacket(sessionPresent: sessionPresent, properties: properties))))
+
+        var version = lifecycleVersions[clientID]?.version ?? 0
+        version += 1
+        lifecycleVersions[clientID] = (version, nil)
+        connection.lifecycleVersion = version
+        log(.connect, .success, connection, at: now)
+        publishPresenceEvent(connected: true, connection, at: now)
+
+        if sessionPresent { resumeDeliveries(session, at: now) }
+    }
+
+    func makeSession(clientID: String, version: ProtocolVersion, expiry: UInt32, window: Int) -> Session {
+        let key = nextSessionKey
+        nextSessionKey += 1
+        let session = Session(key: key, clientID: clientID, protocolVersion: version, expiryInterval: expiry, sendWindow: window)
+        sessions[key] = session
+        sessionsByClientID[clientID] = key
+        return session
+    }
+
+    /// Ends a session: its subscriptions leave the index, its queues are dropped, and a will still
+    /// waiting out its delay is published now (spec: the will is sent at the latest when the session ends).
+    func removeSession(_ session: Session, at now: BrokerInstant) {
+        if let will = session.pendingWill {
+            session.pendingWill = nil
+            publishWill(will.message, from: session, at: now)
+        }
+        for subscription in session.subscriptions.values {
+            index.remove(filter: subscription.filter, shareName: subscription.shareName, session: session.key)
+        }
+        session.subscriptions.removeAll()
+        session.clearInflight()
+        session.pending.removeAll()
+        sessions[session.key] = nil
+        if sessionsByClientID[session.clientID] == session.key { sessionsByClientID[session.clientID] = nil }
+        offlineSessions.remove(session.key)
+    }
+
+    func handleDisconnect(_ disconnect: DisconnectPacket, on connection: Connection, at now: BrokerInstant) {
+        if let newExpiry = disconnect.properties.sessionExpiryInterval, let session = connection.session {
+            if connection.connectSessionExpiry == 0 && newExpiry != 0 {
+                return protocolViolation(on: connection, reason: .protocolError,
+                                         "session expiry cannot be set on DISCONNECT when CONNECT set 0", at: now)
+            }
+            session.expiryInterval = min(newExpiry, limits.maximumSessionExpiry)
+        }
+        let withWill = disconnect.reasonCode == .disconnectWithWillMessage
+        actions.append(.close(connection.info.id))
+        endConnection(connection, reason: .clientInitiatedDisconnect, clientInitiated: true, publishWill: withWill, at: now)
+    }
+
+    /// The server closes a connection, telling an MQTT 5 client why.
+    func serverDisconnect(
+        _ connection: Connection, reason: ReasonCode, reasonString: String, lifecycle: DisconnectReason,
+        logReason: String? = nil, at now: BrokerInstant
+    ) {
+        let id = connection.info.id
+        if connection.isV5 {
+            actions.append(.send(id, .disconnect(DisconnectPacket(reasonCode: reason, properties: MQTTProperties(reasonString: reasonString)))))
+        }
+        actions.append(.close(id))
+        endConnection(connection, reason: lifecycle, clientInitiated: false, publishWill: true, at: now,
+                      logReason: logReason ?? lifecycle.rawValue, details: reasonString)
+    }
+
+    /// A client broke the protocol: MQTT 5 gets DISCONNECT with the reason code, 3.1.1 a closed socket.
+    func protocolViolation(on connection: Connection, reason: ReasonCode, _ details: String, at now: BrokerInstant) {
+        serverDisconnect(connection, reason: reason, reasonString: details, lifecycle: .clientError,
+                         logReason: Self.logReason(reason), at: now)
+    }
+
+    static func logReason(_ reason: ReasonCode) -> String {
+        switch reason {
+        case .malformedPacket: "MALFORMED_PACKET"
+        case .protocolError: "PROTOCOL_ERROR"
+        case .packetTooLarge: "PACKET_TOO_LARGE"
+        case .qosNotSupported: "QOS_NOT_SUPPORTED"
+        case .topicAliasInvalid: "TOPIC_ALIAS_INVALID"
+        case .topicNameInvalid: "TOPIC_NAME_INVALID"
+        case .payloadFormatInvalid: "PAYLOAD_FORMAT_INVALID"
+        case .unsupportedProtocolVersion: "UNSUPPORTED_PROTOCOL_VERSION"
+        default: "CLIENT_ERROR"
+        }
+    }
+
+    /// Everything that happens when a connected client's connection ends, whatever the cause.
+    func endConnection(
+        _ connection: Connection, reason: DisconnectReason, clientInitiated: Bool, publishWill: Bool,
+        at now: BrokerInstant, logReason: String? = nil, details: String? = nil
+    ) {
+        guard connection.state == .connected else {
+            connection.state = .closed
+            connections[connection.info.id] = nil
+            return
+        }
+        connection.state = .closed
+        connections[connection.info.id] = nil
+
+        if clientInitiated {
+            log(.disconnect, .success, connection, at: now, disconnectReason: reason.rawValue)
+        } else {
+            log(.disconnect, .failure, connection, at: now, reason: logReason ?? reason.rawValue, details: details,
+                level: .error, disconnectReason: reason.rawValue)
+        }
+        if var entry = lifecycleVersions[connection.clientID] {
+            entry.lastDisconnect = now
+            lifecycleVersions[connection.clientID] = entry
+        }
+        publishPresenceEvent(connected: false, connection, at: now, reason: reason, clientInitiated: clientInitiated)
+
+        guard let session = connection.session, session.connection == connection.info.id else { return }
+        session.connection = nil
+        session.disconnectedAt = now
+        if publishWill, let will = connection.will {
+            var publish = PublishPacket(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain,
+                                        properties: will.properties)
+            publish.packetID = nil
+            let message = StoredMessage(publish, at: now, publisher: session.key,
+                                        maximumExpiry: limits.maximumMessageExpiry, compact: true)
+            let delay = min(will.delayInterval ?? 0, session.expiryInterval)
+            if delay == 0 {
+                self.publishWill(message, from: session, at: now)
+            } else {
+                session.pendingWill = (message, now.adding(nanoseconds: .seconds(delay)))
+            }
+        }
+        if session.expiryInterval == 0 {
+            removeSession(session, at: now)
+        } else {
+            offlineSessions.insert(session.key)
+        }
+    }
+
+    func publishWill(_ message: StoredMessage, from session: Session, at now: BrokerInstant) {
+        var message = message
+        // A will's message expiry starts when it is published (AWS: "a will's expiry starts after disconnect").
+        if let interval = message.properties.messageExpiryInterval {
+            message.expiresAt = now.adding(nanoseconds: .seconds(interval))
+        }
+        if message.retain { _ = retained.store(message) }
+        route(message, at: now)
+    }
+}

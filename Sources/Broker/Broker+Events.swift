@@ -1,0 +1,66 @@
+import MQTTCore
+import NIOCore
+
+extension Broker {
+    func log(
+        _ type: IoTLogEvent.EventType, _ status: IoTLogEvent.Status, _ connection: Connection, at now: BrokerInstant,
+        topic: String? = nil, retain: Bool = false, reason: String? = nil, details: String? = nil,
+        level: IoTLogLevel = .info, disconnectReason: String? = nil
+    ) {
+        guard level >= logLevel, logLevel != .disabled else { return }
+        actions.append(.log(IoTLogEvent(
+            epochMilliseconds: now.epochMilliseconds, level: level, eventType: type, status: status,
+            clientID: connection.clientID.isEmpty ? nil : connection.clientID, principalID: connection.info.principalID,
+            sourceIP: connection.info.sourceIP, sourcePort: connection.info.sourcePort, topicName: topic,
+            retain: retain, reason: reason, details: details, disconnectReason: disconnectReason)))
+    }
+
+    /// AWS sends no lifecycle events for client ids containing wildcard characters.
+    func wantsLifecycleEvents(_ clientID: String) -> Bool {
+        !clientID.utf8.contains { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") }
+    }
+
+    /// `$aws/events/presence/{connected|disconnected}/{clientId}` (reference 4.9).
+    func publishPresenceEvent(
+        connected: Bool, _ connection: Connection, at now: BrokerInstant,
+        reason: DisconnectReason? = nil, clientInitiated: Bool = false
+    ) {
+        guard wantsLifecycleEvents(connection.clientID) else { return }
+        var json = JSONText()
+        json.field("clientId", connection.clientID)
+        json.field("timestamp", now.epochMilliseconds)
+        json.field("eventType", connected ? "connected" : "disconnected")
+        json.field("sessionIdentifier", connection.info.sessionIdentifier)
+        json.field("principalIdentifier", connection.info.principalID)
+        if connected {
+            json.field("ipAddress", connection.info.sourceIP)
+        } else {
+            json.field("clientInitiatedDisconnect", clientInitiated)
+            json.field("disconnectReason", (reason ?? .unknown).rawValue)
+        }
+        json.field("versionNumber", connection.lifecycleVersion)
+        let kind = connected ? "connected" : "disconnected"
+        publishEvent(topic: "$aws/events/presence/\(kind)/\(connection.clientID)", json.finished(), at: now)
+    }
+
+    /// `$aws/events/subscriptions/{subscribed|unsubscribed}/{clientId}` (reference 4.9).
+    func publishSubscriptionEvent(subscribed: Bool, _ connection: Connection, topics: [String], at now: BrokerInstant) {
+        guard wantsLifecycleEvents(connection.clientID) else { return }
+        let kind = subscribed ? "subscribed" : "unsubscribed"
+        var json = JSONText()
+        json.field("clientId", connection.clientID)
+        json.field("timestamp", now.epochMilliseconds)
+        json.field("eventType", kind)
+        json.field("sessionIdentifier", connection.info.sessionIdentifier)
+        json.field("principalIdentifier", connection.info.principalID)
+        json.field("topics", topics)
+        publishEvent(topic: "$aws/events/subscriptions/\(kind)/\(connection.clientID)", json.finished(), at: now)
+    }
+
+    /// Publishes a service event at QoS 1, so QoS 1 subscribers get it reliably.
+    func publishEvent(topic: String, _ payload: String, at now: BrokerInstant) {
+        let publish = PublishPacket(topic: topic, payload: ByteBuffer(string: payload), qos: .atLeastOnce,
+                                    properties: PublishProperties(payloadFormat: .utf8, contentType: "application/json"))
+        route(StoredMessage(publish, at: now, publisher: nil, maximumExpiry: limits.maximumMessageExpiry, compact: false), at: now)
+    }
+}

@@ -1,0 +1,254 @@
+import MQTTCore
+import NIOCore
+
+extension Broker {
+    /// Why a topic name may not be published to, by the spec and AWS's limits; nil if it is fine.
+    func topicNameProblem(_ topic: String) -> String? {
+        if let error = Topic.validateName(topic) { return "\(error)" }
+        if topic.utf8.count > limits.maximumTopicLength { return "topic longer than \(limits.maximumTopicLength) bytes" }
+        if Topic.levelSeparatorCount(topic) > limits.maximumTopicSlashes {
+            return "topic has more than \(limits.maximumTopicSlashes) '/' separators"
+        }
+        return nil
+    }
+
+    func handlePublish(_ incoming: PublishPacket, on connection: Connection, at now: BrokerInstant) {
+        let id = connection.info.id
+        var publish = incoming
+
+        // Rate limits delay the connection (reads pause) instead of dropping what was already sent.
+        let pauseA = connection.publishBucket.take(1, at: now)
+        let pauseB = connection.byteBucket.take(publish.payload.readableBytes + publish.topic.utf8.count, at: now)
+        if let until = [pauseA, pauseB].compactMap({ $0 }).max() {
+            actions.append(.pauseReading(id, until: until))
+        }
+
+        if publish.qos == .exactlyOnce {
+            // AWS: a publish above the maximum QoS gets DISCONNECT 0x9B; 3.1.1 has no way to say it.
+            return protocolViolation(on: connection, reason: .qosNotSupported, "QoS 2 is not supported (maximum QoS is 1)", at: now)
+        }
+        if !publish.properties.subscriptionIdentifiers.isEmpty {
+            return protocolViolation(on: connection, reason: .protocolError, "a client may not send Subscription Identifiers", at: now)
+        }
+        if publish.payload.readableBytes > limits.maximumPayloadSize {
+            return protocolViolation(on: connection, reason: .packetTooLarge,
+                                     "payload larger than \(limits.maximumPayloadSize) bytes", at: now)
+        }
+
+        // MQTT 5 topic aliases (inbound).
+        if let alias = publish.properties.topicAlias {
+            guard Int(alias) <= limits.topicAliasMaximum else {
+                return protocolViolation(on: connection, reason: .topicAliasInvalid,
+                                         "topic alias \(alias) above the maximum of \(limits.topicAliasMaximum)", at: now)
+            }
+            if publish.topic.isEmpty {
+                guard let topic = connection.topicAliases[alias] else {
+                    return protocolViolation(on: connection, reason: .protocolError, "topic alias \(alias) is not mapped", at: now)
+                }
+                publish.topic = topic
+            } else {
+                connection.topicAliases[alias] = publish.topic
+            }
+            publish.properties.topicAlias = nil
+        }
+
+        func reject(_ reason: ReasonCode, _ logReason: String, _ details: String) {
+            log(.publishIn, .failure, connection, at: now, topic: publish.topic, retain: publish.retain,
+                reason: logReason, details: details, level: .error)
+            if !connection.isV5 {
+                // 3.1.1 cannot refuse a PUBLISH; AWS closes the connection.
+                serverDisconnect(connection, reason: reason, reasonString: details, lifecycle: .clientError,
+                                 logReason: logReason, at: now)
+            } else if let packetID = publish.packetID {
+                actions.append(.send(id, .puback(AckPacket(packetID: packetID, reasonCode: reason,
+                                                           properties: problem(connection, details)))))
+            }
+        }
+
+        if let problem = topicNameProblem(publish.topic) {
+            return reject(.topicNameInvalid, "TOPIC_NAME_INVALID", problem)
+        }
+        if publish.topic.hasPrefix("$") {
+            return reject(.notAuthorized, "AUTHORIZATION_FAILURE", "devices may not publish to reserved '$' topics")
+        }
+        if publish.properties.payloadFormat == .utf8,
+           String(validating: publish.payload.readableBytesView, as: UTF8.self) == nil {
+            return reject(.payloadFormatInvalid, "PAYLOAD_FORMAT_INVALID", "payload is declared UTF-8 but is not")
+        }
+
+        let message = StoredMessage(publish, at: now, publisher: connection.session?.key,
+                                    maximumExpiry: limits.maximumMessageExpiry, compact: false)
+        if publish.retain {
+            var stored = message
+            stored.payload = ByteBuffer(bytes: publish.payload.readableBytesView)
+            if retained.store(stored) == .quotaExceeded {
+                return reject(.quotaExceeded, "RETAINED_QUOTA_EXCEEDED", "the retained message store is full")
+            }
+        }
+        log(.publishIn, .success, connection, at: now, topic: publish.topic, retain: publish.retain, level: .debug)
+        if let packetID = publish.packetID {
+            actions.append(.send(id, .puback(AckPacket(packetID: packetID))))
+        }
+        route(message, at: now)
+    }
+
+    /// MQTT 5 reason string, unless the client asked for no problem information.
+    func problem(_ connection: Connection, _ details: String) -> MQTTProperties {
+        connection.requestProblemInformation ? MQTTProperties(reasonString: details) : .none
+    }
+
+    /// Delivers a message to every matching subscription: one copy per session for ordinary
+    /// subscriptions (highest QoS, all subscription identifiers), one member per shared group.
+    func route(_ message: StoredMessage, at now: BrokerInstant) {
+        var targets: [SessionKey: (qos: QoS, retainAsPublished: Bool, identifiers: [UInt32])] = [:]
+        var groups: [SharedGroup] = []
+        index.forEachMatch(topic: message.topic) { node in
+            for (key, entry) in node.subscribers {
+                if entry.options.noLocal && key == message.publisher { continue }
+                var target = targets[key] ?? (.atMostOnce, false, [])
+                target.qos = max(target.qos, entry.options.qos)
+                target.retainAsPublished = target.retainAsPublished || entry.options.retainAsPublished
+                if let identifier = entry.identifier { target.identifiers.append(identifier) }
+                targets[key] = target
+            }
+            for group in node.shared.values { groups.append(group) }
+        }
+        var queued: StoredMessage?
+        for (key, target) in targets {
+            guard let session = sessions[key] else { continue }
+            deliver(message, to: session, qos: min(message.qos, target.qos),
+                    retain: target.retainAsPublished && message.retain, identifiers: target.identifiers,
+                    compacted: &queued, at: now)
+        }
+        for group in groups {
+            guard let (key, entry) = pickMember(of: group, qos: message.qos) else { continue }
+            guard let session = sessions[key] else { continue }
+            deliver(message, to: session, qos: min(message.qos, entry.options.qos),
+                    retain: entry.options.retainAsPublished && message.retain,
+                    identifiers: entry.identifier.map { [$0] } ?? [], compacted: &queued, at: now)
+        }
+    }
+
+    /// Round robin over the online members of a shared group; if none is online, a persistent member
+    /// queues QoS 1 messages (AWS), and QoS 0 messages are dropped.
+    func pickMember(of group: SharedGroup, qos: QoS) -> (SessionKey, SubscriptionEntry)? {
+        let members = group.members
+        guard !members.isEmpty else { return nil }
+        for offset in 0..<members.count {
+            let index = (group.cursor + offset) % members.count
+            let key = members[index]
+            if let session = sessions[key], session.connection != nil {
+                group.cursor = (index + 1) % members.count
+                return (key, group.entries[key]!)
+            }
+        }
+        guard qos == .atLeastOnce else { return nil }
+        let key = members[group.cursor % members.count]
+        group.cursor = (group.cursor + 1) % members.count
+        return (key, group.entries[key]!)
+    }
+
+    /// Hands one message to one session: sent now if it is online and has window, queued (QoS 1) if not.
+    func deliver(
+        _ message: StoredMessage, to session: Session, qos: QoS, retain: Bool, identifiers: [UInt32],
+        compacted: inout StoredMessage?, at now: BrokerInstant
+    ) {
+        let delivery = Delivery(message: message, qos: qos, retain: retain, subscriptionIdentifiers: identifiers)
+        if qos == .atMostOnce {
+            // QoS 0 is never stored for an offline session (AWS and the spec).
+            if let connection = session.connection { send(delivery, to: session, on: connection, packetID: nil, dup: false, at: now) }
+            return
+        }
+        if let connection = session.connection, session.pending.isEmpty, session.hasWindow {
+            let packetID = session.allocatePacketID()
+            if send(delivery, to: session, on: connection, packetID: packetID, dup: false, at: now) {
+                session.addInflight(InflightMessage(packetID: packetID, delivery: delivery))
+            }
+            return
+        }
+        guard session.pending.count < limits.maximumQueuedMessages else {
+            logDrop(session, message, reason: "QUEUE_FULL",
+                    details: "session queue holds \(limits.maximumQueuedMessages) messages; new messages are dropped", at: now)
+            return
+        }
+        if compacted == nil {
+            var copy = message
+            copy.payload = ByteBuffer(bytes: message.payload.readableBytesView)
+            compacted = copy
+        }
+        var queuedDelivery = delivery
+        queuedDelivery.message = compacted!
+        session.pending.append(queuedDelivery)
+    }
+
+    /// Writes one PUBLISH to a connection. Returns false if it could not be sent (expired, or larger
+    /// than the client's Maximum Packet Size, in which case the spec says to act as if it was sent).
+    @discardableResult
+    func send(_ delivery: Delivery, to session: Session, on connection: ConnectionID, packetID: UInt16?, dup: Bool,
+              at now: BrokerInstant) -> Bool {
+        let message = delivery.message
+        if message.isExpired(at: now) { return false }
+        var properties = message.outgoingProperties(at: now)
+        properties.subscriptionIdentifiers = delivery.subscriptionIdentifiers
+        let publish = PublishPacket(topic: message.topic, payload: message.payload, qos: delivery.qos,
+                                    retain: delivery.retain, dup: dup, packetID: packetID, properties: properties)
+        if session.maximumPacketSize != .max,
+           MQTTPacketEncoder.encodedSize(of: publish, version: session.protocolVersion) > session.maximumPacketSize {
+            logDrop(session, message, reason: "PACKET_TOO_LARGE", details: "larger than the client's Maximum Packet Size", at: now)
+            return false
+        }
+        actions.append(.send(connection, .publish(publish)))
+        if logLevel <= .debug, let conn = connections[connection] {
+            log(.publishOut, .success, conn, at: now, topic: message.topic, level: .debug)
+        }
+        return true
+    }
+
+    func logDrop(_ session: Session, _ message: StoredMessage, reason: String, details: String, at now: BrokerInstant) {
+        guard logLevel <= .warn else { return }
+        actions.append(.log(IoTLogEvent(
+            epochMilliseconds: now.epochMilliseconds, level: .warn, eventType: .publishOut, status: .failure,
+            clientID: session.clientID, topicName: message.topic, reason: reason, details: details)))
+    }
+
+    func handlePubAck(_ ack: AckPacket, on connection: Connection, at now: BrokerInstant) {
+        guard let session = connection.session else { return }
+        // An unknown packet identifier is ignored: it may be the ack of a message already dropped.
+        guard session.acknowledge(ack.packetID) else { return }
+        drainPending(session, at: now)
+    }
+
+    /// Sends queued messages while the client's window has room.
+    func drainPending(_ session: Session, at now: BrokerInstant) {
+        guard let connection = session.connection else { return }
+        let retryWindow = UInt64.seconds(limits.qos1RetryWindow)
+        while session.hasWindow, let delivery = session.pending.popFirst() {
+            if delivery.message.isExpired(at: now) || now.nanoseconds(since: delivery.message.receivedAt) > retryWindow {
+                continue
+            }
+            let packetID = session.allocatePacketID()
+            if send(delivery, to: session, on: connection, packetID: packetID, dup: false, at: now) {
+                session.addInflight(InflightMessage(packetID: packetID, delivery: delivery))
+            }
+        }
+    }
+
+    /// On a resumed session: unacknowledged messages first, with their packet identifiers and DUP set
+    /// (spec 4.4), then the queue.
+    func resumeDeliveries(_ session: Session, at now: BrokerInstant) {
+        guard let connection = session.connection else { return }
+        let retryWindow = UInt64.seconds(limits.qos1RetryWindow)
+        let inflight = session.inflight
+        session.clearInflight()
+        for message in inflight {
+            if message.delivery.message.isExpired(at: now)
+                || now.nanoseconds(since: message.delivery.message.receivedAt) > retryWindow {
+                continue
+            }
+            if send(message.delivery, to: session, on: connection, packetID: message.packetID, dup: true, at: now) {
+                session.addInflight(message)
+            }
+        }
+        drainPending(session, at: now)
+    }
+}

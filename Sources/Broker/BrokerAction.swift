@@ -1,0 +1,58 @@
+import MQTTCore
+
+/// Identifies one network connection for its whole life. Never reused within a process.
+public struct ConnectionID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let rawValue: UInt64
+    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    public static func < (lhs: ConnectionID, rhs: ConnectionID) -> Bool { lhs.rawValue < rhs.rawValue }
+    public var description: String { "conn-\(rawValue)" }
+}
+
+/// What the transport knows about a connection before its first packet: who it is (the certificate id
+/// proven in the TLS handshake) and where it comes from.
+public struct ConnectionInfo: Sendable, Hashable {
+    public var id: ConnectionID
+    /// The principal: for mutual TLS, the certificate id (lowercase hex SHA-256 of the DER).
+    public var principalID: String
+    public var sourceIP: String
+    public var sourcePort: Int
+    /// A unique id for lifecycle events' `sessionIdentifier`.
+    public var sessionIdentifier: String
+
+    public init(id: ConnectionID, principalID: String, sourceIP: String, sourcePort: Int, sessionIdentifier: String) {
+        self.id = id
+        self.principalID = principalID
+        self.sourceIP = sourceIP
+        self.sourcePort = sourcePort
+        self.sessionIdentifier = sessionIdentifier
+    }
+}
+
+/// What the broker asks the transport to do. The broker never touches a socket; the channel handler
+/// carries these out in order.
+public enum BrokerAction: Sendable, Hashable {
+    /// Write (and flush) a packet to a connection. Silently dropped if the connection is gone.
+    case send(ConnectionID, MQTTPacket)
+    /// Close a connection after the packets already sent to it are flushed.
+    case close(ConnectionID)
+    /// Stop reading from a connection until the given time (rate limits: excess is delayed, not lost).
+    case pauseReading(ConnectionID, until: BrokerInstant)
+    /// Write an entry to the IoT event log.
+    case log(IoTLogEvent)
+}
+
+/// Why a connection ended, in AWS's lifecycle-event vocabulary (botocore `DisconnectReasonValue`).
+public enum DisconnectReason: String, Sendable, Hashable {
+    case authError = "AUTH_ERROR"
+    case clientInitiatedDisconnect = "CLIENT_INITIATED_DISCONNECT"
+    case clientError = "CLIENT_ERROR"
+    case connectionLost = "CONNECTION_LOST"
+    case duplicateClientID = "DUPLICATE_CLIENTID"
+    case forbiddenAccess = "FORBIDDEN_ACCESS"
+    case keepAliveTimeout = "MQTT_KEEP_ALIVE_TIMEOUT"
+    case serverError = "SERVER_ERROR"
+    case serverInitiatedDisconnect = "SERVER_INITIATED_DISCONNECT"
+    case apiInitiatedDisconnect = "API_INITIATED_DISCONNECT"
+    case throttled = "THROTTLED"
+    case unknown = "UNKNOWN"
+}

@@ -1,0 +1,85 @@
+import MQTTCore
+import NIOCore
+
+/// A message on its way to one session: the shared stored message plus what this subscriber's
+/// subscription made of it.
+struct Delivery {
+    var message: StoredMessage
+    var qos: QoS
+    var retain: Bool
+    var subscriptionIdentifiers: [UInt32]
+}
+
+/// A QoS 1 message sent and not yet acknowledged.
+struct InflightMessage {
+    var packetID: UInt16
+    var delivery: Delivery
+}
+
+/// One subscription held by a session, under its full filter text.
+struct SessionSubscription {
+    var filter: String
+    var shareName: String?
+    var entry: SubscriptionEntry
+}
+
+/// The MQTT session: what outlives a connection when the client asked for a persistent session
+/// (subscriptions, unacknowledged and queued QoS 1 messages, a delayed will).
+final class Session {
+    let key: SessionKey
+    let clientID: String
+    var protocolVersion: ProtocolVersion
+    /// Seconds the session survives its connection. 0: it ends with the connection.
+    var expiryInterval: UInt32
+    var connection: ConnectionID?
+    var disconnectedAt: BrokerInstant?
+    var subscriptions: [TopicKey: SessionSubscription] = [:]
+    var inflight = CircularBuffer<InflightMessage>()
+    private var inflightIDs = Set<UInt16>()
+    var pending = CircularBuffer<Delivery>()
+    var sendWindow: Int
+    var maximumPacketSize: Int = .max
+    private var nextPacketID: UInt16 = 1
+    /// A will waiting out its delay interval after the connection ended.
+    var pendingWill: (message: StoredMessage, due: BrokerInstant)?
+
+    init(key: SessionKey, clientID: String, protocolVersion: ProtocolVersion, expiryInterval: UInt32, sendWindow: Int) {
+        self.key = key
+        self.clientID = clientID
+        self.protocolVersion = protocolVersion
+        self.expiryInterval = expiryInterval
+        self.sendWindow = sendWindow
+    }
+
+    var hasWindow: Bool { inflight.count < sendWindow }
+
+    /// Allocates a packet identifier not used by any unacknowledged message.
+    func allocatePacketID() -> UInt16 {
+        while true {
+            let id = nextPacketID
+            nextPacketID = nextPacketID == .max ? 1 : nextPacketID + 1
+            if !inflightIDs.contains(id) { return id }
+        }
+    }
+
+    func addInflight(_ message: InflightMessage) {
+        inflight.append(message)
+        inflightIDs.insert(message.packetID)
+    }
+
+    /// Removes an acknowledged message. Returns false for an unknown packet identifier.
+    func acknowledge(_ packetID: UInt16) -> Bool {
+        guard inflightIDs.remove(packetID) != nil else { return false }
+        if inflight.first?.packetID == packetID {
+            inflight.removeFirst()
+        } else if let index = inflight.firstIndex(where: { $0.packetID == packetID }) {
+            inflight.remove(at: index)
+        }
+        return true
+    }
+
+    func clearInflight() {
+        inflight.removeAll()
+        inflightIDs.removeAll()
+    }
+}
