@@ -1,0 +1,111 @@
+import Broker
+import Foundation
+import Logging
+
+/// Where IoT log entries (reference section 7) go. The default writes AWS-format JSON lines through
+/// swift-log; tests install one that collects them.
+public protocol IoTEventSink: Sendable {
+    func record(_ event: IoTLogEvent)
+}
+
+/// Formats an `IoTLogEvent` as the JSON line AWS IoT writes to CloudWatch (`AWSIotLogsV2`).
+public struct IoTLogFormatter: Sendable {
+    public var accountID: String
+
+    public init(accountID: String) {
+        self.accountID = accountID
+    }
+
+    public func format(_ event: IoTLogEvent, traceID: String = UUID().uuidString.lowercased()) -> String {
+        var fields: [(String, String)] = [
+            ("timestamp", JSONWriter.quote(Self.timestamp(epochMilliseconds: event.epochMilliseconds))),
+            ("logLevel", JSONWriter.quote(event.level.awsName)),
+            ("traceId", JSONWriter.quote(traceID)),
+            ("accountId", JSONWriter.quote(accountID)),
+            ("status", JSONWriter.quote(event.status.rawValue)),
+            ("eventType", JSONWriter.quote(event.eventType.rawValue)),
+            ("protocol", JSONWriter.quote("MQTT")),
+        ]
+        if let v = event.topicName { fields.append(("topicName", JSONWriter.quote(v))) }
+        if let v = event.clientID { fields.append(("clientId", JSONWriter.quote(v))) }
+        if let v = event.principalID { fields.append(("principalId", JSONWriter.quote(v))) }
+        if let v = event.sourceIP { fields.append(("sourceIp", JSONWriter.quote(v))) }
+        if let v = event.sourcePort { fields.append(("sourcePort", String(v))) }
+        if event.retain { fields.append(("retain", JSONWriter.quote("True"))) }
+        if let v = event.reason { fields.append(("reason", JSONWriter.quote(v))) }
+        if let v = event.details { fields.append(("details", JSONWriter.quote(v))) }
+        if let v = event.disconnectReason { fields.append(("disconnectReason", JSONWriter.quote(v))) }
+        return "{" + fields.map { "\(JSONWriter.quote($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS.mmm` in UTC, as AWS writes it.
+    public static func timestamp(epochMilliseconds: Int64) -> String {
+        let millis = Int(((epochMilliseconds % 1000) + 1000) % 1000)
+        let seconds = (epochMilliseconds - Int64(millis)) / 1000
+        var days = Int(seconds / 86_400)
+        var secondOfDay = Int(seconds % 86_400)
+        if secondOfDay < 0 {
+            secondOfDay += 86_400
+            days -= 1
+        }
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ value: Int, _ width: Int) -> String {
+            let s = String(value)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(millis, 3))"
+    }
+}
+
+/// Writes IoT log entries through a swift-log `Logger`, as pre-formatted JSON lines.
+public struct LoggingIoTEventSink: IoTEventSink {
+    public let logger: Logger
+    public let formatter: IoTLogFormatter
+
+    public init(logger: Logger, accountID: String) {
+        self.logger = logger
+        self.formatter = IoTLogFormatter(accountID: accountID)
+    }
+
+    public func record(_ event: IoTLogEvent) {
+        let level: Logger.Level = switch event.level {
+        case .debug: .debug
+        case .info: .info
+        case .warn: .warning
+        case .error, .disabled: .error
+        }
+        guard logger.logLevel <= level else { return }
+        logger.log(level: level, "\(formatter.format(event))", metadata: [JSONLineLogHandler.preformattedKey: "true"])
+    }
+}
+
+/// JSON string quoting shared by the log writers.
+enum JSONWriter {
+    static func quote(_ string: String) -> String {
+        var out = "\""
+        out.reserveCapacity(string.utf8.count + 2)
+        for scalar in string.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case let s where s.value < 0x20:
+                let hex = String(s.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,103 @@
+import Broker
+import Logging
+import MQTTCore
+import NIOCore
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+
+/// MQTT over mutual TLS on one address (AWS: port 8883). Runs as a `Service`: binds, serves until
+/// graceful shutdown, then tells every client the server is going away (DISCONNECT 0x8B) and closes.
+public final class MQTTListener: Service, @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    let configuration: Configuration
+    let host: BrokerHost
+    let tls: GatewayTLS
+    let group: any EventLoopGroup
+    let logger: Logger
+    private var serverChannel: (any Channel)?
+    private var tickTask: RepeatedTask?
+    private let started: EventLoopPromise<SocketAddress>
+
+    public init(
+        configuration: Configuration, host: BrokerHost, tls material: GatewayTLSMaterial,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
+    ) throws {
+        self.configuration = configuration
+        self.host = host
+        self.tls = try GatewayTLS(material: material)
+        self.group = group
+        self.logger = logger
+        self.started = group.next().makePromise(of: SocketAddress.self)
+    }
+
+    /// The bound address, once listening (the port the OS chose for port 0).
+    public var boundAddress: SocketAddress {
+        get async throws { try await started.futureResult.get() }
+    }
+
+    public func run() async throws {
+        do {
+            try await start()
+        } catch {
+            started.fail(error)
+            throw error
+        }
+        try? await gracefulShutdown()
+        try await stop()
+    }
+
+    /// Binds and starts accepting connections; returns the bound address.
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        let host = self.host
+        let tls = self.tls
+        let logger = self.logger
+        let maximumPacketSize = host.limits.maximumPacketSize
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 * 1024, high: 512 * 1024))
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let peerIdentity = PeerIdentityBox()
+                    let id = host.makeConnectionID()
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(tls.makeHandler(peerIdentity: peerIdentity))
+                    try sync.addHandler(ByteToMessageHandler(MQTTPacketDecoderAdapter(
+                        decoder: MQTTPacketDecoder(maximumPacketSize: maximumPacketSize))))
+                    try sync.addHandler(MQTTConnectionHandler(host: host, id: id, peerIdentity: peerIdentity, logger: logger))
+                }
+            }
+        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        serverChannel = channel
+        tickTask = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            host.tick()
+        }
+        let address = channel.localAddress!
+        started.succeed(address)
+        logger.info("MQTT over TLS listening", metadata: ["address": "\(address)"])
+        return address
+    }
+
+    /// Stops accepting, disconnects every client with "server shutting down" and closes the socket.
+    public func stop() async throws {
+        tickTask?.cancel()
+        tickTask = nil
+        host.shutdown()
+        if let channel = serverChannel {
+            serverChannel = nil
+            try? await channel.close()
+        }
+    }
+}

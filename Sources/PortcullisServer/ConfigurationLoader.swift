@@ -1,0 +1,301 @@
+import Broker
+import Foundation
+
+/// A configuration problem, naming the key.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var problems: [String]
+    public init(_ problems: [String]) { self.problems = problems }
+    public var description: String {
+        "invalid configuration:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}
+
+/// Reads the configuration: defaults, then a JSON file, then environment variables, then flags (the
+/// caller applies flags last). Unknown keys and wrong types are errors that name the key, so a typo
+/// never silently falls back to a default.
+public enum ConfigurationLoader {
+    /// Environment variables read, in addition to the file.
+    public static let environmentKeys = [
+        "PORTCULLIS_CONFIG": "path of the JSON configuration file",
+        "PORTCULLIS_DATA_DIR": "dataDirectory",
+        "PORTCULLIS_MQTT_LISTEN": "mqtt.listen (comma separated host:port list)",
+        "PORTCULLIS_LOG_LEVEL": "logging.level",
+    ]
+
+    public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws -> PortcullisConfiguration
+    {
+        var configuration = PortcullisConfiguration()
+        if let path = file ?? environment["PORTCULLIS_CONFIG"] {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ConfigurationError(["cannot read configuration file '\(path)'"])
+            }
+            try apply(json: data, to: &configuration)
+        }
+        var problems: [String] = []
+        if let value = environment["PORTCULLIS_DATA_DIR"], !value.isEmpty { configuration.dataDirectory = value }
+        if let value = environment["PORTCULLIS_MQTT_LISTEN"], !value.isEmpty {
+            configuration.mqttListen = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        if let value = environment["PORTCULLIS_LOG_LEVEL"], !value.isEmpty {
+            if let level = IoTLogLevel(awsName: value) { configuration.logLevel = level }
+            else { problems.append("PORTCULLIS_LOG_LEVEL: expected one of debug, info, warn, error, disabled, got '\(value)'") }
+        }
+        guard problems.isEmpty else { throw ConfigurationError(problems) }
+        return configuration
+    }
+
+    /// Applies a JSON document over `configuration`, reporting every problem at once.
+    public static func apply(json data: Data, to configuration: inout PortcullisConfiguration) throws {
+        let root: Any
+        do {
+            root = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw ConfigurationError(["the configuration file is not valid JSON: \(error.localizedDescription)"])
+        }
+        var reader = Reader()
+        guard let object = root as? [String: Any] else {
+            throw ConfigurationError(["the configuration file must be a JSON object"])
+        }
+        reader.read(object, into: &configuration)
+        guard reader.problems.isEmpty else { throw ConfigurationError(reader.problems) }
+    }
+
+    struct Reader {
+        var problems: [String] = []
+
+        mutating func read(_ object: [String: Any], into c: inout PortcullisConfiguration) {
+            checkKeys(object, path: "", allowed: ["dataDirectory", "mqtt", "tls", "account", "logging", "limits"])
+            if let v = string(object, "dataDirectory", path: "") { c.dataDirectory = v }
+            if let mqtt = section(object, "mqtt", path: "") {
+                checkKeys(mqtt, path: "mqtt", allowed: ["listen"])
+                if let v = strings(mqtt, "listen", path: "mqtt") { c.mqttListen = v }
+            }
+            if let tls = section(object, "tls", path: "") {
+                checkKeys(tls, path: "tls", allowed: ["serverHostNames"])
+                if let v = strings(tls, "serverHostNames", path: "tls") { c.serverHostNames = v }
+            }
+            if let account = section(object, "account", path: "") {
+                checkKeys(account, path: "account", allowed: ["id", "region"])
+                if let v = string(account, "id", path: "account") { c.accountID = v }
+                if let v = string(account, "region", path: "account") { c.region = v }
+            }
+            if let logging = section(object, "logging", path: "") {
+                checkKeys(logging, path: "logging", allowed: ["level"])
+                if let v = string(logging, "level", path: "logging") {
+                    if let level = IoTLogLevel(awsName: v) { c.logLevel = level }
+                    else { problems.append("logging.level: expected one of debug, info, warn, error, disabled, got '\(v)'") }
+                }
+            }
+            if let limits = section(object, "limits", path: "") {
+                readLimits(limits, into: &c.limits)
+            }
+        }
+
+        mutating func readLimits(_ object: [String: Any], into l: inout BrokerLimits) {
+            let path = "limits"
+            checkKeys(object, path: path, allowed: Set(LimitKey.allCases.map(\.rawValue)))
+            for key in LimitKey.allCases {
+                guard let value = integer(object, key.rawValue, path: path, minimum: key.minimum) else { continue }
+                key.set(value, on: &l)
+            }
+        }
+
+        mutating func checkKeys(_ object: [String: Any], path: String, allowed: Set<String>) {
+            for key in object.keys.sorted() where !allowed.contains(key) {
+                problems.append("\(join(path, key)): unknown key (allowed: \(allowed.sorted().joined(separator: ", ")))")
+            }
+        }
+
+        mutating func section(_ object: [String: Any], _ key: String, path: String) -> [String: Any]? {
+            guard let value = object[key] else { return nil }
+            guard let section = value as? [String: Any] else {
+                problems.append("\(join(path, key)): expected an object")
+                return nil
+            }
+            return section
+        }
+
+        mutating func string(_ object: [String: Any], _ key: String, path: String) -> String? {
+            guard let value = object[key] else { return nil }
+            guard let string = value as? String, !string.isEmpty else {
+                problems.append("\(join(path, key)): expected a non-empty string")
+                return nil
+            }
+            return string
+        }
+
+        mutating func strings(_ object: [String: Any], _ key: String, path: String) -> [String]? {
+            guard let value = object[key] else { return nil }
+            guard let array = value as? [Any], let strings = array as? [String] else {
+                problems.append("\(join(path, key)): expected an array of strings")
+                return nil
+            }
+            return strings
+        }
+
+        mutating func integer(_ object: [String: Any], _ key: String, path: String, minimum: Int) -> Int? {
+            guard let value = object[key] else { return nil }
+            // JSON booleans arrive as NSNumber too; their type encoding is "c".
+            guard let number = value as? NSNumber, String(cString: number.objCType) != "c",
+                  let int = Int(exactly: number.doubleValue) else {
+                problems.append("\(join(path, key)): expected an integer")
+                return nil
+            }
+            guard int >= minimum else {
+                problems.append("\(join(path, key)): must be at least \(minimum), got \(int)")
+                return nil
+            }
+            return int
+        }
+
+        func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    }
+}
+
+/// The `limits` keys of the configuration file, one per `BrokerLimits` field.
+public enum LimitKey: String, CaseIterable, Sendable {
+    case maximumPayloadSize, maximumPacketSize, maximumTopicLength, maximumTopicSlashes, maximumClientIDLength
+    case maximumFiltersPerSubscribe, maximumSubscriptionsPerConnection, maximumShareNameLength
+    case maximumInflightOutbound, receiveMaximum, publishesPerSecond, bytesPerSecond, topicAliasMaximum
+    case minimumKeepAlive, maximumKeepAlive, maximumSessionExpiry, persistentSessionExpiry, maximumMessageExpiry
+    case maximumQueuedMessages, qos1RetryWindow, maximumRetainedMessages, maximumRetainedBytes, connectTimeout
+
+    /// Smallest accepted value. Rates may be 0 (unlimited); sizes and counts must allow something.
+    var minimum: Int {
+        switch self {
+        case .publishesPerSecond, .bytesPerSecond, .topicAliasMaximum, .maximumSessionExpiry,
+             .persistentSessionExpiry, .maximumQueuedMessages, .maximumRetainedMessages, .maximumRetainedBytes,
+             .maximumTopicSlashes:
+            0
+        default:
+            1
+        }
+    }
+
+    func get(_ l: BrokerLimits) -> Int {
+        switch self {
+        case .maximumPayloadSize: l.maximumPayloadSize
+        case .maximumPacketSize: l.maximumPacketSize
+        case .maximumTopicLength: l.maximumTopicLength
+        case .maximumTopicSlashes: l.maximumTopicSlashes
+        case .maximumClientIDLength: l.maximumClientIDLength
+        case .maximumFiltersPerSubscribe: l.maximumFiltersPerSubscribe
+        case .maximumSubscriptionsPerConnection: l.maximumSubscriptionsPerConnection
+        case .maximumShareNameLength: l.maximumShareNameLength
+        case .maximumInflightOutbound: l.maximumInflightOutbound
+        case .receiveMaximum: l.receiveMaximum
+        case .publishesPerSecond: l.publishesPerSecond
+        case .bytesPerSecond: l.bytesPerSecond
+        case .topicAliasMaximum: l.topicAliasMaximum
+        case .minimumKeepAlive: Int(l.minimumKeepAlive)
+        case .maximumKeepAlive: Int(l.maximumKeepAlive)
+        case .maximumSessionExpiry: Int(l.maximumSessionExpiry)
+        case .persistentSessionExpiry: Int(l.persistentSessionExpiry)
+        case .maximumMessageExpiry: Int(l.maximumMessageExpiry)
+        case .maximumQueuedMessages: l.maximumQueuedMessages
+        case .qos1RetryWindow: Int(l.qos1RetryWindow)
+        case .maximumRetainedMessages: l.maximumRetainedMessages
+        case .maximumRetainedBytes: l.maximumRetainedBytes
+        case .connectTimeout: Int(l.connectTimeout)
+        }
+    }
+
+    func set(_ v: Int, on l: inout BrokerLimits) {
+        switch self {
+        case .maximumPayloadSize: l.maximumPayloadSize = v
+        case .maximumPacketSize: l.maximumPacketSize = v
+        case .maximumTopicLength: l.maximumTopicLength = v
+        case .maximumTopicSlashes: l.maximumTopicSlashes = v
+        case .maximumClientIDLength: l.maximumClientIDLength = v
+        case .maximumFiltersPerSubscribe: l.maximumFiltersPerSubscribe = v
+        case .maximumSubscriptionsPerConnection: l.maximumSubscriptionsPerConnection = v
+        case .maximumShareNameLength: l.maximumShareNameLength = v
+        case .maximumInflightOutbound: l.maximumInflightOutbound = min(v, 65_535)
+        case .receiveMaximum: l.receiveMaximum = min(v, 65_535)
+        case .publishesPerSecond: l.publishesPerSecond = v
+        case .bytesPerSecond: l.bytesPerSecond = v
+        case .topicAliasMaximum: l.topicAliasMaximum = min(v, 65_535)
+        case .minimumKeepAlive: l.minimumKeepAlive = UInt16(clamping: v)
+        case .maximumKeepAlive: l.maximumKeepAlive = UInt16(clamping: v)
+        case .maximumSessionExpiry: l.maximumSessionExpiry = UInt32(clamping: v)
+        case .persistentSessionExpiry: l.persistentSessionExpiry = UInt32(clamping: v)
+        case .maximumMessageExpiry: l.maximumMessageExpiry = UInt32(clamping: v)
+        case .maximumQueuedMessages: l.maximumQueuedMessages = v
+        case .qos1RetryWindow: l.qos1RetryWindow = UInt32(clamping: v)
+        case .maximumRetainedMessages: l.maximumRetainedMessages = v
+        case .maximumRetainedBytes: l.maximumRetainedBytes = v
+        case .connectTimeout: l.connectTimeout = UInt32(clamping: v)
+        }
+    }
+}
+
+extension PortcullisConfiguration {
+    /// Cross-field checks, after every source has been applied.
+    public func validate() throws {
+        var problems: [String] = []
+        if mqttListen.isEmpty { problems.append("mqtt.listen: at least one address is required") }
+        for address in mqttListen where ListenAddress(address) == nil {
+            problems.append("mqtt.listen: '\(address)' is not host:port (IPv6 as [::1]:8883, port 0-65535)")
+        }
+        if limits.minimumKeepAlive > limits.maximumKeepAlive {
+            problems.append("limits.minimumKeepAlive: must not exceed limits.maximumKeepAlive")
+        }
+        if limits.maximumPacketSize < limits.maximumPayloadSize {
+            problems.append("limits.maximumPacketSize: must be at least limits.maximumPayloadSize")
+        }
+        if limits.maximumPacketSize > 268_435_460 {
+            problems.append("limits.maximumPacketSize: MQTT packets cannot exceed 268,435,460 bytes")
+        }
+        if accountID.count != 12 || !accountID.allSatisfy(\.isNumber) {
+            problems.append("account.id: must be 12 digits, like an AWS account id")
+        }
+        guard problems.isEmpty else { throw ConfigurationError(problems) }
+    }
+
+    /// The configuration as a JSON document with every key (`portcullis config print-default`).
+    public func jsonDocument() -> String {
+        func q(_ s: String) -> String {
+            let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
+            return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+        }
+        var lines: [String] = ["{"]
+        lines.append("  \"dataDirectory\": \(q(dataDirectory)),")
+        lines.append("  \"mqtt\": { \"listen\": [\(mqttListen.map(q).joined(separator: ", "))] },")
+        lines.append("  \"tls\": { \"serverHostNames\": [\(serverHostNames.map(q).joined(separator: ", "))] },")
+        lines.append("  \"account\": { \"id\": \(q(accountID)), \"region\": \(q(region)) },")
+        lines.append("  \"logging\": { \"level\": \(q(logLevel.awsName.lowercased())) },")
+        lines.append("  \"limits\": {")
+        let entries = LimitKey.allCases.map { "    \"\($0.rawValue)\": \($0.get(limits))" }
+        lines.append(entries.joined(separator: ",\n"))
+        lines.append("  }")
+        lines.append("}")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// A `host:port` listen address.
+public struct ListenAddress: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+
+    public init?(_ text: String) {
+        let host: Substring
+        let port: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            port = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            port = text[text.index(after: colon)...]
+            if host.contains(":") { return nil }
+        }
+        guard !host.isEmpty, let number = Int(port), (0...65_535).contains(number) else { return nil }
+        self.host = String(host)
+        self.port = number
+    }
+}

@@ -1,0 +1,151 @@
+import DeviceIdentity
+import Foundation
+import X509
+
+/// The gateway's data folder and the local PKI in it: a root CA created on first start, a server
+/// certificate for the configured names (renewed when it nears expiry or the names change), and
+/// device credentials minted for the quick start. Private keys are written 0600 in 0700 folders.
+public struct DataDirectory: Sendable {
+    public let root: URL
+
+    public init(path: String) {
+        self.root = URL(fileURLWithPath: path, isDirectory: true).standardizedFileURL
+    }
+
+    public var caCertificatePath: String { root.appendingPathComponent("ca/root-ca.pem").path }
+    public var caKeyPath: String { root.appendingPathComponent("ca/root-ca.key").path }
+    public var serverCertificatePath: String { root.appendingPathComponent("server/server.pem").path }
+    public var serverKeyPath: String { root.appendingPathComponent("server/server.key").path }
+    public var devicesPath: String { root.appendingPathComponent("devices").path }
+
+    /// What `prepare` found or created, for the first-start message.
+    public struct Preparation: Sendable {
+        public var certificateAuthority: CertificateAuthority
+        public var serverCertificatePEM: String
+        public var serverKeyPEM: String
+        public var createdCA: Bool
+        public var issuedServerCertificate: Bool
+    }
+
+    /// Loads the local PKI, creating what is missing. `now` is injectable for tests.
+    public func prepare(serverHostNames: [String], now: Date = Date()) throws -> Preparation {
+        try Self.makeDirectory(root.path)
+        try Self.makeDirectory(root.appendingPathComponent("ca").path)
+        try Self.makeDirectory(root.appendingPathComponent("server").path)
+
+        var createdCA = false
+        let ca: CertificateAuthority
+        if FileManager.default.fileExists(atPath: caCertificatePath) {
+            ca = try CertificateAuthority(certificatePEM: try Self.read(caCertificatePath), privateKeyPEM: try Self.read(caKeyPath))
+        } else {
+            // Backdated an hour so devices with a slightly slow clock accept it.
+            ca = try CertificateAuthority.makeRoot(notBefore: now.addingTimeInterval(-3600))
+            try Self.write(ca.privateKeyPEM, to: caKeyPath, secret: true)
+            try Self.write(ca.certificatePEM, to: caCertificatePath, secret: false)
+            createdCA = true
+        }
+
+        let dnsNames = ["localhost"] + serverHostNames.filter { !Self.isIPAddress($0) }
+        let ipAddresses = ["127.0.0.1", "::1"] + serverHostNames.filter(Self.isIPAddress)
+        var issued = false
+        var serverPEM = ""
+        var serverKey = ""
+        if let existing = try? Self.read(serverCertificatePath), let key = try? Self.read(serverKeyPath),
+           Self.serverCertificateIsUsable(existing, ca: ca, dnsNames: dnsNames, now: now) {
+            serverPEM = existing
+            serverKey = key
+        } else {
+            let credential = try ca.issueServerCertificate(
+                dnsNames: dnsNames, ipAddresses: ipAddresses, commonName: "localhost",
+                notBefore: now.addingTimeInterval(-3600), validity: 397 * 24 * 3600)
+            serverPEM = credential.certificatePEM
+            serverKey = credential.privateKeyPEM
+            try Self.write(serverKey, to: serverKeyPath, secret: true)
+            try Self.write(serverPEM, to: serverCertificatePath, secret: false)
+            issued = true
+        }
+        return Preparation(certificateAuthority: ca, serverCertificatePEM: serverPEM, serverKeyPEM: serverKey,
+                           createdCA: createdCA, issuedServerCertificate: issued)
+    }
+
+    /// Files written for a minted device.
+    public struct DeviceFiles: Sendable {
+        public var certificatePath: String
+        public var privateKeyPath: String
+        public var caPath: String
+        public var certificateID: String
+    }
+
+    /// Issues a device certificate signed by the local CA and writes it, its key and the CA into `directory`.
+    public func mintDevice(name: String, validityDays: Int, directory: String?, now: Date = Date()) throws -> DeviceFiles {
+        guard !name.isEmpty, name.count <= 128,
+              name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ":" }) else {
+            throw ConfigurationError(["device name must be 1-128 characters of letters, digits, '-', '_' or ':'"])
+        }
+        guard validityDays > 0, validityDays <= 3650 * 3 else {
+            throw ConfigurationError(["validity must be between 1 and 10950 days"])
+        }
+        guard FileManager.default.fileExists(atPath: caCertificatePath) else {
+            throw ConfigurationError(["no local CA in '\(root.path)': start the gateway once (portcullis serve) or check --data-dir"])
+        }
+        let ca = try CertificateAuthority(certificatePEM: try Self.read(caCertificatePath), privateKeyPEM: try Self.read(caKeyPath))
+        let credential = try ca.issueClientCertificate(
+            commonName: name, notBefore: now.addingTimeInterval(-3600), validity: Double(validityDays) * 86_400)
+        let folder = directory ?? URL(fileURLWithPath: devicesPath).appendingPathComponent(name).path
+        try Self.makeDirectory(folder)
+        let base = URL(fileURLWithPath: folder, isDirectory: true)
+        let files = DeviceFiles(
+            certificatePath: base.appendingPathComponent("\(name).cert.pem").path,
+            privateKeyPath: base.appendingPathComponent("\(name).private.key").path,
+            caPath: base.appendingPathComponent("root-ca.pem").path,
+            certificateID: credential.certificateID)
+        try Self.write(credential.privateKeyPEM, to: files.privateKeyPath, secret: true)
+        try Self.write(credential.certificatePEM, to: files.certificatePath, secret: false)
+        try Self.write(ca.certificatePEM, to: files.caPath, secret: false)
+        return files
+    }
+
+    static func serverCertificateIsUsable(_ pem: String, ca: CertificateAuthority, dnsNames: [String], now: Date) -> Bool {
+        guard let certificate = try? PEM.parseCertificate(pem: pem) else { return false }
+        guard certificate.issuer == ca.certificate.subject,
+              ca.certificate.publicKey.isValidSignature(certificate.signature, for: certificate) else { return false }
+        // Renew a month before expiry.
+        guard certificate.notValidAfter > now.addingTimeInterval(30 * 86_400), certificate.notValidBefore <= now else { return false }
+        guard let names = try? certificate.extensions.subjectAlternativeNames else { return false }
+        var present = Set<String>()
+        for name in names {
+            if case .dnsName(let dns) = name { present.insert(dns) }
+        }
+        return dnsNames.allSatisfy(present.contains)
+    }
+
+    static func isIPAddress(_ text: String) -> Bool {
+        text.contains(":") || (text.split(separator: ".").count == 4 && text.allSatisfy { $0.isNumber || $0 == "." })
+    }
+
+    static func makeDirectory(_ path: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+    }
+
+    static func read(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(["cannot read '\(path)'"])
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Writes through a temporary file and a rename, so a crash never leaves half a key behind.
+    static func write(_ text: String, to path: String, secret: Bool) throws {
+        let temporary = path + ".tmp-\(getpid())"
+        let permissions: Int = secret ? 0o600 : 0o644
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8),
+                                             attributes: [.posixPermissions: permissions]) else {
+            throw ConfigurationError(["cannot write '\(path)'"])
+        }
+        if rename(temporary, path) != 0 {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw ConfigurationError(["cannot write '\(path)': \(String(cString: strerror(errno)))"])
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Broker
+import DeviceIdentity
+import Foundation
+import Gateway
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The composition root: builds every part from the configuration in dependency order (data folder
+/// and PKI, broker, listeners) and runs them as one `ServiceGroup`, shut down gracefully in reverse.
+public final class PortcullisServer: Sendable {
+    public let configuration: PortcullisConfiguration
+    public let dataDirectory: DataDirectory
+    public let preparation: DataDirectory.Preparation
+    public let host: BrokerHost
+    public let listeners: [MQTTListener]
+    let logger: Logger
+
+    public init(
+        configuration: PortcullisConfiguration, logger: Logger, eventSink: (any IoTEventSink)? = nil,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.logger = logger
+        self.dataDirectory = DataDirectory(path: configuration.dataDirectory)
+        self.preparation = try dataDirectory.prepare(serverHostNames: configuration.serverHostNames)
+        var iotLogger = logger
+        iotLogger.logLevel = Self.swiftLogLevel(configuration.logLevel)
+        let sink = eventSink ?? LoggingIoTEventSink(logger: iotLogger, accountID: configuration.accountID)
+        let broker = Broker(limits: configuration.limits, logLevel: configuration.logLevel,
+                            assignedClientIDPrefix: "portcullis-\(UUID().uuidString.prefix(8).lowercased())-")
+        let host = BrokerHost(broker: broker, eventSink: sink)
+        self.host = host
+        let material = GatewayTLSMaterial(
+            serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM,
+            trustedCACertificatesPEM: preparation.certificateAuthority.certificatePEM)
+        self.listeners = try configuration.mqttListen.map { text in
+            let address = ListenAddress(text)!
+            return try MQTTListener(configuration: .init(host: address.host, port: address.port), host: host,
+                                    tls: material, group: group, logger: logger)
+        }
+    }
+
+    /// The swift-log level matching an IoT log level.
+    public static func swiftLogLevel(_ level: IoTLogLevel) -> Logger.Level {
+        switch level {
+        case .debug: .debug
+        case .info: .info
+        case .warn: .warning
+        case .error: .error
+        case .disabled: .critical
+        }
+    }
+
+    /// Runs until SIGINT or SIGTERM.
+    public func run() async throws {
+        let group = ServiceGroup(configuration: .init(
+            services: listeners.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+
+    /// Starts every listener without a service group (tests); returns the bound addresses.
+    public func start() async throws -> [SocketAddress] {
+        var addresses: [SocketAddress] = []
+        for listener in listeners { addresses.append(try await listener.start()) }
+        return addresses
+    }
+
+    public func stop() async throws {
+        for listener in listeners.reversed() { try await listener.stop() }
+    }
+}

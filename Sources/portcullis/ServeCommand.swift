@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Gateway
+import PortcullisServer
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the gateway.",
+        discussion: """
+            Settings come from defaults, then the JSON file given by --config (or PORTCULLIS_CONFIG), then the
+            environment (PORTCULLIS_DATA_DIR, PORTCULLIS_MQTT_LISTEN, PORTCULLIS_LOG_LEVEL), then these flags.
+            `portcullis config print-default` prints every key with its default.
+
+            On first start the data folder gets a local root CA and a server certificate for localhost,
+            127.0.0.1, ::1 and any --host-name. Logs are JSON lines on standard output, IoT events in the
+            AWS IoT log format.
+            """
+    )
+
+    @Option(name: .long, help: "JSON configuration file.")
+    var config: String?
+
+    @Option(name: .long, help: "Data folder (default: ./portcullis-data).")
+    var dataDir: String?
+
+    @Option(name: .long, help: "MQTT over TLS listen address host:port; repeat for several (default: 0.0.0.0:8883).")
+    var mqttListen: [String] = []
+
+    @Option(name: .long, help: "Extra DNS name or IP address for the server certificate; repeatable.")
+    var hostName: [String] = []
+
+    @Option(name: .long, help: "Log level: debug, info, warn, error, disabled.")
+    var logLevel: String?
+
+    @Option(name: .long, help: "Write the bound addresses as JSON to this file once listening (for scripts).")
+    var readyFile: String?
+
+    func run() async throws {
+        var configuration: PortcullisConfiguration
+        do {
+            configuration = try ConfigurationLoader.load(file: config)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if let dataDir { configuration.dataDirectory = dataDir }
+        if !mqttListen.isEmpty { configuration.mqttListen = mqttListen }
+        if !hostName.isEmpty { configuration.serverHostNames += hostName }
+        if let logLevel {
+            guard let level = IoTLogLevelParser.parse(logLevel) else {
+                throw ValidationError("--log-level: expected one of debug, info, warn, error, disabled")
+            }
+            configuration.logLevel = level
+        }
+        do {
+            try configuration.validate()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+
+        let level = PortcullisServer.swiftLogLevel(configuration.logLevel)
+        LoggingSystem.bootstrap { label in JSONLineLogHandler(label: label, level: level) }
+        let logger = Logger(label: "portcullis")
+
+        let server = try PortcullisServer(configuration: configuration, logger: logger)
+        printBanner(server)
+        if let readyFile {
+            Task {
+                var addresses: [String] = []
+                for listener in server.listeners {
+                    if let address = try? await listener.boundAddress {
+                        addresses.append("{\"host\":\"\(address.ipAddress ?? "")\",\"port\":\(address.port ?? 0)}")
+                    }
+                }
+                let json = "{\"mqtt\":[\(addresses.joined(separator: ","))],\"dataDirectory\":\"\(server.dataDirectory.root.path)\"}\n"
+                // Written then renamed, so a reader never sees half a file.
+                _ = FileManager.default.createFile(atPath: readyFile + ".tmp", contents: Data(json.utf8))
+                _ = rename(readyFile + ".tmp", readyFile)
+            }
+        }
+        try await server.run()
+    }
+
+    func printBanner(_ server: PortcullisServer) {
+        let data = server.dataDirectory
+        var lines: [String] = []
+        if server.preparation.createdCA {
+            lines += [
+                "Portcullis: first start, created a local certificate authority in \(data.root.path)",
+                "  root CA certificate : \(data.caCertificatePath)   (give this to devices as their CA file)",
+                "  root CA private key : \(data.caKeyPath)   (keep secret; it signs device certificates)",
+            ]
+        }
+        if server.preparation.issuedServerCertificate {
+            lines.append("  server certificate  : \(data.serverCertificatePath)  (key: \(data.serverKeyPath))")
+        }
+        lines.append("Portcullis: MQTT over mutual TLS on \(server.configuration.mqttListen.joined(separator: ", ")), data in \(data.root.path)")
+        if server.preparation.createdCA {
+            let dir = data.root.path
+            lines += [
+                "Connect a device:",
+                "  portcullis device mint my-device --data-dir \(dir)",
+                "  mosquitto_sub -h localhost -p \(port(server)) -i my-device -t 'hello/#' -q 1 -V mqttv5 \\",
+                "    --cafile \(dir)/devices/my-device/root-ca.pem --cert \(dir)/devices/my-device/my-device.cert.pem \\",
+                "    --key \(dir)/devices/my-device/my-device.private.key",
+            ]
+        }
+        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    }
+
+    func port(_ server: PortcullisServer) -> String {
+        server.configuration.mqttListen.first.flatMap { ListenAddress($0) }.map { String($0.port) } ?? "8883"
+    }
+}
