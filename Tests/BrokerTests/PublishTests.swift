@@ -1,0 +1,308 @@
+@testable import Broker
+import MQTTCore
+import NIOCore
+import Testing
+
+@Suite("PUBLISH, QoS 0 and 1, routing")
+struct PublishTests {
+    @Test func qos0AndQoS1AreDeliveredAtTheLowerOfBothQoS() throws {
+        let h = BrokerHarness()
+        let sub0 = h.connect("sub0")
+        let sub1 = h.connect("sub1", version: .v3_1_1)
+        h.subscribe(sub0, "a/b", qos: .atMostOnce)
+        h.subscribe(sub1, "a/+", qos: .atLeastOnce)
+        let pub = h.connect("pub")
+        let actions = h.publish(pub, "a/b", "hello", qos: .atLeastOnce, packetID: 7)
+        #expect(actions.puback(to: pub) == AckPacket(packetID: 7))
+        let toSub0 = try #require(actions.publishes(to: sub0).first)
+        #expect(toSub0.qos == .atMostOnce && toSub0.packetID == nil && toSub0.payloadString == "hello")
+        let toSub1 = try #require(actions.publishes(to: sub1).first)
+        #expect(toSub1.qos == .atLeastOnce && toSub1.packetID != nil && toSub1.retain == false)
+        let qos0 = h.publish(pub, "a/b", "zero", qos: .atMostOnce)
+        #expect(qos0.publishes(to: sub1).first?.qos == .atMostOnce)
+        #expect(qos0.puback(to: pub) == nil)
+    }
+
+    @Test func overlappingSubscriptionsGiveOneCopyWithEverySubscriptionIdentifier() throws {
+        let h = BrokerHarness()
+        let sub = h.connect("sub")
+        h.subscribe(sub, "a/#", qos: .atMostOnce, identifier: 1, packetID: 1)
+        h.subscribe(sub, "a/+", qos: .atLeastOnce, identifier: 2, packetID: 2)
+        let pub = h.connect("pub")
+        let copies = h.publish(pub, "a/x", "m", qos: .atLeastOnce).publishes(to: sub)
+        #expect(copies.count == 1)
+        #expect(copies.first?.qos == .atLeastOnce)
+        #expect(Set(copies.first?.properties.subscriptionIdentifiers ?? []) == [1, 2])
+    }
+
+    @Test func noLocalSkipsThePublishersOwnSession() {
+        let h = BrokerHarness()
+        let me = h.connect("me")
+        h.subscribe(me, "chat", options: SubscriptionOptions(qos: .atMostOnce, noLocal: true))
+        let other = h.connect("other")
+        h.subscribe(other, "chat", qos: .atMostOnce)
+        let actions = h.publish(me, "chat", "hi")
+        #expect(actions.publishes(to: me).isEmpty)
+        #expect(actions.publishes(to: other).count == 1)
+        #expect(h.publish(other, "chat", "yo").publishes(to: me).count == 1)
+    }
+
+    @Test func propertiesPassThrough() throws {
+        let h = BrokerHarness()
+        let sub = h.connect("sub")
+        h.subscribe(sub, "req")
+        let pub = h.connect("pub")
+        let properties = PublishProperties(
+            payloadFormat: .utf8, responseTopic: "resp/1", correlationData: ByteBuffer(bytes: [1, 2, 3]),
+            userProperties: [UserProperty("a", "1"), UserProperty("a", "2"), UserProperty("b", "3")], contentType: "text/plain")
+        let delivered = try #require(h.publish(pub, "req", "body", qos: .atLeastOnce, properties: properties).publishes(to: sub).first)
+        #expect(delivered.properties.payloadFormat == .utf8)
+        #expect(delivered.properties.responseTopic == "resp/1")
+        #expect(delivered.properties.correlationData == ByteBuffer(bytes: [1, 2, 3]))
+        #expect(delivered.properties.userProperties == properties.userProperties)
+        #expect(delivered.properties.contentType == "text/plain")
+    }
+
+    @Test func messageExpiryCountsDownAndExpiredMessagesAreNotDelivered() throws {
+        let h = BrokerHarness()
+        let sub = h.connect("sub", cleanStart: true, sessionExpiry: 600)
+        h.subscribe(sub, "t")
+        h.dropConnection(sub)
+        let pub = h.connect("pub")
+        h.publish(pub, "t", "short", qos: .atLeastOnce, packetID: 1, properties: PublishProperties(messageExpiryInterval: 5))
+        h.publish(pub, "t", "long", qos: .atLeastOnce, packetID: 2, properties: PublishProperties(messageExpiryInterval: 100))
+        h.advance(seconds: 10)
+        let back = h.connect("sub", cleanStart: false, sessionExpiry: 600)
+        let delivered = h.allActions.publishes(to: back)
+        #expect(delivered.map(\.payloadString) == ["long"])
+        #expect(delivered.first?.properties.messageExpiryInterval == 90)
+    }
+
+    @Test func qos2PublishIsRefused() {
+        let h = BrokerHarness()
+        let v5 = h.connect("v5")
+        let actions = h.publish(v5, "t", "x", qos: .exactlyOnce)
+        #expect(actions.disconnect(to: v5)?.reasonCode == .qosNotSupported)
+        #expect(actions.closes(v5))
+        let v3 = h.connect("v3", version: .v3_1_1)
+        let v3Actions = h.publish(v3, "t", "x", qos: .exactlyOnce)
+        #expect(v3Actions.closes(v3) && v3Actions.disconnect(to: v3) == nil)
+    }
+
+    @Test func reservedTopicsAreRefused() {
+        let h = BrokerHarness()
+        let watcher = h.connect("watcher")
+        h.subscribe(watcher, "$aws/things/x/shadow/update")
+        let v5 = h.connect("v5")
+        let actions = h.publish(v5, "$aws/things/x/shadow/update", "{}", qos: .atLeastOnce)
+        #expect(actions.puback(to: v5)?.reasonCode == .notAuthorized)
+        #expect(actions.publishes(to: watcher).isEmpty)
+        #expect(!actions.closes(v5))
+        #expect(actions.logs.contains { $0.eventType == .publishIn && $0.status == .failure && $0.reason == "AUTHORIZATION_FAILURE" })
+        #expect(h.publish(v5, "$SYS/x", "y").publishes(to: watcher).isEmpty)
+        let v3 = h.connect("v3", version: .v3_1_1)
+        #expect(h.publish(v3, "$aws/events/presence/connected/v3", "{}", qos: .atLeastOnce).closes(v3))
+    }
+
+    @Test(arguments: [
+        (String(repeating: "a", count: 257), "longer than 256"),
+        ("a/b/c/d/e/f/g/h/i", "more than 7"),
+        ("a/+/b", "must not contain"),
+        ("a/#", "must not contain"),
+    ])
+    func invalidTopicNamesAreRefused(topic: String, problem: String) {
+        let h = BrokerHarness()
+        let v5 = h.connect("v5")
+        let ack = h.publish(v5, topic, "x", qos: .atLeastOnce).puback(to: v5)
+        #expect(ack?.reasonCode == .topicNameInvalid)
+        #expect(ack?.properties.reasonString?.contains(problem) == true)
+        let v3 = h.connect("v3", version: .v3_1_1)
+        #expect(h.publish(v3, topic, "x").closes(v3))
+    }
+
+    @Test func topicsAtTheLimitsAreAccepted() {
+        let h = BrokerHarness()
+        let sub = h.connect("sub")
+        let long = String(repeating: "a", count: 256)
+        let deep = "a/b/c/d/e/f/g/h"
+        h.subscribe(sub, deep, packetID: 1)
+        h.subscribe(sub, long, packetID: 2)
+        let pub = h.connect("pub")
+        #expect(h.publish(pub, deep, "x", qos: .atLeastOnce).publishes(to: sub).count == 1)
+        #expect(h.publish(pub, long, "x", qos: .atLeastOnce).publishes(to: sub).count == 1)
+    }
+
+    @Test func payloadOverTheLimitIsRefusedWithPacketTooLarge() {
+        var limits = BrokerLimits()
+        limits.maximumPayloadSize = 10
+        let h = BrokerHarness(limits: limits)
+        let id = h.connect("v5")
+        #expect(h.publish(id, "t", String(repeating: "x", count: 10)).isEmpty == false)
+        let actions = h.publish(id, "t", String(repeating: "x", count: 11))
+        #expect(actions.disconnect(to: id)?.reasonCode == .packetTooLarge)
+        #expect(actions.closes(id))
+    }
+
+    @Test func utf8PayloadFormatIsChecked() {
+        let h = BrokerHarness()
+        let id = h.connect("v5")
+        var publish = PublishPacket(topic: "t", payload: ByteBuffer(bytes: [0xFF, 0xFE]), qos: .atLeastOnce, packetID: 3)
+        publish.properties.payloadFormat = .utf8
+        #expect(h.send(id, .publish(publish)).puback(to: id)?.reasonCode == .payloadFormatInvalid)
+        publish.payload = ByteBuffer(string: "ok ✓")
+        #expect(h.send(id, .publish(publish)).puback(to: id)?.reasonCode == .success)
+    }
+
+    @Test func clientMayNotSendSubscriptionIdentifiers() {
+        let h = BrokerHarness()
+        let id = h.connect("v5")
+        let actions = h.publish(id, "t", "x", properties: PublishProperties(subscriptionIdentifiers: [4]))
+        #expect(actions.disconnect(to: id)?.reasonCode == .protocolError)
+    }
+
+    @Test func topicAliasesMapAndResolve() throws {
+        let h = BrokerHarness()
+        let sub = h.connect("sub")
+        h.subscribe(sub, "long/topic/name")
+        let pub = h.connect("pub")
+        let first = h.publish(pub, "long/topic/name", "one", properties: PublishProperties(topicAlias: 3))
+        #expect(first.publishes(to: sub).first?.properties.topicAlias == nil, "aliases are per connection, never forwarded")
+        let second = h.publish(pub, "", "two", properties: PublishProperties(topicAlias: 3))
+        let delivered = try #require(second.publishes(to: sub).first)
+        #expect(delivered.topic == "long/topic/name" && delivered.payloadString == "two")
+    }
+
+    @Test func unmappedOrTooLargeTopicAliasesAreProtocolErrors() {
+        let h = BrokerHarness()
+        let a = h.connect("a")
+        #expect(h.publish(a, "", "x", properties: PublishProperties(topicAlias: 2)).disconnect(to: a)?.reasonCode == .protocolError)
+        let b = h.connect("b")
+        #expect(h.publish(b, "t", "x", properties: PublishProperties(topicAlias: 9)).disconnect(to: b)?.reasonCode == .topicAliasInvalid)
+    }
+
+    @Test func inflightWindowFollowsReceiveMaximumAndQueuesTheRest() throws {
+        let h = BrokerHarness()
+        let sub = h.connect("sub", receiveMaximum: 2)
+        h.subscribe(sub, "t")
+        let pub = h.connect("pub")
+        var delivered: [PublishPacket] = []
+        for i in 1...5 {
+            delivered += h.publish(pub, "t", "m\(i)", qos: .atLeastOnce, packetID: UInt16(i)).publishes(to: sub)
+        }
+        #expect(delivered.map(\.payloadString) == ["m1", "m2"])
+        #expect(h.broker.session(clientID: "sub")?.queuedCount == 3)
+        let next = h.send(sub, .puback(AckPacket(packetID: delivered[0].packetID!))).publishes(to: sub)
+        #expect(next.map(\.payloadString) == ["m3"])
+        #expect(next.first?.packetID != delivered[1].packetID, "a packet id in use is never reused")
+        // An unknown packet id is ignored.
+        #expect(h.send(sub, .puback(AckPacket(packetID: 999))).isEmpty)
+    }
+
+    @Test func persistentSessionRedeliversUnacknowledgedMessagesWithTheirPacketIDs() throws {
+        for version in [ProtocolVersion.v3_1_1, .v5] {
+            let h = BrokerHarness()
+            let sub = h.connect("sub", version: version, cleanStart: true, sessionExpiry: version == .v5 ? 300 : nil)
+            if version == .v3_1_1 {
+                // 3.1.1 persistence comes from cleanSession=0.
+                h.dropConnection(sub)
+            }
+            let s = version == .v3_1_1 ? h.connect("sub", version: version, cleanStart: false) : sub
+            h.subscribe(s, "t")
+            let pub = h.connect("pub")
+            let first = try #require(h.publish(pub, "t", "one", qos: .atLeastOnce).publishes(to: s).first)
+            h.dropConnection(s)
+            h.publish(pub, "t", "two", qos: .atLeastOnce)
+            h.publish(pub, "t", "zero", qos: .atMostOnce)
+            let back = h.open()
+            let actions = h.send(back, .connect(ConnectPacket(protocolVersion: version, cleanStart: false, clientID: "sub",
+                properties: MQTTProperties(sessionExpiryInterval: version == .v5 ? 300 : nil))))
+            #expect(actions.connack(to: back)?.sessionPresent == true)
+            let redelivered = actions.publishes(to: back)
+            #expect(redelivered.map(\.payloadString) == ["one", "two"], "QoS 0 is not queued for offline sessions")
+            #expect(redelivered.first?.packetID == first.packetID)
+            #expect(redelivered.first?.dup == true)
+        }
+    }
+
+    @Test func cleanStartDiscardsTheSession() {
+        let h = BrokerHarness()
+        let sub = h.connect("sub", sessionExpiry: 300)
+        h.subscribe(sub, "t")
+        h.dropConnection(sub)
+        let pub = h.connect("pub")
+        h.publish(pub, "t", "queued", qos: .atLeastOnce)
+        let back = h.open()
+        let actions = h.send(back, .connect(ConnectPacket(protocolVersion: .v5, cleanStart: true, clientID: "sub",
+                                                          properties: MQTTProperties(sessionExpiryInterval: 300))))
+        #expect(actions.connack(to: back)?.sessionPresent == false)
+        #expect(actions.publishes(to: back).isEmpty)
+        #expect(h.publish(pub, "t", "after").publishes(to: back).isEmpty, "subscriptions went with the session")
+    }
+
+    @Test func persistentSessionsDoNotCrossProtocolVersions() {
+        let h = BrokerHarness()
+        let sub = h.connect("sub", version: .v3_1_1, cleanStart: false)
+        h.subscribe(sub, "t")
+        h.dropConnection(sub)
+        let back = h.open()
+        let actions = h.send(back, .connect(ConnectPacket(protocolVersion: .v5, cleanStart: false, clientID: "sub",
+                                                          properties: MQTTProperties(sessionExpiryInterval: 60))))
+        #expect(actions.connack(to: back)?.sessionPresent == false)
+    }
+
+    @Test func offlineQueueIsBoundedAndDropsNewMessages() {
+        var limits = BrokerLimits()
+        limits.maximumQueuedMessages = 3
+        let h = BrokerHarness(limits: limits)
+        let sub = h.connect("sub", sessionExpiry: 300)
+        h.subscribe(sub, "t")
+        h.dropConnection(sub)
+        let pub = h.connect("pub")
+        var drops: [IoTLogEvent] = []
+        for i in 1...5 { drops += h.publish(pub, "t", "m\(i)", qos: .atLeastOnce, packetID: UInt16(i)).logs.filter { $0.reason == "QUEUE_FULL" } }
+        #expect(drops.count == 2)
+        let back = h.open()
+        let actions = h.send(back, .connect(ConnectPacket(protocolVersion: .v5, cleanStart: false, clientID: "sub",
+                                                          properties: MQTTProperties(sessionExpiryInterval: 300))))
+        #expect(actions.publishes(to: back).map(\.payloadString) == ["m1", "m2", "m3"])
+    }
+
+    @Test func messagesLargerThanTheClientsMaximumPacketSizeAreNotSent() {
+        let h = BrokerHarness()
+        let sub = h.connect("sub", maximumPacketSize: 64)
+        h.subscribe(sub, "t")
+        let pub = h.connect("pub")
+        let big = h.publish(pub, "t", String(repeating: "x", count: 100), qos: .atLeastOnce)
+        #expect(big.publishes(to: sub).isEmpty)
+        #expect(h.broker.session(clientID: "sub")?.inflightCount == 0, "treated as sent: nothing waits for an ack")
+        #expect(h.publish(pub, "t", "small", qos: .atLeastOnce).publishes(to: sub).count == 1)
+    }
+
+    @Test func publishRateLimitPausesReadingInsteadOfDropping() throws {
+        var limits = BrokerLimits()
+        limits.publishesPerSecond = 2
+        let h = BrokerHarness(limits: limits)
+        let sub = h.connect("sub")
+        h.subscribe(sub, "t")
+        let pub = h.connect("pub")
+        var pauses: [BrokerInstant] = []
+        var delivered = 0
+        for i in 1...4 {
+            let actions = h.publish(pub, "t", "m\(i)", qos: .atLeastOnce, packetID: UInt16(i))
+            delivered += actions.publishes(to: sub).count
+            pauses += actions.compactMap { if case .pauseReading(pub, let until) = $0 { until } else { nil } }
+        }
+        #expect(delivered == 4, "nothing that was read is dropped")
+        let until = try #require(pauses.last)
+        #expect(until.nanoseconds(since: h.now) >= 900_000_000)
+    }
+
+    @Test func bandwidthLimitPausesReading() {
+        var limits = BrokerLimits()
+        limits.bytesPerSecond = 100
+        let h = BrokerHarness(limits: limits)
+        let pub = h.connect("pub")
+        let actions = h.publish(pub, "t", String(repeating: "x", count: 300))
+        #expect(actions.contains { if case .pauseReading(pub, _) = $0 { true } else { false } })
+    }
+}
