@@ -105,6 +105,13 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "PortcullisServerTests",
+            dependencies: [
+                "PortcullisServer", "Broker", "DeviceIdentity",
+                .product(name: "X509", package: "swift-certificates"),
+            ]
+        ),
+        .testTarget(
             name: "GatewayTests",
             dependencies: [
                 "PortcullisTesting", "PortcullisServer", "Gateway", "MQTTCore", "DeviceIdentity",

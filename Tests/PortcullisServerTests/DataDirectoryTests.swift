@@ -1,0 +1,86 @@
+import DeviceIdentity
+import Foundation
+@testable import PortcullisServer
+import Testing
+import X509
+
+@Suite("Data folder and local PKI")
+struct DataDirectoryTests {
+    func temporaryDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-data-\(UUID().uuidString)").path
+    }
+
+    func permissions(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue ?? -1
+    }
+
+    @Test func firstStartCreatesTheCAAndServerCertificateThenReusesThem() throws {
+        let path = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let data = DataDirectory(path: path)
+        let first = try data.prepare(serverHostNames: ["gw.example.com", "10.0.0.5"])
+        #expect(first.createdCA && first.issuedServerCertificate)
+        #expect(try permissions(data.caKeyPath) == 0o600)
+        #expect(try permissions(data.serverKeyPath) == 0o600)
+        #expect(try permissions(data.root.path) == 0o700)
+
+        let server = try PEM.parseCertificate(pem: first.serverCertificatePEM)
+        let names = try #require(try server.extensions.subjectAlternativeNames)
+        var dns: [String] = []
+        var ips: [[UInt8]] = []
+        for name in names {
+            switch name {
+            case .dnsName(let value): dns.append(value)
+            case .ipAddress(let bytes): ips.append(Array(bytes.bytes))
+            default: break
+            }
+        }
+        #expect(Set(dns) == ["localhost", "gw.example.com"])
+        #expect(ips.contains([127, 0, 0, 1]) && ips.contains([10, 0, 0, 5]) && ips.contains(Array(repeating: 0, count: 15) + [1]))
+
+        let second = try data.prepare(serverHostNames: ["gw.example.com", "10.0.0.5"])
+        #expect(!second.createdCA && !second.issuedServerCertificate)
+        #expect(second.certificateAuthority.certificateID == first.certificateAuthority.certificateID)
+        #expect(second.serverCertificatePEM == first.serverCertificatePEM)
+    }
+
+    @Test func serverCertificateIsReissuedWhenNamesChangeOrExpiryNears() throws {
+        let path = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let data = DataDirectory(path: path)
+        let first = try data.prepare(serverHostNames: [])
+        let renamed = try data.prepare(serverHostNames: ["new.example.com"])
+        #expect(renamed.issuedServerCertificate && !renamed.createdCA)
+        #expect(renamed.serverCertificatePEM != first.serverCertificatePEM)
+        let later = try data.prepare(serverHostNames: ["new.example.com"], now: Date().addingTimeInterval(380 * 86_400))
+        #expect(later.issuedServerCertificate, "renewed within 30 days of expiry")
+    }
+
+    @Test func mintedDeviceChainsToTheCAAndKeyIsPrivate() async throws {
+        let path = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let data = DataDirectory(path: path)
+        let prepared = try data.prepare(serverHostNames: [])
+        let files = try data.mintDevice(name: "sensor-1", validityDays: 30, directory: nil)
+        #expect(try permissions(files.privateKeyPath) == 0o600)
+        let pem = String(decoding: FileManager.default.contents(atPath: files.certificatePath)!, as: UTF8.self)
+        let certificate = try PEM.parseCertificate(pem: pem)
+        #expect(try CertificateID.compute(certificate) == files.certificateID)
+        let verifier = ClientCertificateVerifier(trustRoots: [prepared.certificateAuthority.certificate])
+        #expect(await verifier.verify(chain: [certificate], at: Date()).isTrusted)
+        let key = String(decoding: FileManager.default.contents(atPath: files.privateKeyPath)!, as: UTF8.self)
+        #expect(throws: Never.self) { try IssuedCredential(certificatePEM: pem, privateKeyPEM: key) }
+    }
+
+    @Test func mintRefusesBadInput() throws {
+        let path = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let data = DataDirectory(path: path)
+        #expect(throws: ConfigurationError.self) { try data.mintDevice(name: "x", validityDays: 1, directory: nil) }
+        _ = try data.prepare(serverHostNames: [])
+        for name in ["", "a b", "../escape", String(repeating: "a", count: 129)] {
+            #expect(throws: ConfigurationError.self, "\(name)") { try data.mintDevice(name: name, validityDays: 1, directory: nil) }
+        }
+        #expect(throws: ConfigurationError.self) { try data.mintDevice(name: "ok", validityDays: 0, directory: nil) }
+    }
+}
