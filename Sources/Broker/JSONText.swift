@@ -1,10 +1,11 @@
 /// Minimal JSON writing for the broker's own event payloads, so the pure core needs no Foundation
-/// encoder and the field order matches AWS's documentation.
-struct JSONText {
+/// encoder and the field order matches AWS's documentation. The gateway's log writers share `quoted`.
+public struct JSONText {
     private(set) var text = "{"
     private var first = true
 
-    static func quoted(_ string: String) -> String {
+    /// A JSON string literal for `string`, control characters escaped.
+    public static func quoted(_ string: String) -> String {
         var out = "\""
         out.reserveCapacity(string.utf8.count + 2)
         for scalar in string.unicodeScalars {

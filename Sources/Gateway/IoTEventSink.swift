@@ -88,24 +88,7 @@ public struct LoggingIoTEventSink: IoTEventSink {
     }
 }
 
-/// JSON string quoting shared by the log writers.
+/// JSON string quoting shared by the log writers (the broker's, so there is one escaper).
 enum JSONWriter {
-    static func quote(_ string: String) -> String {
-        var out = "\""
-        out.reserveCapacity(string.utf8.count + 2)
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let s where s.value < 0x20:
-                let hex = String(s.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ string: String) -> String { JSONText.quoted(string) }
 }
