@@ -14,7 +14,10 @@ extension ByteBuffer {
                 throw .malformed("truncated variable byte integer")
             }
             value += Int(byte & 0x7F) * multiplier
-            if byte & 0x80 == 0 { return value }
+            if byte & 0x80 == 0 {
+                guard byte != 0 || multiplier == 1 else { throw .malformed("non-minimal variable byte integer") }
+                return value
+            }
             multiplier *= 128
         }
         throw .malformed("variable byte integer longer than 4 bytes")

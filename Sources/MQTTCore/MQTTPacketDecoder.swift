@@ -20,6 +20,9 @@ public struct MQTTPacketDecoder: Sendable {
     /// nothing, if more bytes are needed. Throws as soon as the bytes seen so far cannot become a valid
     /// packet; the buffer is then left as it was and the connection must be closed.
     public mutating func decode(from buffer: inout ByteBuffer) throws(MQTTCodecError) -> MQTTPacket? {
+        // The first byte alone can condemn a packet: refuse it before waiting for (and buffering) a body.
+        guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
+        try checkFirstByte(first)
         guard let header = try Self.peekFixedHeader(buffer) else { return nil }
         let total = header.headerLength + header.remainingLength
         guard total <= maximumPacketSize else {
@@ -31,6 +34,28 @@ public struct MQTTPacketDecoder: Sendable {
         let packet = try decodeBody(firstByte: header.firstByte, body: &body)
         buffer.moveReaderIndex(forwardBy: total)
         return packet
+    }
+
+    /// Packet type and fixed-header flags, checked as soon as the first byte arrives.
+    func checkFirstByte(_ byte: UInt8) throws(MQTTCodecError) {
+        guard let type = PacketType(rawValue: byte >> 4) else { throw .malformed("reserved packet type 0") }
+        guard let version = protocolVersion else {
+            guard type == .connect else { throw .protocolError("the first packet must be CONNECT") }
+            try requireFlags(byte & 0x0F, 0, type)
+            return
+        }
+        let flags = byte & 0x0F
+        switch type {
+        case .publish:
+            guard (flags >> 1) & 0x03 != 3 else { throw .malformed("PUBLISH with QoS 3") }
+        case .pubrel, .subscribe, .unsubscribe:
+            try requireFlags(flags, 2, type)
+        case .auth:
+            guard version == .v5 else { throw .malformed("packet type 15 is reserved in MQTT 3.1.1") }
+            try requireFlags(flags, 0, type)
+        default:
+            try requireFlags(flags, 0, type)
+        }
     }
 
     struct FixedHeader {
@@ -48,6 +73,8 @@ public struct MQTTPacketDecoder: Sendable {
             guard let byte = buffer.getInteger(at: buffer.readerIndex + i, as: UInt8.self) else { return nil }
             value += Int(byte & 0x7F) * multiplier
             if byte & 0x80 == 0 {
+                // Spec 1.5.5: the encoding must use the fewest bytes; a trailing 0x00 means it did not.
+                guard byte != 0 || i == 1 else { throw .malformed("non-minimal remaining length encoding") }
                 return FixedHeader(firstByte: first, remainingLength: value, headerLength: 1 + i)
             }
             multiplier *= 128
@@ -65,6 +92,9 @@ public struct MQTTPacketDecoder: Sendable {
             guard type == .connect else { throw .protocolError("the first packet must be CONNECT") }
             try requireFlags(flags, 0, type)
             let connect = try decodeConnect(&body)
+            guard body.readableBytes == 0 else {
+                throw .malformed("\(body.readableBytes) unexpected bytes at the end of CONNECT")
+            }
             protocolVersion = connect.protocolVersion
             return .connect(connect)
         }
@@ -208,6 +238,9 @@ public struct MQTTPacketDecoder: Sendable {
         }
         let keepAlive = try body.readMQTTUInt16()
         let properties = v5 ? try Self.decodeProperties(&body, context: .connect) : .none
+        if properties.authenticationData != nil && properties.authenticationMethod == nil {
+            throw .protocolError("Authentication Data without an Authentication Method")
+        }
         let clientID = try body.readMQTTString()
 
         var will: Will?

@@ -111,10 +111,17 @@ public enum MQTTPacketEncoder {
     }
 
     /// Writes a PUBLISH up to but not including the payload.
+    /// Everything is checked before the first byte is written, so a refused packet leaves `buffer` as it was.
     public static func encodePublishHeader(
         _ publish: PublishPacket, version: ProtocolVersion, into buffer: inout ByteBuffer
     ) throws(MQTTCodecError) {
         guard publish.topic.fitsMQTTString else { throw .malformed("topic longer than 65,535 bytes") }
+        if publish.qos != .atMostOnce {
+            guard let id = publish.packetID, id != 0 else {
+                throw .protocolError("QoS > 0 PUBLISH without a packet identifier")
+            }
+        }
+        if version == .v5 { try publish.properties.validateForEncoding() }
         let remaining = publishVariableHeaderSize(publish, version: version) + publish.payload.readableBytes
         guard remaining <= maximumVariableByteInteger else {
             throw .packetTooLarge("PUBLISH of \(remaining) bytes")
@@ -126,8 +133,7 @@ public enum MQTTPacketEncoder {
         buffer.writeInteger(first)
         buffer.writeMQTTVariableByteInteger(remaining)
         buffer.writeMQTTString(publish.topic)
-        if publish.qos != .atMostOnce {
-            guard let id = publish.packetID, id != 0 else { throw .protocolError("QoS > 0 PUBLISH without a packet identifier") }
+        if publish.qos != .atMostOnce, let id = publish.packetID {
             buffer.writeInteger(id)
         }
         if version == .v5 {
@@ -186,6 +192,10 @@ public enum MQTTPacketEncoder {
                     properties.writeInteger(PropertyIdentifier.willDelayInterval.rawValue)
                     properties.writeInteger(delay)
                 }
+                guard will.properties.topicAlias == nil, will.properties.subscriptionIdentifiers.isEmpty else {
+                    throw .protocolError("a Will may not carry a Topic Alias or Subscription Identifiers")
+                }
+                try will.properties.validateForEncoding()
                 try will.properties.writeFields(into: &properties)
                 body.writeMQTTVariableByteInteger(properties.readableBytes)
                 body.writeBuffer(&properties)
@@ -224,6 +234,9 @@ public enum MQTTPacketEncoder {
         if let v = properties.subscriptionIdentifierAvailable { id(.subscriptionIdentifierAvailable); flag(v) }
         if let v = properties.sharedSubscriptionAvailable { id(.sharedSubscriptionAvailable); flag(v) }
         if let v = properties.subscriptionIdentifier {
+            guard v >= 1 && Int(v) <= maximumVariableByteInteger else {
+                throw .protocolError("Subscription Identifier \(v) outside 1...268,435,455")
+            }
             id(.subscriptionIdentifier)
             fields.writeMQTTVariableByteInteger(Int(v))
         }
@@ -238,6 +251,22 @@ public enum MQTTPacketEncoder {
 }
 
 extension PublishProperties {
+    /// Checks what `writeFields` would otherwise discover halfway through writing.
+    func validateForEncoding() throws(MQTTCodecError) {
+        for id in subscriptionIdentifiers where id == 0 || Int(id) > maximumVariableByteInteger {
+            throw .protocolError("Subscription Identifier \(id) outside 1...268,435,455")
+        }
+        if let responseTopic, !responseTopic.fitsMQTTString { throw .malformed("response topic longer than 65,535 bytes") }
+        if let contentType, !contentType.fitsMQTTString { throw .malformed("content type longer than 65,535 bytes") }
+        if let correlationData, correlationData.readableBytes > 65_535 {
+            throw .malformed("correlation data longer than 65,535 bytes")
+        }
+        for property in userProperties where !property.name.fitsMQTTString || !property.value.fitsMQTTString {
+            throw .malformed("user property longer than 65,535 bytes")
+        }
+        if encodedLength > maximumVariableByteInteger { throw .packetTooLarge("properties too long") }
+    }
+
     /// Length of the property fields, without the length prefix.
     var encodedLength: Int {
         var length = 0
