@@ -21,6 +21,9 @@ extension Broker {
         let pauseB = connection.byteBucket.take(publish.payload.readableBytes + publish.topic.utf8.count, at: now)
         if let until = [pauseA, pauseB].compactMap({ $0 }).max() {
             actions.append(.pauseReading(id, until: until))
+            // The server chose not to read: the client is not idle meanwhile, so keep alive counts from
+            // the end of the pause.
+            connection.lastActivity = max(connection.lastActivity, until)
         }
 
         if publish.qos == .exactlyOnce {

@@ -83,7 +83,7 @@ public final class Broker {
     /// A packet arrived on a connection.
     public func receive(_ packet: MQTTPacket, from id: ConnectionID, at now: BrokerInstant) -> [BrokerAction] {
         guard let connection = connections[id], connection.state != .closed else { return [] }
-        connection.lastActivity = now
+        connection.lastActivity = max(connection.lastActivity, now)
         if connection.state == .awaitingConnect {
             guard case .connect(let connect) = packet else {
                 // The decoder already refuses this; the broker does too, so the core stands on its own.

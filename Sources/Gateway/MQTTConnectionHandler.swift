@@ -23,6 +23,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private var closing = false
     private var resumeReading: Scheduled<Void>?
     private var resumeAt: NIODeadline?
+    /// Packets decoded from bytes already read when a rate limit paused the connection. They wait here
+    /// and are processed, at the limited rate, when reading resumes. Bounded by what one read delivers.
+    private var backlog = CircularBuffer<MQTTPacket>()
     private var handshakeTimeout: Scheduled<Void>?
     private var droppedWhileUnwritable = 0
 
@@ -71,6 +74,14 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let packet = unwrapInboundIn(data)
         guard registered else { return }
+        if resumeAt != nil || !backlog.isEmpty {
+            backlog.append(packet)
+            return
+        }
+        handle(packet)
+    }
+
+    private func handle(_ packet: MQTTPacket) {
         if case .connect(let connect) = packet, version == nil { version = connect.protocolVersion }
         let now = SystemClock.now()
         host.process(from: self) { $0.receive(packet, from: self.id, at: now) }
@@ -175,11 +186,20 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         resumeReading?.cancel()
         try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
         resumeReading = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
-            guard let self, let context = self.context else { return }
-            self.resumeAt = nil
-            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
-            context.read()
+            self?.resume()
         }
+    }
+
+    /// The pause is over: work through the backlog (which may pause again), then read again.
+    private func resume() {
+        resumeAt = nil
+        while resumeAt == nil, !closing, context != nil, let packet = backlog.popFirst() {
+            handle(packet)
+        }
+        flushIfNeeded()
+        guard resumeAt == nil, let context else { return }
+        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+        context.read()
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Broker
 import Foundation
 import Logging
 import Gateway
@@ -65,15 +66,19 @@ struct ServeCommand: AsyncParsableCommand {
 
         let server = try PortcullisServer(configuration: configuration, logger: logger)
         printBanner(server)
-        if let readyFile {
-            Task {
-                var addresses: [String] = []
-                for listener in server.listeners {
-                    if let address = try? await listener.boundAddress {
-                        addresses.append("{\"host\":\"\(address.ipAddress ?? "")\",\"port\":\(address.port ?? 0)}")
-                    }
+        Task {
+            // Reported once bound, so port 0 shows the port the system chose.
+            var bound: [(String, Int)] = []
+            for listener in server.listeners {
+                if let address = try? await listener.boundAddress {
+                    bound.append((address.ipAddress ?? "", address.port ?? 0))
                 }
-                let json = "{\"mqtt\":[\(addresses.joined(separator: ","))],\"dataDirectory\":\"\(server.dataDirectory.root.path)\"}\n"
+            }
+            guard !bound.isEmpty else { return }
+            printListening(server, bound: bound)
+            if let readyFile {
+                let mqtt = bound.map { "{\"host\":\"\($0.0)\",\"port\":\($0.1)}" }.joined(separator: ",")
+                let json = "{\"mqtt\":[\(mqtt)],\"dataDirectory\":\(JSONText.quoted(server.dataDirectory.root.path))}\n"
                 // Written then renamed, so a reader never sees half a file.
                 _ = FileManager.default.createFile(atPath: readyFile + ".tmp", contents: Data(json.utf8))
                 _ = rename(readyFile + ".tmp", readyFile)
@@ -95,21 +100,24 @@ struct ServeCommand: AsyncParsableCommand {
         if server.preparation.issuedServerCertificate {
             lines.append("  server certificate  : \(data.serverCertificatePath)  (key: \(data.serverKeyPath))")
         }
-        lines.append("Portcullis: MQTT over mutual TLS on \(server.configuration.mqttListen.joined(separator: ", ")), data in \(data.root.path)")
+        if !lines.isEmpty { FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8)) }
+    }
+
+    func printListening(_ server: PortcullisServer, bound: [(String, Int)]) {
+        let data = server.dataDirectory
+        let addresses = bound.map { $0.0.contains(":") ? "[\($0.0)]:\($0.1)" : "\($0.0):\($0.1)" }
+        var lines = ["Portcullis: MQTT over mutual TLS on \(addresses.joined(separator: ", ")), data in \(data.root.path)"]
         if server.preparation.createdCA {
             let dir = data.root.path
+            let port = bound.first.map { String($0.1) } ?? "8883"
             lines += [
                 "Connect a device:",
                 "  portcullis device mint my-device --data-dir \(dir)",
-                "  mosquitto_sub -h localhost -p \(port(server)) -i my-device -t 'hello/#' -q 1 -V mqttv5 \\",
+                "  mosquitto_sub -h localhost -p \(port) -i my-device -t 'hello/#' -q 1 -V mqttv5 \\",
                 "    --cafile \(dir)/devices/my-device/root-ca.pem --cert \(dir)/devices/my-device/my-device.cert.pem \\",
                 "    --key \(dir)/devices/my-device/my-device.private.key",
             ]
         }
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
-    }
-
-    func port(_ server: PortcullisServer) -> String {
-        server.configuration.mqttListen.first.flatMap { ListenAddress($0) }.map { String($0.port) } ?? "8883"
     }
 }

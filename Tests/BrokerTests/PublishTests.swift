@@ -297,6 +297,22 @@ struct PublishTests {
         #expect(until.nanoseconds(since: h.now) >= 900_000_000)
     }
 
+    @Test func aPauseIsNotCountedAsKeepAliveInactivity() {
+        var limits = BrokerLimits()
+        limits.publishesPerSecond = 1
+        limits.minimumKeepAlive = 1
+        let h = BrokerHarness(limits: limits)
+        let pub = h.connect("pub", keepAlive: 2)
+        for i in 1...6 { h.publish(pub, "t", "m\(i)") }
+        // Five seconds of debt: the server stops reading for that long. Keep alive (3 s) runs from the end.
+        h.advance(seconds: 4)
+        #expect(!h.tick().closes(pub))
+        h.advance(seconds: 3.5)
+        #expect(!h.tick().closes(pub))
+        h.advance(seconds: 1)
+        #expect(h.tick().closes(pub), "after the pause, silence counts again")
+    }
+
     @Test func bandwidthLimitPausesReading() {
         var limits = BrokerLimits()
         limits.bytesPerSecond = 100
