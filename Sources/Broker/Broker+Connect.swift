@@ -36,8 +36,11 @@ extension Broker {
         var assigned = false
         if clientID.isEmpty {
             if connection.isV5 || connect.cleanStart {
-                clientID = assignedClientIDPrefix + String(nextAssignedID)
-                nextAssignedID += 1
+                // Unique among every session the broker holds (a client may have chosen such an id).
+                repeat {
+                    clientID = assignedClientIDPrefix + String(nextAssignedID)
+                    nextAssignedID += 1
+                } while sessionsByClientID[clientID] != nil
                 assigned = true
             } else {
                 return refuse(.clientIdentifierNotValid, "CLIENT_ID_INVALID", "an empty client id requires a clean session")
@@ -64,6 +67,9 @@ extension Broker {
             if will.payload.readableBytes > limits.maximumPayloadSize {
                 return refuse(.packetTooLarge, "PAYLOAD_TOO_LARGE", "will payload larger than \(limits.maximumPayloadSize) bytes")
             }
+            if let responseTopic = will.properties.responseTopic, Topic.validateName(responseTopic) != nil {
+                return refuse(.protocolError, "PROTOCOL_ERROR", "will Response Topic must be a valid topic name without wildcards")
+            }
             if will.properties.payloadFormat == .utf8 && String(validating: will.payload.readableBytesView, as: UTF8.self) == nil {
                 return refuse(.payloadFormatInvalid, "PAYLOAD_FORMAT_INVALID", "will payload is not UTF-8")
             }
@@ -84,7 +90,15 @@ extension Broker {
         }
         let expiry = min(requestedExpiry, limits.maximumSessionExpiry)
         connection.connectSessionExpiry = expiry
-        connection.will = connect.will
+        // Copied so the will does not pin the CONNECT's network read buffer for the connection's life.
+        connection.will = connect.will.map { will in
+            var copy = will
+            copy.payload = ByteBuffer(bytes: will.payload.readableBytesView)
+            if let data = will.properties.correlationData {
+                copy.properties.correlationData = ByteBuffer(bytes: data.readableBytesView)
+            }
+            return copy
+        }
         connection.requestProblemInformation = connect.properties.requestProblemInformation ?? true
 
         // Take over a live connection with the same client id.
@@ -99,7 +113,7 @@ extension Broker {
         var sessionPresent = false
         let window = min(Int(connect.properties.receiveMaximum ?? UInt16.max), limits.maximumInflightOutbound)
         if let key = sessionsByClientID[clientID], let existing = sessions[key] {
-            if connect.cleanStart || existing.protocolVersion != connection.version {
+            if connect.cleanStart || assigned || existing.protocolVersion != connection.version {
                 removeSession(existing, at: now)
                 session = makeSession(clientID: clientID, version: connection.version, expiry: expiry, window: window)
             } else {
@@ -216,6 +230,7 @@ extension Broker {
         case .topicNameInvalid: "TOPIC_NAME_INVALID"
         case .payloadFormatInvalid: "PAYLOAD_FORMAT_INVALID"
         case .unsupportedProtocolVersion: "UNSUPPORTED_PROTOCOL_VERSION"
+        case .receiveMaximumExceeded: "RECEIVE_MAXIMUM_EXCEEDED"
         default: "CLIENT_ERROR"
         }
     }
@@ -264,6 +279,7 @@ extension Broker {
         if session.expiryInterval == 0 {
             removeSession(session, at: now)
         } else {
+            session.compactInflight()
             offlineSessions.insert(session.key)
         }
     }
@@ -274,7 +290,12 @@ extension Broker {
         if let interval = message.properties.messageExpiryInterval {
             message.expiresAt = now.adding(nanoseconds: .seconds(interval))
         }
-        if message.retain { _ = retained.store(message) }
+        if message.retain, retained.store(message) == .quotaExceeded, logLevel <= .warn {
+            actions.append(.log(IoTLogEvent(
+                epochMilliseconds: now.epochMilliseconds, level: .warn, eventType: .publishIn, status: .failure,
+                clientID: session.clientID, topicName: message.topic, retain: true, reason: "RETAINED_QUOTA_EXCEEDED",
+                details: "the will was published but not retained: the retained message store is full")))
+        }
         route(message, at: now)
     }
 }

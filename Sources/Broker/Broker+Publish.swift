@@ -18,9 +18,17 @@ extension Broker {
 
         // Rate limits delay the connection (reads pause) instead of dropping what was already sent.
         let pauseA = connection.publishBucket.take(1, at: now)
-        let pauseB = connection.byteBucket.take(publish.payload.readableBytes + publish.topic.utf8.count, at: now)
+        // The whole packet counts, so bytes cannot hide in properties.
+        let pauseB = connection.byteBucket.take(MQTTPacketEncoder.encodedSize(of: publish, version: connection.version), at: now)
         if let until = [pauseA, pauseB].compactMap({ $0 }).max() {
             actions.append(.pauseReading(id, until: until))
+            if connection.pausedUntil.map({ $0 < now }) ?? true {
+                log(.publishIn, .failure, connection, at: now, topic: publish.topic, reason: "THROTTLED",
+                    details: "inbound rate above \(limits.publishesPerSecond) publishes/s or \(limits.bytesPerSecond) bytes/s: "
+                        + "reading paused for \(until.nanoseconds(since: now) / 1_000_000) ms; nothing is dropped",
+                    level: .warn)
+            }
+            connection.pausedUntil = until
             // The server chose not to read: the client is not idle meanwhile, so keep alive counts from
             // the end of the pause.
             connection.lastActivity = max(connection.lastActivity, until)
@@ -53,6 +61,13 @@ extension Broker {
                 connection.topicAliases[alias] = publish.topic
             }
             publish.properties.topicAlias = nil
+        }
+
+        if publish.topic.isEmpty && connection.isV5 {
+            return protocolViolation(on: connection, reason: .protocolError, "empty topic name without a topic alias", at: now)
+        }
+        if let responseTopic = publish.properties.responseTopic, Topic.validateName(responseTopic) != nil {
+            return protocolViolation(on: connection, reason: .protocolError, "Response Topic must be a valid topic name without wildcards", at: now)
         }
 
         func reject(_ reason: ReasonCode, _ logReason: String, _ details: String) {
@@ -170,13 +185,17 @@ extension Broker {
             return
         }
         guard session.pending.count < limits.maximumQueuedMessages else {
-            logDrop(session, message, reason: "QUEUE_FULL",
-                    details: "session queue holds \(limits.maximumQueuedMessages) messages; new messages are dropped", at: now)
+            // Logged once when the queue fills, not once per dropped message.
+            if session.droppedWhileFull == 0 {
+                logDrop(session, topic: message.topic, reason: "QUEUE_FULL",
+                        details: "session queue holds \(limits.maximumQueuedMessages) messages; new messages are dropped", at: now)
+            }
+            session.droppedWhileFull += 1
             return
         }
         if compacted == nil {
             var copy = message
-            copy.payload = ByteBuffer(bytes: message.payload.readableBytesView)
+            copy.compact()
             compacted = copy
         }
         var queuedDelivery = delivery
@@ -197,7 +216,7 @@ extension Broker {
                                     retain: delivery.retain, dup: dup, packetID: packetID, properties: properties)
         if session.maximumPacketSize != .max,
            MQTTPacketEncoder.encodedSize(of: publish, version: session.protocolVersion) > session.maximumPacketSize {
-            logDrop(session, message, reason: "PACKET_TOO_LARGE", details: "larger than the client's Maximum Packet Size", at: now)
+            logDrop(session, topic: message.topic, reason: "PACKET_TOO_LARGE", details: "larger than the client's Maximum Packet Size", at: now)
             return false
         }
         actions.append(.send(connection, .publish(publish)))
@@ -207,11 +226,11 @@ extension Broker {
         return true
     }
 
-    func logDrop(_ session: Session, _ message: StoredMessage, reason: String, details: String, at now: BrokerInstant) {
+    func logDrop(_ session: Session, topic: String?, reason: String, details: String, at now: BrokerInstant) {
         guard logLevel <= .warn else { return }
         actions.append(.log(IoTLogEvent(
             epochMilliseconds: now.epochMilliseconds, level: .warn, eventType: .publishOut, status: .failure,
-            clientID: session.clientID, topicName: message.topic, reason: reason, details: details)))
+            clientID: session.clientID, topicName: topic, reason: reason, details: details)))
     }
 
     func handlePubAck(_ ack: AckPacket, on connection: Connection, at now: BrokerInstant) {
@@ -224,6 +243,13 @@ extension Broker {
     /// Sends queued messages while the client's window has room.
     func drainPending(_ session: Session, at now: BrokerInstant) {
         guard let connection = session.connection else { return }
+        defer {
+            if session.droppedWhileFull > 0 && session.pending.count < limits.maximumQueuedMessages {
+                logDrop(session, topic: nil, reason: "QUEUE_FULL",
+                        details: "\(session.droppedWhileFull) messages were dropped while the session queue was full", at: now)
+                session.droppedWhileFull = 0
+            }
+        }
         let retryWindow = UInt64.seconds(limits.qos1RetryWindow)
         while session.hasWindow, let delivery = session.pending.popFirst() {
             if delivery.message.isExpired(at: now) || now.nanoseconds(since: delivery.message.receivedAt) > retryWindow {
@@ -243,15 +269,23 @@ extension Broker {
         let retryWindow = UInt64.seconds(limits.qos1RetryWindow)
         let inflight = session.inflight
         session.clearInflight()
+        var overflow: [Delivery] = []
         for message in inflight {
             if message.delivery.message.isExpired(at: now)
                 || now.nanoseconds(since: message.delivery.message.receivedAt) > retryWindow {
+                continue
+            }
+            // The client's new Receive Maximum applies to redelivery too; the rest waits at the front
+            // of the queue.
+            guard session.hasWindow else {
+                overflow.append(message.delivery)
                 continue
             }
             if send(message.delivery, to: session, on: connection, packetID: message.packetID, dup: true, at: now) {
                 session.addInflight(message)
             }
         }
+        for delivery in overflow.reversed() { session.pending.prepend(delivery) }
         drainPending(session, at: now)
     }
 }

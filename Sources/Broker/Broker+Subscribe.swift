@@ -90,8 +90,16 @@ extension Broker {
             let sendRetained = parsed.shareName == nil && (options.retainHandling == .sendOnSubscribe
                 || (options.retainHandling == .sendOnSubscribeIfNew && !exists))
             if sendRetained {
-                for message in retained.matching(filter: parsed.filter, at: now) {
+                // Bounded per SUBSCRIBE, so one wildcard cannot pour the whole store into one socket.
+                let room = limits.maximumQueuedMessages - retainedToSend.count
+                let matches = retained.matching(filter: parsed.filter, at: now, limit: room + 1)
+                for message in matches.prefix(room) {
                     retainedToSend.append((message, options.qos, entry.identifier.map { [$0] } ?? []))
+                }
+                if matches.count > room {
+                    log(.subscribe, .failure, connection, at: now, topic: request.filter, reason: "RETAINED_LIMIT_EXCEEDED",
+                        details: "only the first \(limits.maximumQueuedMessages) matching retained messages are sent on subscribe",
+                        level: .warn)
                 }
             }
         }

@@ -130,6 +130,15 @@ public final class Broker {
         return takeActions()
     }
 
+    /// A client sent more unacknowledged QoS 1 PUBLISH packets than the Receive Maximum the server
+    /// announced (the transport counts what it holds back while reading is paused).
+    public func receiveMaximumExceeded(on id: ConnectionID, at now: BrokerInstant) -> [BrokerAction] {
+        guard let connection = connections[id], connection.state == .connected else { return [] }
+        protocolViolation(on: connection, reason: .receiveMaximumExceeded,
+                          "more than \(limits.receiveMaximum) unacknowledged QoS 1 publishes", at: now)
+        return takeActions()
+    }
+
     /// The transport saw the connection close (peer closed, network error, or after a `.close`).
     public func connectionClosed(_ id: ConnectionID, at now: BrokerInstant) -> [BrokerAction] {
         guard let connection = connections[id] else { return [] }
@@ -147,6 +156,8 @@ public final class Broker {
             switch connection.state {
             case .awaitingConnect:
                 if now.nanoseconds(since: connection.acceptedAt) > .seconds(limits.connectTimeout) {
+                    log(.connect, .failure, connection, at: now, reason: "CONNECT_TIMEOUT",
+                        details: "no CONNECT within \(limits.connectTimeout) s of the TLS handshake", level: .error)
                     actions.append(.close(connection.info.id))
                     connection.state = .closed
                     connections[connection.info.id] = nil

@@ -47,7 +47,7 @@ public struct BrokerLimits: Sendable, Hashable {
     /// Retained messages held by the broker, and their total payload bytes.
     public var maximumRetainedMessages: Int = 50_000
     public var maximumRetainedBytes: Int = 256 * 1024 * 1024
-    /// Time a new connection has to send CONNECT, in seconds.
+    /// Seconds a new connection has to finish the TLS handshake, and then again to send CONNECT.
     public var connectTimeout: UInt32 = 10
 
     public init() {}

@@ -20,6 +20,8 @@ final class Connection {
     /// Session expiry requested in CONNECT, for the DISCONNECT rule (0 may not become non-zero).
     var connectSessionExpiry: UInt32 = 0
     var lifecycleVersion = 0
+    /// End of the current rate-limit pause, if one is running (one log line per pause, not per packet).
+    var pausedUntil: BrokerInstant?
     var publishBucket: TokenBucket
     var byteBucket: TokenBucket
 

@@ -26,7 +26,7 @@ struct StoredMessage {
 
     init(_ publish: PublishPacket, at now: BrokerInstant, publisher: SessionKey?, maximumExpiry: UInt32, compact: Bool) {
         topic = publish.topic
-        payload = compact ? ByteBuffer(bytes: publish.payload.readableBytesView) : publish.payload
+        payload = publish.payload
         qos = publish.qos
         retain = publish.retain
         var properties = publish.properties
@@ -43,6 +43,13 @@ struct StoredMessage {
         self.properties = properties
         receivedAt = now
         self.publisher = publisher
+        if compact { self.compact() }
+    }
+
+    /// Copies the payload and correlation data out of the network read buffer they were sliced from.
+    mutating func compact() {
+        payload = ByteBuffer(bytes: payload.readableBytesView)
+        if let data = properties.correlationData { properties.correlationData = ByteBuffer(bytes: data.readableBytesView) }
     }
 
     func isExpired(at now: BrokerInstant) -> Bool {
@@ -61,11 +68,21 @@ struct StoredMessage {
     }
 }
 
-/// The retained message store: one message per topic, bounded in count and bytes.
+/// The retained message store: one message per topic, bounded in count and bytes, kept in a trie by
+/// topic level so that a wildcard subscription visits only the branches its filter can match instead
+/// of every retained message.
 final class RetainedStore {
     enum StoreResult: Equatable { case stored, deleted, quotaExceeded }
 
-    private(set) var messages: [TopicKey: StoredMessage] = [:]
+    final class Node {
+        var children: [TopicLevel: Node] = [:]
+        var message: StoredMessage?
+        /// Messages in this subtree, for pruning.
+        var count = 0
+    }
+
+    private let root = Node()
+    private(set) var count = 0
     private(set) var totalBytes = 0
     let maximumCount: Int
     let maximumBytes: Int
@@ -75,43 +92,123 @@ final class RetainedStore {
         self.maximumBytes = maximumBytes
     }
 
-    var count: Int { messages.count }
+    /// What a message costs against the byte quota: payload, topic and properties, so a message cannot
+    /// hide its size in user properties.
+    static func cost(_ message: StoredMessage) -> Int {
+        message.payload.readableBytes + message.topic.utf8.count + message.properties.encodedLength
+    }
 
     /// Stores `message`, or deletes the topic's retained message if the payload is empty.
     func store(_ message: StoredMessage) -> StoreResult {
-        let key = TopicKey(message.topic)
-        let previousBytes = messages[key]?.payload.readableBytes
+        let levels = message.topic.topicLevels
+        let previous = node(for: levels)?.message
+        let previousCost = previous.map(Self.cost) ?? 0
         if message.payload.readableBytes == 0 {
-            if let previousBytes {
-                messages[key] = nil
-                totalBytes -= previousBytes
-            }
+            if previous != nil { remove(levels) }
             return .deleted
         }
-        let newCount = messages.count + (previousBytes == nil ? 1 : 0)
-        let newBytes = totalBytes - (previousBytes ?? 0) + message.payload.readableBytes
+        let newCount = count + (previous == nil ? 1 : 0)
+        let newBytes = totalBytes - previousCost + Self.cost(message)
         guard newCount <= maximumCount, newBytes <= maximumBytes else { return .quotaExceeded }
-        messages[key] = message
+        var node = root
+        if previous == nil { node.count += 1 }
+        for level in levels {
+            let key = TopicLevel(level)
+            let next = node.children[key] ?? Node()
+            node.children[key] = next
+            node = next
+            if previous == nil { node.count += 1 }
+        }
+        node.message = message
+        count = newCount
         totalBytes = newBytes
         return .stored
     }
 
-    /// The live retained messages matching a filter, in no particular order.
-    func matching(filter: String, at now: BrokerInstant) -> [StoredMessage] {
-        if !Topic.hasWildcard(filter) {
-            guard let message = messages[TopicKey(filter)], !message.isExpired(at: now) else { return [] }
-            return [message]
+    private func node(for levels: [Substring]) -> Node? {
+        var node = root
+        for level in levels {
+            guard let next = node.children[TopicLevel(level)] else { return nil }
+            node = next
         }
-        return messages.values.filter { !$0.isExpired(at: now) && Topic.matches(filter: filter, topic: $0.topic) }
+        return node
     }
 
-    func message(topic: String) -> StoredMessage? { messages[TopicKey(topic)] }
-
-    /// Drops expired messages.
-    func purgeExpired(at now: BrokerInstant) {
-        for (key, message) in messages where message.isExpired(at: now) {
-            messages[key] = nil
-            totalBytes -= message.payload.readableBytes
+    private func remove(_ levels: [Substring]) {
+        var path: [Node] = [root]
+        var node = root
+        for level in levels {
+            guard let next = node.children[TopicLevel(level)] else { return }
+            path.append(next)
+            node = next
         }
+        guard let message = node.message else { return }
+        node.message = nil
+        count -= 1
+        totalBytes -= Self.cost(message)
+        for (depth, ancestor) in path.enumerated() {
+            ancestor.count -= 1
+            // Drop a branch once nothing is retained below it.
+            if depth > 0, ancestor.count == 0 {
+                path[depth - 1].children[TopicLevel(levels[depth - 1])] = nil
+                break
+            }
+        }
+    }
+
+    /// The live retained messages matching a filter (MQTT matching rules), at most `limit` of them.
+    func matching(filter: String, at now: BrokerInstant, limit: Int = .max) -> [StoredMessage] {
+        var found: [StoredMessage] = []
+        let levels = filter.topicLevels
+        collect(root, levels, 0, now: now, limit: limit, into: &found)
+        return found
+    }
+
+    private func collect(_ node: Node, _ levels: [Substring], _ index: Int, now: BrokerInstant, limit: Int,
+                         into found: inout [StoredMessage]) {
+        guard found.count < limit else { return }
+        if index == levels.count {
+            if let message = node.message, !message.isExpired(at: now) { found.append(message) }
+            return
+        }
+        let level = levels[index]
+        let atRoot = index == 0
+        switch level {
+        case "#":
+            // '#' matches the parent level too, and below; never '$' topics from the root.
+            if let message = node.message, !atRoot, !message.isExpired(at: now) { found.append(message) }
+            collectSubtree(node, skipSystem: atRoot, now: now, limit: limit, into: &found)
+        case "+":
+            for (key, child) in node.children where !(atRoot && key.value.hasPrefix("$")) {
+                collect(child, levels, index + 1, now: now, limit: limit, into: &found)
+            }
+        default:
+            if let child = node.children[TopicLevel(level)] {
+                collect(child, levels, index + 1, now: now, limit: limit, into: &found)
+            }
+        }
+    }
+
+    private func collectSubtree(_ node: Node, skipSystem: Bool, now: BrokerInstant, limit: Int,
+                                into found: inout [StoredMessage]) {
+        for (key, child) in node.children {
+            guard found.count < limit else { return }
+            if skipSystem && key.value.hasPrefix("$") { continue }
+            if let message = child.message, !message.isExpired(at: now) { found.append(message) }
+            collectSubtree(child, skipSystem: false, now: now, limit: limit, into: &found)
+        }
+    }
+
+    func message(topic: String) -> StoredMessage? { node(for: topic.topicLevels)?.message }
+
+    /// Drops expired messages (a full walk: run from housekeeping, not per message).
+    func purgeExpired(at now: BrokerInstant) {
+        var expired: [String] = []
+        func walk(_ node: Node) {
+            if let message = node.message, message.isExpired(at: now) { expired.append(message.topic) }
+            for child in node.children.values { walk(child) }
+        }
+        walk(root)
+        for topic in expired { remove(topic.topicLevels) }
     }
 }

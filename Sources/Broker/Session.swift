@@ -40,6 +40,8 @@ final class Session {
     var sendWindow: Int
     var maximumPacketSize: Int = .max
     private var nextPacketID: UInt16 = 1
+    /// Messages dropped since the queue filled up (logged once when it fills and once when it drains).
+    var droppedWhileFull = 0
     /// A will waiting out its delay interval after the connection ended.
     var pendingWill: (message: StoredMessage, due: BrokerInstant)?
 
@@ -76,6 +78,11 @@ final class Session {
             inflight.remove(at: index)
         }
         return true
+    }
+
+    /// Before a session waits offline: its unacknowledged messages must not pin network read buffers.
+    func compactInflight() {
+        for index in inflight.indices { inflight[index].delivery.message.compact() }
     }
 
     func clearInflight() {

@@ -11,6 +11,7 @@ public final class BrokerHost: @unchecked Sendable {
     /// How to reach a connection's handler from any thread.
     struct Handle: Sendable {
         let eventLoop: any EventLoop
+        let channel: any Channel
         let handler: NIOLoopBound<MQTTConnectionHandler>
     }
 
@@ -18,6 +19,8 @@ public final class BrokerHost: @unchecked Sendable {
     private let broker: Broker
     private var handles: [ConnectionID: Handle] = [:]
     private var nextConnectionID: UInt64 = 1
+    private var tickTask: RepeatedTask?
+    private var tickUsers = 0
     let eventSink: any IoTEventSink
     public let limits: BrokerLimits
 
@@ -57,9 +60,50 @@ public final class BrokerHost: @unchecked Sendable {
         process(from: nil) { $0.tick(at: SystemClock.now()) }
     }
 
-    /// Sends DISCONNECT 0x8B to every client and closes them.
-    public func shutdown() {
+    /// Starts the once-a-second broker timer (keep alive, will delays, expiry). Listeners share one
+    /// timer: each start is matched by a `stopTicking`.
+    func startTicking(on loop: any EventLoop) {
+        lock.withLock {
+            tickUsers += 1
+            guard tickTask == nil else { return }
+            tickTask = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
+                self?.tick()
+            }
+        }
+    }
+
+    func stopTicking() {
+        lock.withLock {
+            tickUsers -= 1
+            guard tickUsers <= 0 else { return }
+            tickTask?.cancel()
+            tickTask = nil
+        }
+    }
+
+    /// Sends DISCONNECT 0x8B to every client and closes them, then waits (bounded) until their sockets
+    /// are closed, so the DISCONNECTs are on the wire before the process exits.
+    public func shutdown(timeout: TimeAmount = .seconds(3)) async {
+        let channels = lock.withLock { handles.values.map(\.channel) }
         process(from: nil) { $0.shutdown(at: SystemClock.now()) }
+        guard !channels.isEmpty else { return }
+        let all = EventLoopFuture.andAllComplete(channels.map(\.closeFuture), on: channels[0].eventLoop)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await all.get() }
+            group.addTask { try? await Task.sleep(nanoseconds: UInt64(timeout.nanoseconds)) }
+            await group.next()
+            group.cancelAll()
+        }
+        for channel in channels where channel.isActive { try? await channel.close() }
+    }
+
+    /// A subscriber's socket could not take more output and QoS 0 messages were dropped for it.
+    func recordSlowConsumer(id: ConnectionID, dropped: Int, remote: SocketAddress?) {
+        let now = SystemClock.now()
+        eventSink.record(IoTLogEvent(
+            epochMilliseconds: now.epochMilliseconds, level: .warn, eventType: .publishOut, status: .failure,
+            sourceIP: remote?.ipAddress, sourcePort: remote?.port, reason: "SLOW_CONSUMER",
+            details: "\(dropped) QoS 0 messages dropped for \(id): its socket could not take more output"))
     }
 
     /// Runs `body` on the broker under the lock and carries out the actions it returns.

@@ -1,5 +1,6 @@
 import Broker
 import DeviceIdentity
+import Foundation
 import Logging
 import MQTTCore
 import NIOCore
@@ -7,7 +8,9 @@ import NIOSSL
 import NIOTLS
 
 /// The per-connection channel handler: it turns channel events into broker events and carries out the
-/// broker's actions. It holds no protocol logic of its own.
+/// broker's actions. It holds no protocol logic of its own, only the transport's part of flow control:
+/// reading stops while a rate limit pause runs, while the socket cannot take more output, and while a
+/// resumed TLS session's certificate is being checked.
 final class MQTTConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = MQTTPacket
     typealias OutboundOut = ByteBuffer
@@ -15,24 +18,34 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     let host: BrokerHost
     let id: ConnectionID
     let peerIdentity: PeerIdentityBox
+    let verifier: ClientCertificateVerifier
     let logger: Logger
     private var context: ChannelHandlerContext?
     private var version: ProtocolVersion?
     private var registered = false
+    private var active = true
     private var needsFlush = false
     private var closing = false
+    private var awaitingIdentity = false
     private var resumeReading: Scheduled<Void>?
     private var resumeAt: NIODeadline?
-    /// Packets decoded from bytes already read when a rate limit paused the connection. They wait here
-    /// and are processed, at the limited rate, when reading resumes. Bounded by what one read delivers.
+    /// Packets decoded from bytes already read when reading stopped. They are processed, in order, when
+    /// reading resumes. Bounded by what the reads in flight when it stopped delivered.
     private var backlog = CircularBuffer<MQTTPacket>()
+    private var heldQoS1 = 0
     private var handshakeTimeout: Scheduled<Void>?
+    private var forcedClose: Scheduled<Void>?
     private var droppedWhileUnwritable = 0
 
-    init(host: BrokerHost, id: ConnectionID, peerIdentity: PeerIdentityBox, logger: Logger) {
+    /// How long a close waits for queued output (a DISCONNECT) before the socket is closed anyway: a peer
+    /// that stopped reading must not keep its socket and buffers alive.
+    static let closeGrace = TimeAmount.seconds(2)
+
+    init(host: BrokerHost, id: ConnectionID, peerIdentity: PeerIdentityBox, verifier: ClientCertificateVerifier, logger: Logger) {
         self.host = host
         self.id = id
         self.peerIdentity = peerIdentity
+        self.verifier = verifier
         self.logger = logger
     }
 
@@ -41,44 +54,112 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         // A peer that never finishes the TLS handshake must not hold a socket forever.
         let timeout = TimeAmount.seconds(Int64(host.limits.connectTimeout))
         handshakeTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
-            guard let self, !self.registered else { return }
-            self.context?.close(promise: nil)
+            guard let self, !self.registered, let context = self.context else { return }
+            self.host.recordHandshakeFailure("TLS handshake not completed within \(self.host.limits.connectTimeout) s",
+                                            remote: context.channel.remoteAddress)
+            context.close(promise: nil)
         }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         handshakeTimeout?.cancel()
         resumeReading?.cancel()
+        forcedClose?.cancel()
         self.context = nil
     }
 
+    // MARK: identity
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
-            handshakeTimeout?.cancel()
-            guard let principal = peerIdentity.certificateID else {
-                // Unreachable: the handshake succeeds only after our verifier trusted the chain.
-                context.close(promise: nil)
-                return
+            if let principal = peerIdentity.certificateID {
+                register(principal: principal)
+            } else {
+                verifyResumedSession(context: context)
             }
-            let remote = context.channel.remoteAddress
-            let info = ConnectionInfo(
-                id: id, principalID: principal, sourceIP: remote?.ipAddress ?? "unknown", sourcePort: remote?.port ?? 0,
-                sessionIdentifier: UUIDText.random()
-            )
-            registered = true
-            host.register(info, handle: BrokerHost.Handle(eventLoop: context.eventLoop, handler: NIOLoopBound(self, eventLoop: context.eventLoop)), from: self)
         }
         context.fireUserInboundEventTriggered(event)
     }
 
+    private func register(principal: String) {
+        guard let context, active, context.channel.isActive else { return }
+        handshakeTimeout?.cancel()
+        let remote = context.channel.remoteAddress
+        let info = ConnectionInfo(
+            id: id, principalID: principal, sourceIP: remote?.ipAddress ?? "unknown", sourcePort: remote?.port ?? 0,
+            sessionIdentifier: UUIDText.random()
+        )
+        registered = true
+        host.register(info, handle: BrokerHost.Handle(eventLoop: context.eventLoop, channel: context.channel,
+                                                      handler: NIOLoopBound(self, eventLoop: context.eventLoop)), from: self)
+        // Packets that arrived while a resumed session's certificate was being checked.
+        drainBacklog()
+        updateReading()
+    }
+
+    /// A resumed TLS session skips the verification callback, so the certificate the session carries is
+    /// verified again now (validity at the current time) before the connection is accepted. Only the leaf
+    /// is in the session: devices whose certificate needs an intermediate must do a full handshake.
+    private func verifyResumedSession(context: ChannelHandlerContext) {
+        guard let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate(),
+              let der = try? certificate.toDERBytes() else {
+            host.recordHandshakeFailure("resumed TLS session without a client certificate", remote: context.channel.remoteAddress)
+            context.close(promise: nil)
+            return
+        }
+        awaitingIdentity = true
+        updateReading()
+        let verifier = self.verifier
+        let loop = context.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: loop)
+        Task {
+            let result = await verifier.verify(derChain: [der], at: Date())
+            loop.execute {
+                let handler = handler.value
+                handler.awaitingIdentity = false
+                guard handler.active else { return }
+                switch result {
+                case .trusted(_, _, let certificateID):
+                    handler.peerIdentity.trusted(certificateID)
+                    handler.register(principal: certificateID)
+                case .rejected(let rejection):
+                    handler.host.recordHandshakeFailure("resumed TLS session: \(rejection)", remote: handler.context?.channel.remoteAddress)
+                    handler.backlog.removeAll()
+                    handler.context?.close(promise: nil)
+                }
+            }
+        }
+    }
+
+    // MARK: reading
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let packet = unwrapInboundIn(data)
-        guard registered else { return }
+        guard registered else {
+            // Held until the resumed session's certificate is verified; reading is off meanwhile.
+            if awaitingIdentity { backlog.append(packet) }
+            return
+        }
         if resumeAt != nil || !backlog.isEmpty {
-            backlog.append(packet)
+            hold(packet)
             return
         }
         handle(packet)
+    }
+
+    /// Holds a packet read while reading is paused.
+    private func hold(_ packet: MQTTPacket) {
+        backlog.append(packet)
+        guard case .publish(let publish) = packet, publish.qos == .atLeastOnce else { return }
+        heldQoS1 += 1
+        // Every held QoS 1 publish is unacknowledged. MQTT 5 announced a Receive Maximum; going past it
+        // breaks the protocol (DISCONNECT 0x93). 3.1.1 has no such promise: its reads simply stay paused.
+        if version == .v5 && heldQoS1 > host.limits.receiveMaximum {
+            backlog.removeAll()
+            heldQoS1 = 0
+            let now = SystemClock.now()
+            host.process(from: self) { $0.receiveMaximumExceeded(on: self.id, at: now) }
+        }
     }
 
     private func handle(_ packet: MQTTPacket) {
@@ -87,16 +168,53 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         host.process(from: self) { $0.receive(packet, from: self.id, at: now) }
     }
 
+    /// Processes held packets until one of them starts a new pause.
+    private func drainBacklog() {
+        while registered, !closing, resumeAt == nil, let packet = backlog.popFirst() {
+            if case .publish(let publish) = packet, publish.qos == .atLeastOnce { heldQoS1 -= 1 }
+            handle(packet)
+        }
+        flushIfNeeded()
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         flushIfNeeded()
         context.fireChannelReadComplete()
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // A client that does not read what it asks for (PINGREQ, SUBSCRIBE, QoS 1) is not read from until
+        // its socket drains, so its answers cannot pile up in memory.
+        updateReading()
+        if context.channel.isWritable && droppedWhileUnwritable > 0 {
+            host.recordSlowConsumer(id: id, dropped: droppedWhileUnwritable, remote: context.channel.remoteAddress)
+            droppedWhileUnwritable = 0
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Reading runs only when nothing holds it back.
+    private func updateReading() {
+        guard let context, active, !closing else { return }
+        let wanted = resumeAt == nil && !awaitingIdentity && context.channel.isWritable
+        let current = (try? context.channel.syncOptions?.getOption(ChannelOptions.autoRead)) ?? true
+        guard wanted != current else { return }
+        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: wanted)
+        if wanted { context.read() }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        active = false
         if registered {
+            // What was read before the peer closed still counts (a DISCONNECT after throttled publishes
+            // must not turn into a lost connection that publishes the will). Pauses no longer matter.
+            resumeAt = nil
+            resumeReading?.cancel()
+            while !closing, let packet = backlog.popFirst() { handle(packet) }
             registered = false
             host.unregister(id, from: self)
         }
+        backlog.removeAll()
         context.fireChannelInactive()
     }
 
@@ -110,7 +228,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             }
             return
         }
-        if !registered {
+        if !registered && !awaitingIdentity {
             // The TLS handshake failed: no certificate, an untrusted or expired one, or not TLS at all.
             host.recordHandshakeFailure(peerIdentity.rejection?.description ?? Self.describeHandshakeError(error),
                                         remote: context.channel.remoteAddress)
@@ -158,10 +276,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             return wasClean
         case .close:
             closing = true
+            needsFlush = false
             let promise = context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
-            needsFlush = false
             promise.futureResult.assumeIsolated().whenComplete { [weak self] _ in
+                self?.context?.close(promise: nil)
+            }
+            forcedClose = context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeGrace) { [weak self] in
                 self?.context?.close(promise: nil)
             }
             return false
@@ -184,26 +305,17 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         if let resumeAt, resumeAt >= deadline { return }
         resumeAt = deadline
         resumeReading?.cancel()
-        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
+        updateReading()
         resumeReading = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
-            self?.resume()
+            guard let self else { return }
+            self.resumeAt = nil
+            self.drainBacklog()
+            self.updateReading()
         }
-    }
-
-    /// The pause is over: work through the backlog (which may pause again), then read again.
-    private func resume() {
-        resumeAt = nil
-        while resumeAt == nil, !closing, context != nil, let packet = backlog.popFirst() {
-            handle(packet)
-        }
-        flushIfNeeded()
-        guard resumeAt == nil, let context else { return }
-        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
-        context.read()
     }
 }
 
-/// Lower-case random UUID text without Foundation's UUID allocation pattern on hot paths.
+/// Lower-case random UUID text (version 4), for session identifiers.
 enum UUIDText {
     static func random() -> String {
         var generator = SystemRandomNumberGenerator()

@@ -1,6 +1,7 @@
 import Broker
 import Logging
 import MQTTCore
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -23,8 +24,8 @@ public final class MQTTListener: Service, @unchecked Sendable {
     let tls: GatewayTLS
     let group: any EventLoopGroup
     let logger: Logger
-    private var serverChannel: (any Channel)?
-    private var tickTask: RepeatedTask?
+    /// The bound server channel; start and stop may run on any task.
+    private let serverChannel = NIOLockedValueBox<(any Channel)?>(nil)
     private let started: EventLoopPromise<SocketAddress>
 
     public init(
@@ -76,28 +77,27 @@ public final class MQTTListener: Service, @unchecked Sendable {
                     try sync.addHandler(tls.makeHandler(peerIdentity: peerIdentity))
                     try sync.addHandler(ByteToMessageHandler(MQTTPacketDecoderAdapter(
                         decoder: MQTTPacketDecoder(maximumPacketSize: maximumPacketSize))))
-                    try sync.addHandler(MQTTConnectionHandler(host: host, id: id, peerIdentity: peerIdentity, logger: logger))
+                    try sync.addHandler(MQTTConnectionHandler(host: host, id: id, peerIdentity: peerIdentity, verifier: tls.verifier, logger: logger))
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
-        serverChannel = channel
-        tickTask = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
-            host.tick()
-        }
+        serverChannel.withLockedValue { $0 = channel }
+        host.startTicking(on: group.next())
         let address = channel.localAddress!
         started.succeed(address)
         logger.info("MQTT over TLS listening", metadata: ["address": "\(address)"])
         return address
     }
 
-    /// Stops accepting, disconnects every client with "server shutting down" and closes the socket.
+    /// Stops accepting first, then disconnects every client with "server shutting down" and waits
+    /// (bounded) for their sockets to close.
     public func stop() async throws {
-        tickTask?.cancel()
-        tickTask = nil
-        host.shutdown()
-        if let channel = serverChannel {
-            serverChannel = nil
-            try? await channel.close()
-        }
+        guard let channel = serverChannel.withLockedValue({ channel -> (any Channel)? in
+            defer { channel = nil }
+            return channel
+        }) else { return }
+        try? await channel.close()
+        host.stopTicking()
+        await host.shutdown()
     }
 }

@@ -268,7 +268,7 @@ extension PublishProperties {
     }
 
     /// Length of the property fields, without the length prefix.
-    var encodedLength: Int {
+    public var encodedLength: Int {
         var length = 0
         if payloadFormat != nil { length += 2 }
         if messageExpiryInterval != nil { length += 5 }

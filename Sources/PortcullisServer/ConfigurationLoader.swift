@@ -96,7 +96,7 @@ public enum ConfigurationLoader {
             let path = "limits"
             checkKeys(object, path: path, allowed: Set(LimitKey.allCases.map(\.rawValue)))
             for key in LimitKey.allCases {
-                guard let value = integer(object, key.rawValue, path: path, minimum: key.minimum) else { continue }
+                guard let value = integer(object, key.rawValue, path: path, minimum: key.minimum, maximum: key.maximum) else { continue }
                 key.set(value, on: &l)
             }
         }
@@ -134,7 +134,7 @@ public enum ConfigurationLoader {
             return strings
         }
 
-        mutating func integer(_ object: [String: Any], _ key: String, path: String, minimum: Int) -> Int? {
+        mutating func integer(_ object: [String: Any], _ key: String, path: String, minimum: Int, maximum: Int = .max) -> Int? {
             guard let value = object[key] else { return nil }
             // JSON booleans arrive as NSNumber too; their type encoding is "c".
             guard let number = value as? NSNumber, String(cString: number.objCType) != "c",
@@ -144,6 +144,10 @@ public enum ConfigurationLoader {
             }
             guard int >= minimum else {
                 problems.append("\(join(path, key)): must be at least \(minimum), got \(int)")
+                return nil
+            }
+            guard int <= maximum else {
+                problems.append("\(join(path, key)): must be at most \(maximum), got \(int)")
                 return nil
             }
             return int
@@ -160,6 +164,20 @@ public enum LimitKey: String, CaseIterable, Sendable {
     case maximumInflightOutbound, receiveMaximum, publishesPerSecond, bytesPerSecond, topicAliasMaximum
     case minimumKeepAlive, maximumKeepAlive, maximumSessionExpiry, persistentSessionExpiry, maximumMessageExpiry
     case maximumQueuedMessages, qos1RetryWindow, maximumRetainedMessages, maximumRetainedBytes, connectTimeout
+
+    /// Largest accepted value: what the field (or the MQTT field it feeds) can hold.
+    var maximum: Int {
+        switch self {
+        case .minimumKeepAlive, .maximumKeepAlive, .maximumInflightOutbound, .receiveMaximum, .topicAliasMaximum:
+            65_535
+        case .maximumSessionExpiry, .persistentSessionExpiry, .maximumMessageExpiry, .qos1RetryWindow, .connectTimeout:
+            Int(UInt32.max)
+        case .maximumClientIDLength, .maximumTopicLength, .maximumShareNameLength:
+            65_535
+        default:
+            Int.max
+        }
+    }
 
     /// Smallest accepted value. Rates may be 0 (unlimited); sizes and counts must allow something.
     var minimum: Int {
@@ -237,6 +255,9 @@ extension PortcullisConfiguration {
         if mqttListen.isEmpty { problems.append("mqtt.listen: at least one address is required") }
         for address in mqttListen where ListenAddress(address) == nil {
             problems.append("mqtt.listen: '\(address)' is not host:port (IPv6 as [::1]:8883, port 0-65535)")
+        }
+        if limits.persistentSessionExpiry > limits.maximumSessionExpiry {
+            problems.append("limits.persistentSessionExpiry: must not exceed limits.maximumSessionExpiry")
         }
         if limits.minimumKeepAlive > limits.maximumKeepAlive {
             problems.append("limits.minimumKeepAlive: must not exceed limits.maximumKeepAlive")

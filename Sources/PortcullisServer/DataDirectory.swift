@@ -1,5 +1,8 @@
 import DeviceIdentity
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import X509
 
 /// The gateway's data folder and the local PKI in it: a root CA created on first start, a server
@@ -36,6 +39,7 @@ public struct DataDirectory: Sendable {
         var createdCA = false
         let ca: CertificateAuthority
         if FileManager.default.fileExists(atPath: caCertificatePath) {
+            try Self.requirePrivate(caKeyPath)
             ca = try CertificateAuthority(certificatePEM: try Self.read(caCertificatePath), privateKeyPEM: try Self.read(caKeyPath))
         } else {
             // Backdated an hour so devices with a slightly slow clock accept it.
@@ -51,7 +55,7 @@ public struct DataDirectory: Sendable {
         var serverPEM = ""
         var serverKey = ""
         if let existing = try? Self.read(serverCertificatePath), let key = try? Self.read(serverKeyPath),
-           Self.serverCertificateIsUsable(existing, ca: ca, dnsNames: dnsNames, now: now) {
+           Self.serverCertificateIsUsable(existing, ca: ca, dnsNames: dnsNames, ipAddresses: ipAddresses, now: now) {
             serverPEM = existing
             serverKey = key
         } else {
@@ -105,7 +109,7 @@ public struct DataDirectory: Sendable {
         return files
     }
 
-    static func serverCertificateIsUsable(_ pem: String, ca: CertificateAuthority, dnsNames: [String], now: Date) -> Bool {
+    static func serverCertificateIsUsable(_ pem: String, ca: CertificateAuthority, dnsNames: [String], ipAddresses: [String], now: Date) -> Bool {
         guard let certificate = try? PEM.parseCertificate(pem: pem) else { return false }
         guard certificate.issuer == ca.certificate.subject,
               ca.certificate.publicKey.isValidSignature(certificate.signature, for: certificate) else { return false }
@@ -113,19 +117,39 @@ public struct DataDirectory: Sendable {
         guard certificate.notValidAfter > now.addingTimeInterval(30 * 86_400), certificate.notValidBefore <= now else { return false }
         guard let names = try? certificate.extensions.subjectAlternativeNames else { return false }
         var present = Set<String>()
+        var presentIPs = Set<[UInt8]>()
         for name in names {
-            if case .dnsName(let dns) = name { present.insert(dns) }
+            switch name {
+            case .dnsName(let dns): present.insert(dns)
+            case .ipAddress(let bytes): presentIPs.insert(Array(bytes.bytes))
+            default: break
+            }
         }
-        return dnsNames.allSatisfy(present.contains)
+        guard let wantedIPs = try? ipAddresses.map(IPAddressText.bytes) else { return false }
+        return dnsNames.allSatisfy(present.contains) && wantedIPs.allSatisfy(presentIPs.contains)
+    }
+
+    /// Refuses a private key that others can read: a CA key readable by the group or the world is a
+    /// key anyone on the machine could mint devices with.
+    static func requirePrivate(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }
+        if info.st_mode & 0o077 != 0 {
+            throw ConfigurationError(["'\(path)' is readable by other users (mode \(String(info.st_mode & 0o777, radix: 8))); run: chmod 600 \(path)"])
+        }
     }
 
     static func isIPAddress(_ text: String) -> Bool {
         text.contains(":") || (text.split(separator: ".").count == 4 && text.allSatisfy { $0.isNumber || $0 == "." })
     }
 
+    /// Creates the folder if needed and makes sure only the owner can enter it, even if it existed.
     static func makeDirectory(_ path: String) throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
+        guard chmod(path, 0o700) == 0 else {
+            throw ConfigurationError(["cannot restrict '\(path)' to its owner: \(String(cString: strerror(errno)))"])
+        }
     }
 
     static func read(_ path: String) throws -> String {
@@ -135,17 +159,46 @@ public struct DataDirectory: Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// Writes through a temporary file and a rename, so a crash never leaves half a key behind.
+    /// Writes through a new temporary file (created with its final mode, never readable by others even
+    /// for a moment), synced, then renamed over the target, so a crash never leaves half a key behind.
     static func write(_ text: String, to path: String, secret: Bool) throws {
         let temporary = path + ".tmp-\(getpid())"
-        let permissions: Int = secret ? 0o600 : 0o644
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8),
-                                             attributes: [.posixPermissions: permissions]) else {
-            throw ConfigurationError(["cannot write '\(path)'"])
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, secret ? 0o600 : 0o644)
+        guard fd >= 0 else { throw ConfigurationError(["cannot write '\(path)': \(String(cString: strerror(errno)))"]) }
+        let bytes = Array(text.utf8)
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                close(fd)
+                unlink(temporary)
+                throw ConfigurationError(["cannot write '\(path)': \(String(cString: strerror(errno)))"])
+            }
+            written += n
         }
+        fsync(fd)
+        close(fd)
         if rename(temporary, path) != 0 {
-            try? FileManager.default.removeItem(atPath: temporary)
+            unlink(temporary)
             throw ConfigurationError(["cannot write '\(path)': \(String(cString: strerror(errno)))"])
         }
+    }
+}
+
+/// IPv4 and IPv6 text to the bytes a certificate's SAN holds (inet_pton).
+enum IPAddressText {
+    struct Invalid: Error {}
+
+    static func bytes(_ text: String) throws -> [UInt8] {
+        if text.contains(":") {
+            var address = in6_addr()
+            guard inet_pton(AF_INET6, text, &address) == 1 else { throw Invalid() }
+            return withUnsafeBytes(of: &address) { Array($0) }
+        }
+        var address = in_addr()
+        guard inet_pton(AF_INET, text, &address) == 1 else { throw Invalid() }
+        return withUnsafeBytes(of: &address) { Array($0) }
     }
 }

@@ -260,11 +260,72 @@ struct PublishTests {
         let pub = h.connect("pub")
         var drops: [IoTLogEvent] = []
         for i in 1...5 { drops += h.publish(pub, "t", "m\(i)", qos: .atLeastOnce, packetID: UInt16(i)).logs.filter { $0.reason == "QUEUE_FULL" } }
-        #expect(drops.count == 2)
+        #expect(drops.count == 1, "logged once when the queue fills, not per dropped message")
         let back = h.open()
         let actions = h.send(back, .connect(ConnectPacket(protocolVersion: .v5, cleanStart: false, clientID: "sub",
                                                           properties: MQTTProperties(sessionExpiryInterval: 300))))
         #expect(actions.publishes(to: back).map(\.payloadString) == ["m1", "m2", "m3"])
+        let summary = actions.logs.first { $0.reason == "QUEUE_FULL" }
+        #expect(summary?.details?.contains("2 messages were dropped") == true)
+    }
+
+    @Test func redeliveryOnReconnectRespectsTheNewReceiveMaximum() {
+        let h = BrokerHarness()
+        let sub = h.connect("sub", sessionExpiry: 300, receiveMaximum: 5)
+        h.subscribe(sub, "t")
+        let pub = h.connect("pub")
+        for i in 1...5 { h.publish(pub, "t", "m\(i)", qos: .atLeastOnce, packetID: UInt16(i)) }
+        #expect(h.broker.session(clientID: "sub")?.inflightCount == 5)
+        h.dropConnection(sub)
+        let back = h.open()
+        let actions = h.send(back, .connect(ConnectPacket(protocolVersion: .v5, cleanStart: false, clientID: "sub",
+                                                          properties: MQTTProperties(sessionExpiryInterval: 300, receiveMaximum: 2))))
+        let resent = actions.publishes(to: back)
+        #expect(resent.map(\.payloadString) == ["m1", "m2"])
+        #expect(resent.allSatisfy { $0.dup })
+        var rest: [String] = []
+        for publish in resent {
+            rest += h.send(back, .puback(AckPacket(packetID: publish.packetID!))).publishes(to: back).map(\.payloadString)
+        }
+        #expect(rest == ["m3", "m4"], "the rest follows in order as the window opens")
+    }
+
+    @Test func assignedClientIDsNeverCollideWithChosenOnes() throws {
+        let h = BrokerHarness()
+        let squatter = h.connect("auto-1", sessionExpiry: 300)
+        let id = h.open()
+        let actions = h.send(id, .connect(ConnectPacket(protocolVersion: .v5, cleanStart: false, clientID: "")))
+        let connack = try #require(actions.connack(to: id))
+        #expect(connack.properties.assignedClientIdentifier == "auto-2")
+        #expect(connack.sessionPresent == false)
+        #expect(!actions.closes(squatter), "the existing client is not taken over")
+    }
+
+    @Test func responseTopicMustNotContainWildcards() {
+        let h = BrokerHarness()
+        let id = h.connect("a")
+        let actions = h.publish(id, "t", "x", properties: PublishProperties(responseTopic: "reply/#"))
+        #expect(actions.disconnect(to: id)?.reasonCode == .protocolError)
+        let will = h.open()
+        let refused = h.send(will, .connect(ConnectPacket(protocolVersion: .v5, clientID: "w",
+            will: Will(topic: "wills/w", payload: ByteBuffer(string: "x"), properties: PublishProperties(responseTopic: "+")))))
+        #expect(refused.connack(to: will)?.reasonCode == .protocolError)
+    }
+
+    @Test func emptyTopicWithoutAliasIsAProtocolError() {
+        let h = BrokerHarness()
+        let id = h.connect("a")
+        #expect(h.publish(id, "", "x").disconnect(to: id)?.reasonCode == .protocolError)
+    }
+
+    @Test func bandwidthCountsTheWholePacket() {
+        var limits = BrokerLimits()
+        limits.bytesPerSecond = 1000
+        let h = BrokerHarness(limits: limits)
+        let pub = h.connect("pub")
+        let heavy = PublishProperties(userProperties: [UserProperty("k", String(repeating: "v", count: 3000))])
+        let actions = h.publish(pub, "t", "", properties: heavy)
+        #expect(actions.contains { if case .pauseReading(pub, _) = $0 { true } else { false } })
     }
 
     @Test func messagesLargerThanTheClientsMaximumPacketSizeAreNotSent() {
@@ -295,6 +356,20 @@ struct PublishTests {
         #expect(delivered == 4, "nothing that was read is dropped")
         let until = try #require(pauses.last)
         #expect(until.nanoseconds(since: h.now) >= 900_000_000)
+        let throttled = h.allActions.logs.filter { $0.reason == "THROTTLED" }
+        #expect(throttled.count == 1, "one log line per pause, not per packet")
+        #expect(throttled.first?.level == .warn)
+    }
+
+    @Test func exceedingTheAnnouncedReceiveMaximumIsAProtocolViolation() {
+        let h = BrokerHarness()
+        let v5 = h.connect("v5")
+        let actions = h.record(h.broker.receiveMaximumExceeded(on: v5, at: h.now))
+        #expect(actions.disconnect(to: v5)?.reasonCode == .receiveMaximumExceeded)
+        #expect(actions.closes(v5))
+        let v3 = h.connect("v3", version: .v3_1_1)
+        let v3Actions = h.record(h.broker.receiveMaximumExceeded(on: v3, at: h.now))
+        #expect(v3Actions.closes(v3) && v3Actions.disconnect(to: v3) == nil)
     }
 
     @Test func aPauseIsNotCountedAsKeepAliveInactivity() {

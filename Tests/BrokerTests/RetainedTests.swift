@@ -104,4 +104,51 @@ struct RetainedTests {
         #expect(h.publish(pub, "a", "123456", qos: .atLeastOnce, retain: true).puback(to: pub)?.reasonCode == .success)
         #expect(h.publish(pub, "b", "123456", qos: .atLeastOnce, retain: true).puback(to: pub)?.reasonCode == .quotaExceeded)
     }
+
+    @Test func retainedTrieMatchesLikeTheReferenceMatcher() {
+        let topics = ["a", "a/b", "a/b/c", "a//c", "/x", "x/", "$SYS/up", "$aws/things/t/shadow", "sport/tennis/player1",
+                      "sport", "sport/tennis/player1/ranking"]
+        let filters = ["#", "+", "a/#", "a/+", "a/+/c", "+/+", "/+", "+/", "$SYS/#", "$aws/+/+/shadow", "sport/#",
+                       "sport/tennis/+", "+/tennis/#", "a/b/c", "nothing/#"]
+        let store = RetainedStore(maximumCount: 100, maximumBytes: 1 << 20)
+        let now = BrokerInstant(uptimeNanoseconds: 1, epochMilliseconds: 1)
+        for topic in topics {
+            let message = StoredMessage(PublishPacket(topic: topic, payload: ByteBuffer(string: "v"), retain: true),
+                                        at: now, publisher: nil, maximumExpiry: 100, compact: true)
+            #expect(store.store(message) == .stored)
+        }
+        for filter in filters {
+            let expected = Set(topics.filter { Topic.matches(filter: filter, topic: $0) })
+            #expect(Set(store.matching(filter: filter, at: now).map(\.topic)) == expected, "filter \(filter)")
+        }
+        #expect(store.matching(filter: "#", at: now, limit: 3).count == 3)
+        for topic in topics {
+            let deletion = StoredMessage(PublishPacket(topic: topic, payload: ByteBuffer(), retain: true),
+                                         at: now, publisher: nil, maximumExpiry: 100, compact: true)
+            #expect(store.store(deletion) == .deleted)
+        }
+        #expect(store.count == 0 && store.totalBytes == 0)
+        #expect(store.matching(filter: "#", at: now).isEmpty)
+    }
+
+    @Test func retainedQuotaCountsPropertiesToo() {
+        var limits = BrokerLimits()
+        limits.maximumRetainedBytes = 1000
+        let h = BrokerHarness(limits: limits)
+        let pub = h.connect("pub")
+        let heavy = PublishProperties(userProperties: [UserProperty("k", String(repeating: "v", count: 2000))])
+        #expect(h.publish(pub, "r", "x", qos: .atLeastOnce, retain: true, properties: heavy).puback(to: pub)?.reasonCode == .quotaExceeded)
+    }
+
+    @Test func retainedMessagesSentOnSubscribeAreBounded() {
+        var limits = BrokerLimits()
+        limits.maximumQueuedMessages = 5
+        let h = BrokerHarness(limits: limits)
+        let pub = h.connect("pub")
+        for i in 1...20 { h.publish(pub, "r/\(i)", "v", retain: true) }
+        let sub = h.connect("sub")
+        let actions = h.subscribe(sub, "r/+", qos: .atMostOnce)
+        #expect(actions.publishes(to: sub).count == 5)
+        #expect(actions.logs.contains { $0.reason == "RETAINED_LIMIT_EXCEEDED" })
+    }
 }

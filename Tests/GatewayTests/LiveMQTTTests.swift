@@ -197,6 +197,33 @@ struct LiveMQTTTests {
     }
 }
 
+@Suite("Live flow control", .serialized)
+struct LiveFlowControlTests {
+    @Test func disconnectReadAfterThrottledPublishesStillCounts() async throws {
+        try await LiveServer.with(configure: { $0.limits.publishesPerSecond = 2 }) { live in
+            let (watcher, _) = try await live.connectedClient("watcher")
+            try await watcher.subscribe("flow/#")
+            let (client, _) = try await live.connectedClient("burst", version: .v3_1_1,
+                will: Will(topic: "flow/will", payload: ByteBuffer(string: "lost"), qos: .atLeastOnce))
+            // Six QoS 0 publishes and a DISCONNECT in one write, then the socket closes: the publishes
+            // beyond the rate are held, and the DISCONNECT behind them must still be a normal disconnect.
+            var bytes = ByteBuffer()
+            for i in 1...6 {
+                try MQTTPacketEncoder.encode(.publish(PublishPacket(topic: "flow/data", payload: ByteBuffer(string: "\(i)"))), version: .v3_1_1, into: &bytes)
+            }
+            try MQTTPacketEncoder.encode(.disconnect(DisconnectPacket()), version: .v3_1_1, into: &bytes)
+            try await client.sendRaw(Array(bytes.readableBytesView))
+            await client.close()
+            var received: [String] = []
+            for _ in 1...6 { received.append(try await watcher.nextPublish().payloadText) }
+            #expect(received == (1...6).map(String.init))
+            let log = await live.events.waitFor { $0.eventType == .disconnect && $0.clientID == "burst" }
+            #expect(log?.disconnectReason == "CLIENT_INITIATED_DISCONNECT")
+            #expect(try await watcher.drainUntilPing().isEmpty, "no will")
+        }
+    }
+}
+
 extension PublishPacket {
     var payloadText: String { String(buffer: payload) }
 }

@@ -56,6 +56,39 @@ struct DataDirectoryTests {
         #expect(later.issuedServerCertificate, "renewed within 30 days of expiry")
     }
 
+    @Test func addingAnIPAddressReissuesTheServerCertificate() throws {
+        let path = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let data = DataDirectory(path: path)
+        _ = try data.prepare(serverHostNames: [])
+        #expect(try data.prepare(serverHostNames: ["10.1.2.3"]).issuedServerCertificate)
+        #expect(try !data.prepare(serverHostNames: ["10.1.2.3"]).issuedServerCertificate)
+        #expect(try data.prepare(serverHostNames: ["10.1.2.3", "fd00::7"]).issuedServerCertificate)
+    }
+
+    @Test func aCAKeyOthersCanReadIsRefused() throws {
+        let path = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let data = DataDirectory(path: path)
+        _ = try data.prepare(serverHostNames: [])
+        chmod(data.caKeyPath, 0o644)
+        #expect {
+            try data.prepare(serverHostNames: [])
+        } throws: { error in
+            (error as? ConfigurationError)?.problems.first?.contains("chmod 600") == true
+        }
+        chmod(data.caKeyPath, 0o600)
+        #expect(throws: Never.self) { try data.prepare(serverHostNames: []) }
+    }
+
+    @Test func anExistingDataFolderIsRestrictedToItsOwner() throws {
+        let path = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        _ = try DataDirectory(path: path).prepare(serverHostNames: [])
+        #expect(try permissions(path) == 0o700)
+    }
+
     @Test func mintedDeviceChainsToTheCAAndKeyIsPrivate() async throws {
         let path = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: path) }
