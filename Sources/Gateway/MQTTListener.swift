@@ -85,7 +85,8 @@ public final class MQTTListener: Service, @unchecked Sendable {
         host.startTicking(on: group.next())
         let address = channel.localAddress!
         started.succeed(address)
-        logger.info("MQTT over TLS listening", metadata: ["address": "\(address)"])
+        let shown = address.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "?"
+        logger.info("MQTT over TLS listening", metadata: ["address": "\(shown):\(address.port ?? 0)"])
         return address
     }
 
