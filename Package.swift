@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // MQTT 3.1.1 / 5.0 packets, properties, reason codes, codec, topics. No I/O.
@@ -73,10 +74,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The load generator behind `portcullis bench`: any MQTT broker, TCP or TLS, on the project's codec.
+        .target(
+            name: "Bench",
+            dependencies: [
+                "MQTTCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "PortcullisServer", "DeviceIdentity", "Broker", "Gateway",
+                "PortcullisServer", "DeviceIdentity", "Broker", "Gateway", "Bench", "MQTTCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -118,6 +130,10 @@ let package = Package(
                 "PortcullisServer", "Broker", "DeviceIdentity",
                 .product(name: "X509", package: "swift-certificates"),
             ]
+        ),
+        .testTarget(
+            name: "BenchTests",
+            dependencies: ["Bench", "MQTTCore", "PortcullisTesting"]
         ),
         .testTarget(
             name: "GatewayTests",

@@ -10,7 +10,7 @@ struct Portcullis: AsyncParsableCommand {
               portcullis serve                       start the gateway (MQTT over mutual TLS on port 8883)
               portcullis device mint my-device       issue a device certificate signed by the local CA
             """,
-        subcommands: [ServeCommand.self, DeviceCommand.self, ConfigCommand.self],
+        subcommands: [ServeCommand.self, DeviceCommand.self, ConfigCommand.self, BenchCommand.self],
         defaultSubcommand: nil
     )
 }
