@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "portcullis", targets: ["portcullis"]),
         .library(name: "MQTTCore", targets: ["MQTTCore"]),
+        .library(name: "Broker", targets: ["Broker"]),
         .library(name: "PortcullisTesting", targets: ["PortcullisTesting"]),
     ],
     dependencies: [
