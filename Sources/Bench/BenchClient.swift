@@ -11,6 +11,24 @@ final class LiveCounters: Sendable {
     let received = Atomic<Int>(0)
 }
 
+/// Messages delivered per publisher, across all subscribers of a run: lets a QoS 0 publisher running
+/// "as fast as the broker accepts" keep a bounded number of its messages in transit. QoS 0 has no
+/// acknowledgement, so without this the publishers would only measure how much the kernel's socket
+/// buffers hold, and starve the subscribers of the same process of CPU.
+final class DeliveryLedger: Sendable {
+    final class Counter: Sendable {
+        let delivered = Atomic<Int>(0)
+    }
+
+    let counters: [Counter]
+    init(publishers: Int) { counters = (0..<publishers).map { _ in Counter() } }
+
+    func delivered(from publisher: UInt32) {
+        guard Int(publisher) < counters.count else { return }
+        counters[Int(publisher)].delivered.add(1, ordering: .relaxed)
+    }
+}
+
 /// What one client measured, collected from its event loop at the end of a run.
 struct ClientSnapshot: Sendable {
     var sent = 0
@@ -32,6 +50,10 @@ struct PublishPlan: Sendable {
     /// Messages per second; nil for as fast as the broker accepts.
     var rate: Double?
     var publisherID: UInt32
+    /// QoS 0 at maximum rate: copies of each message the subscribers receive in total, and how many
+    /// deliveries of this publisher's messages may be outstanding at once.
+    var deliveriesPerMessage: Int = 1
+    var transitWindow: Int = 1000
 }
 
 /// One bench connection: the project's codec over NIO, counting what it receives, recording latency
@@ -43,6 +65,7 @@ final class BenchClientHandler: ChannelInboundHandler {
 
     let version: ProtocolVersion
     let counters: LiveCounters
+    let ledger: DeliveryLedger?
     private var context: ChannelHandlerContext?
     var connack: EventLoopPromise<ConnAckPacket>?
     var suback: EventLoopPromise<SubAckPacket>?
@@ -63,9 +86,10 @@ final class BenchClientHandler: ChannelInboundHandler {
     /// Precomputed part of each PUBLISH: everything but the stamp and packet id is identical.
     private var topicBytes = 0
 
-    init(version: ProtocolVersion, counters: LiveCounters) {
+    init(version: ProtocolVersion, counters: LiveCounters, ledger: DeliveryLedger?) {
         self.version = version
         self.counters = counters
+        self.ledger = ledger
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -87,6 +111,7 @@ final class BenchClientHandler: ChannelInboundHandler {
             if let stamp = MessageStamp(publish.payload) {
                 if now >= stamp.sentAt { _ = snapshot.latency.record((now - stamp.sentAt) / 1000) }
                 trackers[stamp.publisher, default: SequenceTracker()].record(stamp.sequence)
+                ledger?.delivered(from: stamp.publisher)
             }
             if let id = publish.packetID {
                 var buffer = context.channel.allocator.buffer(capacity: 4)
@@ -179,8 +204,19 @@ final class BenchClientHandler: ChannelInboundHandler {
     }
 
     private var canSend: Bool {
-        guard let context, let plan, running else { return false }
-        return context.channel.isWritable && (plan.qos == .atMostOnce || inflight.count < window)
+        guard let context, let plan, running, context.channel.isWritable else { return false }
+        if plan.qos == .atLeastOnce { return inflight.count < window }
+        guard plan.rate == nil, let ledger, Int(plan.publisherID) < ledger.counters.count else { return true }
+        let delivered = ledger.counters[Int(plan.publisherID)].delivered.load(ordering: .relaxed)
+        // Deliveries in transit, bounded; a wide fan-out keeps at least ten messages in the pipe.
+        return Int(sequence) * plan.deliveriesPerMessage - delivered < max(plan.transitWindow, plan.deliveriesPerMessage * 10)
+    }
+
+    /// QoS 0 at maximum rate waits for deliveries, which no event on this channel announces: look again
+    /// shortly.
+    private func retryLater() {
+        guard running, plan?.qos == .atMostOnce, plan?.rate == nil, let context else { return }
+        context.eventLoop.assumeIsolated().scheduleTask(in: .microseconds(200)) { [weak self] in self?.schedulePump() }
     }
 
     private func schedulePump() {
@@ -202,7 +238,7 @@ final class BenchClientHandler: ChannelInboundHandler {
             batch += 1
         }
         context?.flush()
-        if canSend { schedulePump() }
+        if canSend { schedulePump() } else if context?.channel.isWritable == true { retryLater() }
     }
 
     private func publishOne() {
@@ -260,7 +296,7 @@ final class BenchClient: Sendable {
     /// TCP (and TLS) connect, CONNECT, CONNACK.
     static func connect(
         target: BenchTarget, address: SocketAddress, tls: NIOSSLContext?, clientID: String, cleanStart: Bool = true,
-        keepAlive: UInt16 = 300, sourceAddress: SocketAddress? = nil, group: any EventLoopGroup,
+        keepAlive: UInt16 = 300, sourceAddress: SocketAddress? = nil, ledger: DeliveryLedger? = nil, group: any EventLoopGroup,
         timeout: TimeAmount = .seconds(30)
     ) async throws -> BenchClient {
         let counters = LiveCounters()
@@ -278,7 +314,7 @@ final class BenchClient: Sendable {
                         try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
                     }
                     try sync.addHandler(ByteToMessageHandler(MQTTPacketDecoderAdapter(decoder: MQTTPacketDecoder(protocolVersion: version))))
-                    try sync.addHandler(BenchClientHandler(version: version, counters: counters))
+                    try sync.addHandler(BenchClientHandler(version: version, counters: counters, ledger: ledger))
                 }
             }
         if let sourceAddress { bootstrap = bootstrap.bind(to: sourceAddress) }

@@ -28,6 +28,8 @@ public struct PubSubScenario: Sendable {
     public var drainTimeout: Double
     public var serverPID: Int32?
     public var connectConcurrency: Int
+    /// QoS 0 at maximum rate: deliveries per publisher allowed in transit (sent, not yet delivered).
+    public var transitWindow: Int = 1000
 
     public init(kind: Kind, target: BenchTarget, publishers: Int, subscribers: Int, qos: QoS, payloadSize: Int,
                 rate: Double?, duration: Double, sharedSubscription: Bool = false, drainTimeout: Double = 10,
@@ -69,6 +71,7 @@ public struct PubSubScenario: Sendable {
         let tls = try target.makeTLSContext()
         let runID = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         let base = "bench/\(runID)"
+        let ledger = DeliveryLedger(publishers: publishers)
 
         func connectAll(_ count: Int, prefix: String) async throws -> [BenchClient] {
             try await withThrowingTaskGroup(of: (Int, BenchClient).self) { tasks in
@@ -81,7 +84,8 @@ public struct PubSubScenario: Sendable {
                         : try? SocketAddress(ipAddress: target.sourceAddresses[index % target.sourceAddresses.count], port: 0)
                     tasks.addTask {
                         (index, try await BenchClient.connect(target: target, address: address, tls: tls,
-                                                              clientID: "\(prefix)-\(runID)-\(index)", sourceAddress: source, group: group))
+                                                              clientID: "\(prefix)-\(runID)-\(index)", sourceAddress: source,
+                                                              ledger: ledger, group: group))
                     }
                 }
                 while next < min(count, connectConcurrency) { add() }
@@ -125,8 +129,10 @@ public struct PubSubScenario: Sendable {
             case .p2p, .fanIn: "\(base)/\(index)"
             case .fanOut: base
             }
+            let copies = kind == .fanOut || (kind == .fanIn && !sharedSubscription) ? subscribers : 1
             try await client.startPublishing(PublishPlan(topic: topic, qos: qos, payloadSize: payloadSize, rate: rate,
-                                                         publisherID: UInt32(index)))
+                                                         publisherID: UInt32(index), deliveriesPerMessage: copies,
+                                                         transitWindow: transitWindow))
         }
         try await Task.sleep(for: .seconds(duration))
         for client in publisherClients { try await client.stopPublishing() }

@@ -201,6 +201,33 @@ extension Broker {
         var queuedDelivery = delivery
         queuedDelivery.message = compacted!
         session.pending.append(queuedDelivery)
+        applyBackPressure(for: session, publisher: message.publisher, at: now)
+    }
+
+    /// A connected subscriber whose QoS 1 queue is over half full holds its publishers back (their
+    /// reads pause) until it has drained below a quarter, so QoS 1 is not dropped just because
+    /// publishers are faster than one subscriber for a while. Offline sessions never hold anyone back.
+    func applyBackPressure(for session: Session, publisher: SessionKey?, at now: BrokerInstant) {
+        guard limits.backPressureTimeoutMilliseconds > 0, session.connection != nil,
+              session.pending.count >= max(1, limits.maximumQueuedMessages / 2),
+              let publisher, publisher != session.key,
+              let connectionID = sessions[publisher]?.connection, let connection = connections[connectionID] else { return }
+        let until = now.adding(nanoseconds: UInt64(limits.backPressureTimeoutMilliseconds) * 1_000_000)
+        if session.blockedPublishers.insert(connectionID).inserted || connection.pausedUntil.map({ $0 < now }) ?? true {
+            actions.append(.pauseReading(connectionID, until: until))
+            connection.pausedUntil = max(connection.pausedUntil ?? until, until)
+            connection.lastActivity = max(connection.lastActivity, until)
+        }
+    }
+
+    /// Lets held-back publishers go once the queue has drained below a quarter.
+    func releaseBackPressure(for session: Session) {
+        guard !session.blockedPublishers.isEmpty, session.pending.count <= limits.maximumQueuedMessages / 4 else { return }
+        for connectionID in session.blockedPublishers.sorted() where connections[connectionID] != nil {
+            actions.append(.resumeReading(connectionID))
+            connections[connectionID]?.pausedUntil = nil
+        }
+        session.blockedPublishers.removeAll()
     }
 
     /// Writes one PUBLISH to a connection. Returns false if it could not be sent (expired, or larger
@@ -244,6 +271,7 @@ extension Broker {
     func drainPending(_ session: Session, at now: BrokerInstant) {
         guard let connection = session.connection else { return }
         defer {
+            releaseBackPressure(for: session)
             if session.droppedWhileFull > 0 && session.pending.count < limits.maximumQueuedMessages {
                 logDrop(session, topic: nil, reason: "QUEUE_FULL",
                         details: "\(session.droppedWhileFull) messages were dropped while the session queue was full", at: now)

@@ -35,8 +35,11 @@ public enum BrokerAction: Sendable, Hashable {
     case send(ConnectionID, MQTTPacket)
     /// Close a connection after the packets already sent to it are flushed.
     case close(ConnectionID)
-    /// Stop reading from a connection until the given time (rate limits: excess is delayed, not lost).
+    /// Stop reading from a connection until the given time (rate limits: excess is delayed, not lost;
+    /// back pressure from a subscriber that cannot keep up).
     case pauseReading(ConnectionID, until: BrokerInstant)
+    /// End a pause early (the subscriber that caused back pressure caught up).
+    case resumeReading(ConnectionID)
     /// Write an entry to the IoT event log.
     case log(IoTLogEvent)
 }

@@ -42,6 +42,10 @@ public struct BrokerLimits: Sendable, Hashable {
     /// QoS 1 messages held for one session while it is offline or its window is full. New messages are
     /// dropped (and logged) beyond it; old ones are kept, as AWS does.
     public var maximumQueuedMessages: Int = 1000
+    /// Longest a publisher is held back because a connected subscriber's QoS 1 queue is over half full.
+    /// Back pressure keeps QoS 1 lossless while subscribers keep up eventually; a subscriber stuck for
+    /// longer than this no longer holds publishers, and its queue limit applies. 0 disables it.
+    public var backPressureTimeoutMilliseconds: Int = 1000
     /// How long an unacknowledged or queued QoS 1 message is kept for redelivery (AWS: 1 hour).
     public var qos1RetryWindow: UInt32 = 3600
     /// Retained messages held by the broker, and their total payload bytes.

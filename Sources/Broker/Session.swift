@@ -40,6 +40,8 @@ final class Session {
     var sendWindow: Int
     var maximumPacketSize: Int = .max
     private var nextPacketID: UInt16 = 1
+    /// Publishers held back because this session's queue is over its high-water mark.
+    var blockedPublishers = Set<ConnectionID>()
     /// Messages dropped since the queue filled up (logged once when it fills and once when it drains).
     var droppedWhileFull = 0
     /// A will waiting out its delay interval after the connection ended.

@@ -114,7 +114,7 @@ public final class BrokerHost: @unchecked Sendable {
             resolved.reserveCapacity(actions.count)
             for action in actions {
                 switch action {
-                case .send(let id, _), .close(let id), .pauseReading(let id, _):
+                case .send(let id, _), .close(let id), .pauseReading(let id, _), .resumeReading(let id):
                     resolved.append((action, handles[id]))
                 case .log:
                     resolved.append((action, nil))

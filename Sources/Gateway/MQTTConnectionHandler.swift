@@ -289,6 +289,17 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         case .pauseReading(_, let until):
             pauseReading(until: NIODeadline.uptimeNanoseconds(until.uptimeNanoseconds))
             return false
+        case .resumeReading:
+            guard resumeAt != nil else { return false }
+            resumeReading?.cancel()
+            resumeAt = nil
+            // Deferred, so packets are not processed while the broker's actions are being carried out.
+            context.eventLoop.assumeIsolated().execute { [weak self] in
+                guard let self, self.resumeAt == nil else { return }
+                self.drainBacklog()
+                self.updateReading()
+            }
+            return false
         case .log:
             return false
         }

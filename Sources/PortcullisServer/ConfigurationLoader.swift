@@ -163,7 +163,7 @@ public enum LimitKey: String, CaseIterable, Sendable {
     case maximumFiltersPerSubscribe, maximumSubscriptionsPerConnection, maximumShareNameLength
     case maximumInflightOutbound, receiveMaximum, publishesPerSecond, bytesPerSecond, topicAliasMaximum
     case minimumKeepAlive, maximumKeepAlive, maximumSessionExpiry, persistentSessionExpiry, maximumMessageExpiry
-    case maximumQueuedMessages, qos1RetryWindow, maximumRetainedMessages, maximumRetainedBytes, connectTimeout
+    case maximumQueuedMessages, backPressureTimeoutMilliseconds, qos1RetryWindow, maximumRetainedMessages, maximumRetainedBytes, connectTimeout
 
     /// Largest accepted value: what the field (or the MQTT field it feeds) can hold.
     var maximum: Int {
@@ -184,6 +184,7 @@ public enum LimitKey: String, CaseIterable, Sendable {
         switch self {
         case .publishesPerSecond, .bytesPerSecond, .topicAliasMaximum, .maximumSessionExpiry,
              .persistentSessionExpiry, .maximumQueuedMessages, .maximumRetainedMessages, .maximumRetainedBytes,
+             .backPressureTimeoutMilliseconds,
              .maximumTopicSlashes:
             0
         default:
@@ -212,6 +213,7 @@ public enum LimitKey: String, CaseIterable, Sendable {
         case .persistentSessionExpiry: Int(l.persistentSessionExpiry)
         case .maximumMessageExpiry: Int(l.maximumMessageExpiry)
         case .maximumQueuedMessages: l.maximumQueuedMessages
+        case .backPressureTimeoutMilliseconds: l.backPressureTimeoutMilliseconds
         case .qos1RetryWindow: Int(l.qos1RetryWindow)
         case .maximumRetainedMessages: l.maximumRetainedMessages
         case .maximumRetainedBytes: l.maximumRetainedBytes
@@ -240,6 +242,7 @@ public enum LimitKey: String, CaseIterable, Sendable {
         case .persistentSessionExpiry: l.persistentSessionExpiry = UInt32(clamping: v)
         case .maximumMessageExpiry: l.maximumMessageExpiry = UInt32(clamping: v)
         case .maximumQueuedMessages: l.maximumQueuedMessages = v
+        case .backPressureTimeoutMilliseconds: l.backPressureTimeoutMilliseconds = min(v, 60_000)
         case .qos1RetryWindow: l.qos1RetryWindow = UInt32(clamping: v)
         case .maximumRetainedMessages: l.maximumRetainedMessages = v
         case .maximumRetainedBytes: l.maximumRetainedBytes = v

@@ -397,3 +397,76 @@ struct PublishTests {
         #expect(actions.contains { if case .pauseReading(pub, _) = $0 { true } else { false } })
     }
 }
+
+@Suite("Back pressure")
+struct BackPressureTests {
+    func harness() -> BrokerHarness {
+        var limits = BrokerLimits()
+        limits.maximumQueuedMessages = 4
+        return BrokerHarness(limits: limits)
+    }
+
+    func pauses(_ actions: [BrokerAction], _ id: ConnectionID) -> Int {
+        actions.filter { if case .pauseReading(id, _) = $0 { true } else { false } }.count
+    }
+
+    func resumes(_ actions: [BrokerAction], _ id: ConnectionID) -> Bool {
+        actions.contains { if case .resumeReading(id) = $0 { true } else { false } }
+    }
+
+    @Test func aSlowSubscriberHoldsItsPublisherBackInsteadOfLosingQoS1() throws {
+        let h = harness()
+        let sub = h.connect("sub", receiveMaximum: 1)
+        h.subscribe(sub, "t")
+        let pub = h.connect("pub")
+        var delivered: [PublishPacket] = []
+        var paused = 0
+        for i in 1...3 {
+            let actions = h.publish(pub, "t", "m\(i)", qos: .atLeastOnce, packetID: UInt16(i))
+            delivered += actions.publishes(to: sub)
+            paused += pauses(actions, pub)
+        }
+        #expect(delivered.count == 1, "window of one")
+        #expect(paused == 1, "the queue reached half its size: the publisher is held back once")
+        // The subscriber acknowledges: its queue drains to a quarter and the publisher is released.
+        let ack = h.send(sub, .puback(AckPacket(packetID: delivered[0].packetID!)))
+        #expect(ack.publishes(to: sub).count == 1)
+        #expect(resumes(ack, pub))
+        #expect(h.allActions.logs.allSatisfy { $0.reason != "QUEUE_FULL" }, "nothing dropped")
+    }
+
+    @Test func offlineSessionsHoldNobodyBack() {
+        let h = harness()
+        let sub = h.connect("sub", sessionExpiry: 300)
+        h.subscribe(sub, "t")
+        h.dropConnection(sub)
+        let pub = h.connect("pub")
+        var paused = 0
+        for i in 1...6 { paused += pauses(h.publish(pub, "t", "m\(i)", qos: .atLeastOnce, packetID: UInt16(i)), pub) }
+        #expect(paused == 0)
+        #expect(h.broker.session(clientID: "sub")?.queuedCount == 4, "the queue limit applies instead")
+    }
+
+    @Test func aSubscriberThatDisconnectsReleasesItsPublishers() {
+        let h = harness()
+        let sub = h.connect("sub", sessionExpiry: 300, receiveMaximum: 1)
+        h.subscribe(sub, "t")
+        let pub = h.connect("pub")
+        for i in 1...3 { h.publish(pub, "t", "m\(i)", qos: .atLeastOnce, packetID: UInt16(i)) }
+        #expect(resumes(h.dropConnection(sub), pub))
+    }
+
+    @Test func backPressureCanBeDisabled() {
+        var limits = BrokerLimits()
+        limits.maximumQueuedMessages = 4
+        limits.backPressureTimeoutMilliseconds = 0
+        let h = BrokerHarness(limits: limits)
+        let sub = h.connect("sub", receiveMaximum: 1)
+        h.subscribe(sub, "t")
+        let pub = h.connect("pub")
+        var paused = 0
+        for i in 1...8 { paused += pauses(h.publish(pub, "t", "m\(i)", qos: .atLeastOnce, packetID: UInt16(i)), pub) }
+        #expect(paused == 0)
+        #expect(h.allActions.logs.contains { $0.reason == "QUEUE_FULL" })
+    }
+}
