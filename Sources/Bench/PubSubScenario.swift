@@ -65,7 +65,20 @@ public struct PubSubScenario: Sendable {
         if let rate, rate <= 0 { try fail("rate must be positive") }
     }
 
-    public func run(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> PubSubResult {
+    /// Subscribers and publishers get event loops of their own, so a thousand publishers running flat out
+    /// cannot starve the subscribers of the same process (the OS shares the cores between the threads).
+    public func run() async throws -> PubSubResult {
+        let threads = max(1, System.coreCount)
+        let subscriberGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let publisherGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        defer {
+            subscriberGroup.shutdownGracefully { _ in }
+            publisherGroup.shutdownGracefully { _ in }
+        }
+        return try await run(subscriberGroup: subscriberGroup, publisherGroup: publisherGroup)
+    }
+
+    func run(subscriberGroup: any EventLoopGroup, publisherGroup: any EventLoopGroup) async throws -> PubSubResult {
         try validate()
         let address = try target.resolve()
         let tls = try target.makeTLSContext()
@@ -73,7 +86,7 @@ public struct PubSubScenario: Sendable {
         let base = "bench/\(runID)"
         let ledger = DeliveryLedger(publishers: publishers)
 
-        func connectAll(_ count: Int, prefix: String) async throws -> [BenchClient] {
+        func connectAll(_ count: Int, prefix: String, group: any EventLoopGroup) async throws -> [BenchClient] {
             try await withThrowingTaskGroup(of: (Int, BenchClient).self) { tasks in
                 var clients = [BenchClient?](repeating: nil, count: count)
                 var next = 0
@@ -98,7 +111,7 @@ public struct PubSubScenario: Sendable {
         }
 
         // Subscribers first, so nothing published is missed.
-        let subscriberClients = try await connectAll(subscribers, prefix: "sub")
+        let subscriberClients = try await connectAll(subscribers, prefix: "sub", group: subscriberGroup)
         for (index, client) in subscriberClients.enumerated() {
             let filter: String = switch kind {
             case .p2p: "\(base)/\(index)"
@@ -110,7 +123,7 @@ public struct PubSubScenario: Sendable {
                 throw BenchTarget.Refusal(description: "SUBSCRIBE \(filter) refused: \(suback.reasonCodes)")
             }
         }
-        let publisherClients = try await connectAll(publishers, prefix: "pub")
+        let publisherClients = try await connectAll(publishers, prefix: "pub", group: publisherGroup)
 
         let recorder = serverPID.map(UsageRecorder.init)
         recorder?.start()

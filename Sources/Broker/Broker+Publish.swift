@@ -17,10 +17,13 @@ extension Broker {
         var publish = incoming
 
         // Rate limits delay the connection (reads pause) instead of dropping what was already sent.
-        let pauseA = connection.publishBucket.take(1, at: now)
-        // The whole packet counts, so bytes cannot hide in properties.
-        let pauseB = connection.byteBucket.take(MQTTPacketEncoder.encodedSize(of: publish, version: connection.version), at: now)
-        if let until = [pauseA, pauseB].compactMap({ $0 }).max() {
+        // The whole packet counts toward bandwidth, so bytes cannot hide in properties.
+        var pauseUntil = connection.publishBucket.take(1, at: now)
+        if limits.bytesPerSecond > 0,
+           let until = connection.byteBucket.take(MQTTPacketEncoder.encodedSize(of: publish, version: connection.version), at: now) {
+            pauseUntil = max(pauseUntil ?? until, until)
+        }
+        if let until = pauseUntil {
             actions.append(.pauseReading(id, until: until))
             if connection.pausedUntil.map({ $0 < now }) ?? true {
                 log(.publishIn, .failure, connection, at: now, topic: publish.topic, reason: "THROTTLED",
@@ -118,32 +121,46 @@ extension Broker {
     /// Delivers a message to every matching subscription: one copy per session for ordinary
     /// subscriptions (highest QoS, all subscription identifiers), one member per shared group.
     func route(_ message: StoredMessage, at now: BrokerInstant) {
-        var targets: [SessionKey: (qos: QoS, retainAsPublished: Bool, identifiers: [UInt32])] = [:]
-        var groups: [SharedGroup] = []
-        index.forEachMatch(topic: message.topic) { node in
+        matchedNodes.removeAll(keepingCapacity: true)
+        index.forEachMatch(topic: message.topic) { matchedNodes.append($0) }
+        var queued: StoredMessage?
+        if matchedNodes.count == 1 {
+            // One matching filter (the common case): each subscriber appears once, nothing to merge.
+            let node = matchedNodes[0]
             for (key, entry) in node.subscribers {
                 if entry.options.noLocal && key == message.publisher { continue }
-                var target = targets[key] ?? (.atMostOnce, false, [])
-                target.qos = max(target.qos, entry.options.qos)
-                target.retainAsPublished = target.retainAsPublished || entry.options.retainAsPublished
-                if let identifier = entry.identifier { target.identifiers.append(identifier) }
-                targets[key] = target
+                guard let session = sessions[key] else { continue }
+                deliver(message, to: session, qos: min(message.qos, entry.options.qos),
+                        retain: entry.options.retainAsPublished && message.retain,
+                        identifiers: entry.identifier.map { [$0] } ?? [], compacted: &queued, at: now)
             }
-            for group in node.shared.values { groups.append(group) }
+        } else if matchedNodes.count > 1 {
+            var targets: [SessionKey: (qos: QoS, retainAsPublished: Bool, identifiers: [UInt32])] = [:]
+            for node in matchedNodes {
+                for (key, entry) in node.subscribers {
+                    if entry.options.noLocal && key == message.publisher { continue }
+                    var target = targets[key] ?? (.atMostOnce, false, [])
+                    target.qos = max(target.qos, entry.options.qos)
+                    target.retainAsPublished = target.retainAsPublished || entry.options.retainAsPublished
+                    if let identifier = entry.identifier { target.identifiers.append(identifier) }
+                    targets[key] = target
+                }
+            }
+            for (key, target) in targets {
+                guard let session = sessions[key] else { continue }
+                deliver(message, to: session, qos: min(message.qos, target.qos),
+                        retain: target.retainAsPublished && message.retain, identifiers: target.identifiers,
+                        compacted: &queued, at: now)
+            }
         }
-        var queued: StoredMessage?
-        for (key, target) in targets {
-            guard let session = sessions[key] else { continue }
-            deliver(message, to: session, qos: min(message.qos, target.qos),
-                    retain: target.retainAsPublished && message.retain, identifiers: target.identifiers,
-                    compacted: &queued, at: now)
-        }
-        for group in groups {
-            guard let (key, entry) = pickMember(of: group, qos: message.qos) else { continue }
-            guard let session = sessions[key] else { continue }
-            deliver(message, to: session, qos: min(message.qos, entry.options.qos),
-                    retain: entry.options.retainAsPublished && message.retain,
-                    identifiers: entry.identifier.map { [$0] } ?? [], compacted: &queued, at: now)
+        for node in matchedNodes where !node.shared.isEmpty {
+            for group in node.shared.values {
+                guard let (key, entry) = pickMember(of: group, qos: message.qos) else { continue }
+                guard let session = sessions[key] else { continue }
+                deliver(message, to: session, qos: min(message.qos, entry.options.qos),
+                        retain: entry.options.retainAsPublished && message.retain,
+                        identifiers: entry.identifier.map { [$0] } ?? [], compacted: &queued, at: now)
+            }
         }
     }
 

@@ -28,6 +28,8 @@ public final class Broker {
 
     /// Actions collected during the current call.
     var actions: [BrokerAction] = []
+    /// Scratch for `route`, kept to reuse its storage.
+    var matchedNodes: [SubscriptionIndex.Node] = []
 
     /// - Parameter assignedClientIDPrefix: prefix of client ids the broker assigns to MQTT 5 clients that
     ///   send none; make it unique per process so ids are not reused across restarts.

@@ -1,3 +1,4 @@
+import DequeModule
 import MQTTCore
 import NIOCore
 
@@ -34,9 +35,10 @@ final class Session {
     var connection: ConnectionID?
     var disconnectedAt: BrokerInstant?
     var subscriptions: [TopicKey: SessionSubscription] = [:]
-    var inflight = CircularBuffer<InflightMessage>()
+    /// Deques allocate nothing while empty, so an idle session costs no ring buffers.
+    var inflight = Deque<InflightMessage>()
     private var inflightIDs = Set<UInt16>()
-    var pending = CircularBuffer<Delivery>()
+    var pending = Deque<Delivery>()
     var sendWindow: Int
     var maximumPacketSize: Int = .max
     private var nextPacketID: UInt16 = 1

@@ -135,10 +135,13 @@ final class SubscriptionIndex {
     /// Calls `visit` for every node whose filter matches `topic` (MQTT rules: `#` also matches the
     /// parent level; a leading wildcard does not match a topic starting with `$`).
     func forEachMatch(topic: String, _ visit: (Node) -> Void) {
-        let levels = topic.topicLevels
+        topic.splitTopicLevels(into: &levelScratch)
         let isSystem = topic.utf8.first == UInt8(ascii: "$")
-        match(root, levels, 0, isSystem: isSystem, visit)
+        match(root, levelScratch, 0, isSystem: isSystem, visit)
     }
+
+    /// Reused by `forEachMatch`, so splitting a topic allocates nothing once warm.
+    private var levelScratch: [Substring] = []
 
     private func match(_ node: Node, _ levels: [Substring], _ index: Int, isSystem: Bool, _ visit: (Node) -> Void) {
         let atRoot = index == 0

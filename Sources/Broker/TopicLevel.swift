@@ -23,6 +23,13 @@ extension String {
     /// The levels of a topic or filter, split on `/`, keeping empty levels.
     var topicLevels: [Substring] {
         var levels: [Substring] = []
+        splitTopicLevels(into: &levels)
+        return levels
+    }
+
+    /// Splits into `levels`, reusing its storage.
+    func splitTopicLevels(into levels: inout [Substring]) {
+        levels.removeAll(keepingCapacity: true)
         var start = utf8.startIndex
         var index = start
         while index != utf8.endIndex {
@@ -33,6 +40,5 @@ extension String {
             index = utf8.index(after: index)
         }
         levels.append(self[start..<utf8.endIndex])
-        return levels
     }
 }

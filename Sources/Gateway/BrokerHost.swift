@@ -124,8 +124,11 @@ public final class BrokerHost: @unchecked Sendable {
         perform(resolved, current: current)
     }
 
+    /// Actions for connections on other event loops, grouped by loop.
+    typealias RemoteBatches = [ObjectIdentifier: (any EventLoop, [(Handle, BrokerAction)])]
+
     private func perform(_ resolved: [(BrokerAction, Handle?)], current: MQTTConnectionHandler?) {
-        var remote: [ObjectIdentifier: (any EventLoop, [(Handle, BrokerAction)])] = [:]
+        var remote: RemoteBatches = [:]
         var touched: [MQTTConnectionHandler] = []
         for (action, handle) in resolved {
             if case .log(let event) = action {
@@ -142,6 +145,18 @@ public final class BrokerHost: @unchecked Sendable {
             }
         }
         for handler in touched { handler.flushIfNeeded() }
+        guard !remote.isEmpty else { return }
+        if let current, current.isReading {
+            // While a read burst is being processed, batches for other loops wait for its end: one hop
+            // per loop per burst instead of one per message (ordering per target is kept).
+            current.deferRemote(remote)
+        } else {
+            Self.dispatch(remote)
+        }
+    }
+
+    /// Hands each loop its batch: the actions in order, then one flush per touched handler.
+    static func dispatch(_ remote: RemoteBatches) {
         for (_, (loop, batch)) in remote {
             loop.execute {
                 var flushed: [MQTTConnectionHandler] = []

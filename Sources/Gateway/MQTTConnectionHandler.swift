@@ -1,4 +1,5 @@
 import Broker
+import DequeModule
 import DeviceIdentity
 import Foundation
 import Logging
@@ -31,11 +32,14 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private var resumeAt: NIODeadline?
     /// Packets decoded from bytes already read when reading stopped. They are processed, in order, when
     /// reading resumes. Bounded by what the reads in flight when it stopped delivered.
-    private var backlog = CircularBuffer<MQTTPacket>()
+    private var backlog = Deque<MQTTPacket>()
     private var heldQoS1 = 0
     private var handshakeTimeout: Scheduled<Void>?
     private var forcedClose: Scheduled<Void>?
     private var droppedWhileUnwritable = 0
+    /// True between a channelRead and its channelReadComplete.
+    private(set) var isReading = false
+    private var deferredRemote: BrokerHost.RemoteBatches = [:]
 
     /// How long a close waits for queued output (a DISCONNECT) before the socket is closed anyway: a peer
     /// that stopped reading must not keep its socket and buffers alive.
@@ -62,6 +66,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        dispatchDeferred()
         handshakeTimeout?.cancel()
         resumeReading?.cancel()
         forcedClose?.cancel()
@@ -134,6 +139,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     // MARK: reading
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        isReading = true
         let packet = unwrapInboundIn(data)
         guard registered else {
             // Held until the resumed session's certificate is verified; reading is off meanwhile.
@@ -178,8 +184,24 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        isReading = false
         flushIfNeeded()
+        dispatchDeferred()
         context.fireChannelReadComplete()
+    }
+
+    /// Keeps batches for other event loops until the end of the current read burst.
+    func deferRemote(_ batches: BrokerHost.RemoteBatches) {
+        for (key, (loop, actions)) in batches {
+            deferredRemote[key, default: (loop, [])].1.append(contentsOf: actions)
+        }
+    }
+
+    private func dispatchDeferred() {
+        guard !deferredRemote.isEmpty else { return }
+        let batches = deferredRemote
+        deferredRemote.removeAll(keepingCapacity: true)
+        BrokerHost.dispatch(batches)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -204,6 +226,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        isReading = false
+        dispatchDeferred()
         active = false
         if registered {
             // What was read before the peer closed still counts (a DISCONNECT after throttled publishes
@@ -213,6 +237,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             while !closing, let packet = backlog.popFirst() { handle(packet) }
             registered = false
             host.unregister(id, from: self)
+            dispatchDeferred()
         }
         backlog.removeAll()
         context.fireChannelInactive()

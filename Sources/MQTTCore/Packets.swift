@@ -9,7 +9,7 @@ public enum PacketType: UInt8, Sendable, Hashable {
 /// One MQTT control packet, either version. The protocol version is a property of the connection and is
 /// passed to the encoder; CONNECT carries its own.
 public enum MQTTPacket: Sendable, Hashable {
-    case connect(ConnectPacket)
+    indirect case connect(ConnectPacket)
     case connack(ConnAckPacket)
     case publish(PublishPacket)
     case puback(AckPacket)
