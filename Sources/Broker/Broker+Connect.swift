@@ -264,11 +264,7 @@ extension Broker {
         session.connection = nil
         session.disconnectedAt = now
         // An offline session holds no publisher back.
-        for connectionID in session.blockedPublishers.sorted() where connections[connectionID] != nil {
-            actions.append(.resumeReading(connectionID))
-            connections[connectionID]?.pausedUntil = nil
-        }
-        session.blockedPublishers.removeAll()
+        releaseAllHeldPublishers(of: session)
         if publishWill, let will = connection.will {
             var publish = PublishPacket(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain,
                                         properties: will.properties)

@@ -201,11 +201,16 @@ extension Broker {
             }
             return
         }
-        guard session.pending.count < limits.maximumQueuedMessages else {
+        let heldPublisher = backPressureTarget(for: session, publisher: message.publisher)
+        // A publisher is held back only after one of its messages is in the queue, and each one still
+        // sends what it had in flight: with many publishers, that may go past the limit. Messages from
+        // publishers that back pressure holds get room for one more queue's worth; the rest is dropped.
+        let capacity = heldPublisher == nil ? limits.maximumQueuedMessages : 2 * limits.maximumQueuedMessages
+        guard session.pending.count < capacity else {
             // Logged once when the queue fills, not once per dropped message.
             if session.droppedWhileFull == 0 {
                 logDrop(session, topic: message.topic, reason: "QUEUE_FULL",
-                        details: "session queue holds \(limits.maximumQueuedMessages) messages; new messages are dropped", at: now)
+                        details: "session queue holds \(capacity) messages; new messages are dropped", at: now)
             }
             session.droppedWhileFull += 1
             return
@@ -218,33 +223,78 @@ extension Broker {
         var queuedDelivery = delivery
         queuedDelivery.message = compacted!
         session.pending.append(queuedDelivery)
-        applyBackPressure(for: session, publisher: message.publisher, at: now)
+        if let heldPublisher { applyBackPressure(for: session, holding: heldPublisher, at: now) }
+    }
+
+    /// The publisher's connection, if back pressure may hold it for this session: only a connected
+    /// subscriber holds anyone back (an offline session's queue limit applies), and never itself.
+    func backPressureTarget(for session: Session, publisher: SessionKey?) -> Connection? {
+        guard limits.backPressureTimeoutMilliseconds > 0, session.connection != nil,
+              let publisher, publisher != session.key,
+              let connectionID = sessions[publisher]?.connection else { return nil }
+        return connections[connectionID]
     }
 
     /// A connected subscriber whose QoS 1 queue is over half full holds its publishers back (their
-    /// reads pause) until it has drained below a quarter, so QoS 1 is not dropped just because
-    /// publishers are faster than one subscriber for a while. Offline sessions never hold anyone back.
-    func applyBackPressure(for session: Session, publisher: SessionKey?, at now: BrokerInstant) {
-        guard limits.backPressureTimeoutMilliseconds > 0, session.connection != nil,
-              session.pending.count >= max(1, limits.maximumQueuedMessages / 2),
-              let publisher, publisher != session.key,
-              let connectionID = sessions[publisher]?.connection, let connection = connections[connectionID] else { return }
-        let until = now.adding(nanoseconds: UInt64(limits.backPressureTimeoutMilliseconds) * 1_000_000)
-        if session.blockedPublishers.insert(connectionID).inserted || connection.pausedUntil.map({ $0 < now }) ?? true {
-            actions.append(.pauseReading(connectionID, until: until))
-            connection.pausedUntil = max(connection.pausedUntil ?? until, until)
-            connection.lastActivity = max(connection.lastActivity, until)
+    /// reads pause) while it drains, so QoS 1 is not dropped just because publishers are faster than
+    /// one subscriber for a while. A pause lasts `backPressureTimeoutMilliseconds` and is extended while
+    /// the subscriber makes progress, up to half the publisher's keep alive; a subscriber that stops
+    /// acknowledging holds nobody for longer than the timeout.
+    func applyBackPressure(for session: Session, holding connection: Connection, at now: BrokerInstant) {
+        guard session.pending.count >= max(1, limits.maximumQueuedMessages / 2) else { return }
+        let newlyHeld = session.heldPublishers.hold(connection.info.id)
+        if newlyHeld { connection.heldSince = now }
+        if newlyHeld || connection.pausedUntil.map({ $0 < now }) ?? true {
+            hold(connection, until: now.adding(nanoseconds: backPressureTimeout))
+        }
+        if session.heldPublishers.lastExtended == nil { session.heldPublishers.lastExtended = now }
+    }
+
+    var backPressureTimeout: UInt64 { UInt64(limits.backPressureTimeoutMilliseconds) * 1_000_000 }
+
+    func hold(_ connection: Connection, until: BrokerInstant) {
+        actions.append(.pauseReading(connection.info.id, until: until))
+        connection.pausedUntil = max(connection.pausedUntil ?? until, until)
+        // The server chose not to read: keep alive counts from the end of the pause.
+        connection.lastActivity = max(connection.lastActivity, until)
+    }
+
+    /// Lets held publishers go as the queue drains: once it is below a quarter, one for each message
+    /// that left it (at least one per acknowledgement), oldest first. Released together, a thousand
+    /// publishers would each send a window's worth into one queue at once. Meanwhile the pauses of
+    /// those still waiting are extended, since the subscriber is making progress.
+    func releaseHeldPublishers(of session: Session, drained: Int, at now: BrokerInstant) {
+        guard !session.heldPublishers.isEmpty else { return }
+        if session.pending.count <= limits.maximumQueuedMessages / 4 {
+            var releases = max(1, drained)
+            while releases > 0, let id = session.heldPublishers.releaseOldest() {
+                guard let connection = connections[id] else { continue }
+                actions.append(.resumeReading(id))
+                connection.pausedUntil = nil
+                connection.heldSince = nil
+                releases -= 1
+            }
+        }
+        guard drained > 0, let last = session.heldPublishers.lastExtended,
+              now.nanoseconds(since: last) >= backPressureTimeout / 2 else { return }
+        session.heldPublishers.lastExtended = now
+        let until = now.adding(nanoseconds: backPressureTimeout)
+        for id in session.heldPublishers.all {
+            guard let connection = connections[id], let since = connection.heldSince else { continue }
+            // Its PINGREQ waits unread while it is held: let it go before its keep alive runs out.
+            guard until.nanoseconds(since: since) <= UInt64(connection.keepAlive) * 500_000_000 else { continue }
+            hold(connection, until: until)
         }
     }
 
-    /// Lets held-back publishers go once the queue has drained below a quarter.
-    func releaseBackPressure(for session: Session) {
-        guard !session.blockedPublishers.isEmpty, session.pending.count <= limits.maximumQueuedMessages / 4 else { return }
-        for connectionID in session.blockedPublishers.sorted() where connections[connectionID] != nil {
-            actions.append(.resumeReading(connectionID))
-            connections[connectionID]?.pausedUntil = nil
+    /// An offline session holds no publisher back.
+    func releaseAllHeldPublishers(of session: Session) {
+        for id in session.heldPublishers.removeAll() {
+            guard let connection = connections[id] else { continue }
+            actions.append(.resumeReading(id))
+            connection.pausedUntil = nil
+            connection.heldSince = nil
         }
-        session.blockedPublishers.removeAll()
     }
 
     /// Writes one PUBLISH to a connection. Returns false if it could not be sent (expired, or larger
@@ -287,8 +337,9 @@ extension Broker {
     /// Sends queued messages while the client's window has room.
     func drainPending(_ session: Session, at now: BrokerInstant) {
         guard let connection = session.connection else { return }
+        var drained = 0
         defer {
-            releaseBackPressure(for: session)
+            releaseHeldPublishers(of: session, drained: drained, at: now)
             if session.droppedWhileFull > 0 && session.pending.count < limits.maximumQueuedMessages {
                 logDrop(session, topic: nil, reason: "QUEUE_FULL",
                         details: "\(session.droppedWhileFull) messages were dropped while the session queue was full", at: now)
@@ -297,6 +348,7 @@ extension Broker {
         }
         let retryWindow = UInt64.seconds(limits.qos1RetryWindow)
         while session.hasWindow, let delivery = session.pending.popFirst() {
+            drained += 1
             if delivery.message.isExpired(at: now) || now.nanoseconds(since: delivery.message.receivedAt) > retryWindow {
                 continue
             }

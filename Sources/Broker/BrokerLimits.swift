@@ -40,11 +40,15 @@ public struct BrokerLimits: Sendable, Hashable {
     /// Longest message expiry interval honoured, in seconds (AWS: 7 days).
     public var maximumMessageExpiry: UInt32 = 604_800
     /// QoS 1 messages held for one session while it is offline or its window is full. New messages are
-    /// dropped (and logged) beyond it; old ones are kept, as AWS does.
+    /// dropped (and logged) beyond it; old ones are kept, as AWS does. A connected subscriber may hold
+    /// twice this while back pressure holds its publishers: each publisher still sends what it had in
+    /// flight when it was paused, and that is kept rather than dropped.
     public var maximumQueuedMessages: Int = 1000
-    /// Longest a publisher is held back because a connected subscriber's QoS 1 queue is over half full.
-    /// Back pressure keeps QoS 1 lossless while subscribers keep up eventually; a subscriber stuck for
-    /// longer than this no longer holds publishers, and its queue limit applies. 0 disables it.
+    /// How long a publisher is held back because a connected subscriber's QoS 1 queue is over half full.
+    /// Back pressure keeps QoS 1 lossless while subscribers keep up eventually: the pause is extended
+    /// while the subscriber drains (up to half the publisher's keep alive, so its PINGREQ is answered in
+    /// time), and held publishers are let go oldest first as the queue empties. A subscriber that stops
+    /// acknowledging holds nobody longer than this, and its queue limit applies. 0 disables it.
     public var backPressureTimeoutMilliseconds: Int = 1000
     /// How long an unacknowledged or queued QoS 1 message is kept for redelivery (AWS: 1 hour).
     public var qos1RetryWindow: UInt32 = 3600

@@ -22,6 +22,8 @@ final class Connection {
     var lifecycleVersion = 0
     /// End of the current rate-limit pause, if one is running (one log line per pause, not per packet).
     var pausedUntil: BrokerInstant?
+    /// Since when a subscriber's back pressure has held this connection without a break.
+    var heldSince: BrokerInstant?
     var publishBucket: TokenBucket
     var byteBucket: TokenBucket
 

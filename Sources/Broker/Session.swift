@@ -42,8 +42,8 @@ final class Session {
     var sendWindow: Int
     var maximumPacketSize: Int = .max
     private var nextPacketID: UInt16 = 1
-    /// Publishers held back because this session's queue is over its high-water mark.
-    var blockedPublishers = Set<ConnectionID>()
+    /// Publishers held back because this session's queue is over its high-water mark, oldest first.
+    var heldPublishers = HeldPublishers()
     /// Messages dropped since the queue filled up (logged once when it fills and once when it drains).
     var droppedWhileFull = 0
     /// A will waiting out its delay interval after the connection ended.
@@ -92,5 +92,39 @@ final class Session {
     func clearInflight() {
         inflight.removeAll()
         inflightIDs.removeAll()
+    }
+}
+
+/// The publishers one session holds back, in the order they were held, each once: released oldest
+/// first, a few at a time, so a thousand held publishers do not all resume into one queue at once.
+struct HeldPublishers {
+    private var order = Deque<ConnectionID>()
+    private var members = Set<ConnectionID>()
+    /// When the held publishers' pauses were last extended (they expire unless the queue drains).
+    var lastExtended: BrokerInstant?
+
+    var isEmpty: Bool { order.isEmpty }
+    var count: Int { order.count }
+    var all: Deque<ConnectionID> { order }
+
+    /// Returns false if the publisher was already held.
+    mutating func hold(_ id: ConnectionID) -> Bool {
+        guard members.insert(id).inserted else { return false }
+        order.append(id)
+        return true
+    }
+
+    mutating func releaseOldest() -> ConnectionID? {
+        guard let id = order.popFirst() else { return nil }
+        members.remove(id)
+        return id
+    }
+
+    mutating func removeAll() -> Deque<ConnectionID> {
+        let released = order
+        order.removeAll()
+        members.removeAll()
+        lastExtended = nil
+        return released
     }
 }

@@ -50,6 +50,29 @@ struct BenchToolTests {
         }
     }
 
+    /// Back pressure over real sockets: 25 publishers at full speed into one subscriber whose queue holds
+    /// 20. Held publishers are released one at a time, so nothing is dropped; with back pressure off the
+    /// same run loses messages, which shows the check can fail.
+    @Test(arguments: [true, false])
+    func fullSpeedFanInIntoASmallQueueLosesNothingAtQoS1(backPressure: Bool) async throws {
+        try await LiveServer.with(configure: {
+            $0.limits.publishesPerSecond = 0
+            $0.limits.bytesPerSecond = 0
+            $0.limits.maximumQueuedMessages = 20
+            if !backPressure { $0.limits.backPressureTimeoutMilliseconds = 0 }
+        }) { live in
+            let target = BenchTarget(host: "127.0.0.1", port: live.port, version: .v5, tls: try files(live))
+            let result = try await PubSubScenario(kind: .fanIn, target: target, publishers: 25, subscribers: 1, qos: .atLeastOnce,
+                                                  payloadSize: 64, rate: nil, duration: 1, drainTimeout: 10).run()
+            #expect(result.sent > 500, "enough to fill the queue many times over")
+            if backPressure {
+                #expect(result.lost == 0 && result.unique == result.sent && result.duplicates == 0)
+            } else {
+                #expect(result.lost > 0, "without back pressure the queue limit drops messages")
+            }
+        }
+    }
+
     @Test func lossIsReportedWhenTheBrokerDropsMessages() async throws {
         // A payload above the broker's limit is refused (DISCONNECT 0x95): nothing arrives, and the bench
         // says so instead of reporting a clean run.

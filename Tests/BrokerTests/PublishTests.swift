@@ -400,9 +400,9 @@ struct PublishTests {
 
 @Suite("Back pressure")
 struct BackPressureTests {
-    func harness() -> BrokerHarness {
+    func harness(queued: Int = 4) -> BrokerHarness {
         var limits = BrokerLimits()
-        limits.maximumQueuedMessages = 4
+        limits.maximumQueuedMessages = queued
         return BrokerHarness(limits: limits)
     }
 
@@ -433,6 +433,107 @@ struct BackPressureTests {
         #expect(ack.publishes(to: sub).count == 1)
         #expect(resumes(ack, pub))
         #expect(h.allActions.logs.allSatisfy { $0.reason != "QUEUE_FULL" }, "nothing dropped")
+    }
+
+    func resumed(_ actions: [BrokerAction]) -> [ConnectionID] {
+        actions.compactMap { if case .resumeReading(let id) = $0 { id } else { nil } }
+    }
+
+    /// Ten publishers into one subscriber with a window of one, queue limit 8 (held from 4, released at 2).
+    func manyPublishers(_ h: BrokerHarness, keepAlive: UInt16 = 60) -> (sub: ConnectionID, pubs: [ConnectionID], first: PublishPacket?) {
+        let sub = h.connect("sub", receiveMaximum: 1)
+        h.subscribe(sub, "t")
+        let pubs = (1...10).map { h.connect("pub\($0)", keepAlive: keepAlive) }
+        var first: PublishPacket?
+        for (i, pub) in pubs.enumerated() {
+            let actions = h.publish(pub, "t", "m\(i + 1)", qos: .atLeastOnce, packetID: 1)
+            first = first ?? actions.publishes(to: sub).first
+        }
+        return (sub, pubs, first)
+    }
+
+    @Test func heldPublishersAreReleasedOneAtATimeOldestFirst() throws {
+        let h = harness(queued: 8)
+        let (sub, pubs, first) = manyPublishers(h)
+        // m1 is in flight; m2...m10 queued. The queue reached 4 with pub5's message: pub5...pub10 are held.
+        for pub in pubs[4...] { #expect(pauses(h.allActions, pub) == 1) }
+        for pub in pubs[..<4] { #expect(pauses(h.allActions, pub) == 0) }
+        #expect(h.broker.session(clientID: "sub")?.queuedCount == 9, "room for what held publishers had already sent")
+        var packetID = try #require(first?.packetID)
+        var released: [ConnectionID] = []
+        var received = 1
+        for _ in 1...9 {
+            let ack = h.send(sub, .puback(AckPacket(packetID: packetID)))
+            let next = ack.publishes(to: sub)
+            #expect(next.count == 1)
+            received += next.count
+            packetID = try #require(next.first?.packetID)
+            let now = resumed(ack)
+            #expect(now.count <= 1, "one publisher per message that left the queue")
+            if (h.broker.session(clientID: "sub")?.queuedCount ?? 0) > 2 { #expect(now.isEmpty, "nobody before the queue is at a quarter") }
+            released += now
+        }
+        #expect(received == 10)
+        #expect(released == Array(pubs[4..<7]), "oldest first")
+        #expect(h.allActions.logs.allSatisfy { $0.reason != "QUEUE_FULL" }, "nothing dropped")
+        // The queue is empty now: each acknowledgement lets one more go.
+        let last = h.send(sub, .puback(AckPacket(packetID: packetID)))
+        #expect(resumed(last) == [pubs[7]])
+    }
+
+    @Test func pausesAreExtendedWhileTheSubscriberDrains() throws {
+        let h = harness(queued: 8)
+        let (sub, pubs, first) = manyPublishers(h)
+        h.advance(seconds: 0.6)
+        let ack = h.send(sub, .puback(AckPacket(packetID: try #require(first?.packetID))))
+        for pub in pubs[4...] {
+            let until = ack.compactMap { if case .pauseReading(pub, let until) = $0 { until } else { nil } }
+            #expect(until == [h.now.adding(seconds: 1)], "held for another timeout from now")
+        }
+    }
+
+    @Test func aSubscriberThatStopsAcknowledgingHoldsNobodyPastTheTimeout() throws {
+        let h = harness(queued: 8)
+        let (_, pubs, _) = manyPublishers(h)
+        // No acknowledgement: nobody's pause is extended, and pauses end after the timeout on their own.
+        h.advance(seconds: 1.5)
+        let tick = h.tick()
+        #expect(tick.allSatisfy { if case .pauseReading = $0 { false } else { true } })
+        // A held publisher sends again once its pause ended: held again, its message still queued.
+        let again = h.publish(pubs[9], "t", "again", qos: .atLeastOnce, packetID: 2)
+        #expect(pauses(again, pubs[9]) == 1)
+        #expect(again.puback(to: pubs[9])?.reasonCode == .success)
+    }
+
+    @Test func nobodyIsHeldPastHalfItsKeepAlive() throws {
+        let h = harness(queued: 8)
+        let (sub, pubs, first) = manyPublishers(h, keepAlive: 30)
+        var packetID = try #require(first?.packetID)
+        var extendedAt: [Double] = []
+        for step in 1...40 {
+            // The subscriber acknowledges every 0.6 s but nothing it receives frees the queue below a quarter.
+            h.advance(seconds: 0.6)
+            let ack = h.send(sub, .puback(AckPacket(packetID: packetID)))
+            if ack.contains(where: { if case .pauseReading(pubs[9], _) = $0 { true } else { false } }) {
+                extendedAt.append(Double(step) * 0.6)
+            }
+            if let next = ack.publishes(to: sub).first?.packetID { packetID = next }
+            // Keep the queue full: a publisher that is not held sends again.
+            h.publish(pubs[0], "t", "more\(step)", qos: .atLeastOnce, packetID: UInt16(step + 1))
+        }
+        let lastExtension = try #require(extendedAt.last)
+        #expect(lastExtension + 1 <= 15.0 + 0.6, "held for at most half of its 30 s keep alive")
+        #expect(lastExtension > 10, "extended while the subscriber made progress")
+    }
+
+    @Test func beyondTheAllowanceMessagesAreDropped() {
+        let h = harness()
+        let sub = h.connect("sub", receiveMaximum: 1)
+        h.subscribe(sub, "t")
+        let pubs = (1...12).map { h.connect("pub\($0)") }
+        for pub in pubs { h.publish(pub, "t", "m", qos: .atLeastOnce, packetID: 1) }
+        #expect(h.broker.session(clientID: "sub")?.queuedCount == 8, "twice the limit while publishers are held")
+        #expect(h.allActions.logs.contains { $0.reason == "QUEUE_FULL" })
     }
 
     @Test func offlineSessionsHoldNobodyBack() {
