@@ -2,7 +2,6 @@ import DeviceIdentity
 import Foundation
 import NIOCore
 import NIOSSL
-import SwiftASN1
 import X509
 
 /// The TLS material of an MQTT listener: the server's certificate chain and key, and the CAs whose
@@ -49,14 +48,11 @@ struct GatewayTLS: Sendable {
             let ders = presented.map { (try? $0.toDERBytes()) ?? [] }
             Task {
                 switch await verifier.verify(derChain: ders, at: Date()) {
-                case .trusted(_, let validated, let certificateID):
-                    let nioChain = validated.compactMap { certificate -> NIOSSLCertificate? in
-                        var serializer = DER.Serializer()
-                        guard (try? serializer.serialize(certificate)) != nil else { return nil }
-                        return try? NIOSSLCertificate(bytes: serializer.serializedBytes, format: .der)
-                    }
+                case .trusted(_, _, let certificateID):
+                    // The connection keeps only its certificate id: handing NIOSSL the validated chain
+                    // would keep two more parsed X509 objects (about 5 KB) alive per idle connection.
                     peerIdentity.trusted(certificateID)
-                    promise.succeed(.certificateVerified(VerificationMetadata(ValidatedCertificateChain(nioChain.isEmpty ? [presented[0]] : nioChain))))
+                    promise.succeed(.certificateVerified(VerificationMetadata(nil)))
                 case .rejected(let rejection):
                     peerIdentity.rejected(rejection)
                     promise.succeed(.failed)

@@ -89,6 +89,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private func register(principal: String) {
         guard let context, active, context.channel.isActive else { return }
         handshakeTimeout?.cancel()
+        handshakeTimeout = nil
         let remote = context.channel.remoteAddress
         let info = ConnectionInfo(
             id: id, principalID: principal, sourceIP: remote?.ipAddress ?? "unknown", sourcePort: remote?.port ?? 0,
