@@ -288,7 +288,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                 droppedWhileUnwritable += 1
                 return false
             }
-            var buffer = context.channel.allocator.buffer(capacity: 64)
+            // Sized for the whole packet up front, so a PUBLISH is not reallocated while it is encoded.
+            var buffer = context.channel.allocator.buffer(capacity: Self.capacityHint(for: packet))
             do {
                 // Before CONNECT is decoded (a refused protocol level) answer in 3.1.1 format.
                 try MQTTPacketEncoder.encode(packet, version: version ?? .v3_1_1, into: &buffer)
@@ -329,6 +330,12 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         case .log:
             return false
         }
+    }
+
+    /// Room for the fixed header, topic, packet id and typical properties; larger properties grow it.
+    static func capacityHint(for packet: MQTTPacket) -> Int {
+        guard case .publish(let publish) = packet else { return 64 }
+        return publish.payload.readableBytes + publish.topic.utf8.count + 32
     }
 
     func flushIfNeeded() {
