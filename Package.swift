@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Swift 6 language mode everywhere (strict concurrency). The pure targets
-// (MQTTCore, DeviceIdentity, Broker) never import NIOPosix, NIOSSL or file APIs.
+// (MQTTCore, DeviceIdentity, Broker, AWSSigV4) never import NIOPosix, NIOSSL or file APIs.
 let package = Package(
     name: "Portcullis",
     platforms: [.macOS(.v15)],
@@ -40,6 +40,13 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
+        // UTC calendar arithmetic for AWS timestamps. No Foundation.
+        .target(name: "CivilTime"),
+        // AWS Signature Version 4: verification (header and presigned forms) and signing. No I/O, no clock.
+        .target(
+            name: "AWSSigV4",
+            dependencies: ["CivilTime", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // Sessions, subscriptions, QoS 1, retained, wills, quotas, lifecycle events. No sockets.
         .target(
             name: "Broker",
@@ -53,7 +60,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "MQTTCore", "Broker", "DeviceIdentity",
+                "MQTTCore", "Broker", "DeviceIdentity", "CivilTime",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -119,6 +126,12 @@ let package = Package(
             ]
         ),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "MQTTCore"]),
+        .testTarget(
+            name: "AWSSigV4Tests",
+            dependencies: ["AWSSigV4", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["Fixtures/generate.py"],
+            resources: [.copy("Fixtures/sigv4-botocore.json")]
+        ),
         .testTarget(
             name: "DeviceIdentityTests",
             dependencies: [

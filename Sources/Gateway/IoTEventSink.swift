@@ -1,4 +1,5 @@
 import Broker
+import CivilTime
 import Foundation
 import Logging
 
@@ -40,29 +41,13 @@ public struct IoTLogFormatter: Sendable {
 
     /// `YYYY-MM-DD HH:MM:SS.mmm` in UTC, as AWS writes it.
     public static func timestamp(epochMilliseconds: Int64) -> String {
-        let millis = Int(((epochMilliseconds % 1000) + 1000) % 1000)
-        let seconds = (epochMilliseconds - Int64(millis)) / 1000
-        var days = Int(seconds / 86_400)
-        var secondOfDay = Int(seconds % 86_400)
-        if secondOfDay < 0 {
-            secondOfDay += 86_400
-            days -= 1
-        }
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ value: Int, _ width: Int) -> String {
+        let millis = ((epochMilliseconds % 1000) + 1000) % 1000
+        let (date, secondOfDay) = CivilDate.split(secondsSince1970: (epochMilliseconds - millis) / 1000)
+        func pad(_ value: Int64, _ width: Int) -> String {
             let s = String(value)
             return String(repeating: "0", count: max(0, width - s.count)) + s
         }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(millis, 3))"
+        return "\(pad(date.year, 4))-\(pad(date.month, 2))-\(pad(date.day, 2)) \(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(millis, 3))"
     }
 }
 

@@ -1,0 +1,123 @@
+@testable import AWSSigV4
+import Foundation
+import Testing
+
+@Suite("SigV4: what is refused, and as which AWS error")
+struct SigV4RejectionTests {
+    let cases = Fixture.loaded.clients.cases
+    func fixture(_ name: String) -> SigV4Request { cases.first { $0.name == name }!.request }
+
+    @Test(arguments: Fixture.loaded.clients.cases)
+    func anyChangeToASignedPartBreaksTheSignature(_ fixture: Fixture.Case) {
+        let request = fixture.request
+        var path = request
+        path.rawPath += "x"
+        var method = request
+        method.method = request.method == "GET" ? "HEAD" : "GET"
+        var body = request
+        body.payloadSHA256 = String(repeating: "0", count: 64)
+        var query = request
+        query.rawQuery = request.rawQuery.isEmpty ? "extra=1" : request.rawQuery + "&extra=1"
+        let host = request.replacingHeader("Host", with: "evil.example:8443")
+        for tampered in [path, method, query, host, body] {
+            #expect(rejection(clientVerifier.verify(tampered, now: frozen)) == .signatureMismatch, "\(tampered.method) \(tampered.rawPath)?\(tampered.rawQuery)")
+        }
+    }
+
+    @Test func aWrongSecretIsASignatureMismatch() {
+        let other = SigV4Verifier(credentials: [SigV4Credential(accessKeyID: Fixture.loaded.clients.accessKeyID, secretAccessKey: "not-the-secret")],
+                                  region: "eu-west-1", services: ["iot", "iotdata"])
+        let result = other.verify(fixture("iot:CreateThing"), now: frozen)
+        #expect(rejection(result) == .signatureMismatch)
+        guard case .rejected(let why) = result else { return }
+        #expect(why.code.awsErrorType == "InvalidSignatureException" && why.code.httpStatus == 403)
+        #expect(!why.message.contains("not-the-secret"), "no secret in the message")
+    }
+
+    @Test func unsignedRequestsAreMissingAuthentication() {
+        let unsigned = fixture("iot:CreateThing").replacingHeader("Authorization", with: nil)
+        let result = clientVerifier.verify(unsigned, now: frozen)
+        #expect(rejection(result) == .missingAuthentication)
+        if case .rejected(let why) = result {
+            #expect(why.code.awsErrorType == "MissingAuthenticationTokenException" && why.code.httpStatus == 403)
+        }
+    }
+
+    @Test func anUnknownAccessKeyOrASessionTokenIsUnrecognized() {
+        let other = SigV4Verifier(credentials: [SigV4Credential(accessKeyID: "AKIASOMEONEELSE00000", secretAccessKey: "x")],
+                                  region: "eu-west-1", services: ["iot"])
+        #expect(rejection(other.verify(fixture("iot:CreateThing"), now: frozen)) == .unknownAccessKey)
+        let withToken = fixture("iot:CreateThing").replacingHeader("X-Amz-Security-Token", with: "FwoGZXIvYXdzE")
+        #expect(rejection(clientVerifier.verify(withToken, now: frozen)) == .unknownAccessKey)
+    }
+
+    @Test func theClockSkewWindowIsFifteenMinutes() {
+        let request = fixture("iot:CreateThing")
+        #expect(rejection(clientVerifier.verify(request, now: frozen + 14 * 60)) == nil)
+        #expect(rejection(clientVerifier.verify(request, now: frozen - 14 * 60)) == nil)
+        #expect(rejection(clientVerifier.verify(request, now: frozen + 16 * 60)) == .expired)
+        #expect(rejection(clientVerifier.verify(request, now: frozen - 16 * 60)) == .expired, "signed in the future")
+    }
+
+    @Test func aPresignedURLExpires() {
+        let request = fixture("iot-data:GetThingShadow:presigned")
+        #expect(rejection(clientVerifier.verify(request, now: frozen + 299)) == nil)
+        #expect(rejection(clientVerifier.verify(request, now: frozen + 301)) == .expired)
+        var longer = request
+        longer.rawQuery = request.rawQuery.replacingOccurrences(of: "X-Amz-Expires=300", with: "X-Amz-Expires=3000")
+        #expect(rejection(clientVerifier.verify(longer, now: frozen + 301)) == .signatureMismatch, "the expiry is signed")
+        var tooLong = request
+        tooLong.rawQuery = request.rawQuery.replacingOccurrences(of: "X-Amz-Expires=300", with: "X-Amz-Expires=604801")
+        #expect(rejection(clientVerifier.verify(tooLong, now: frozen)) == .incompleteSignature)
+    }
+
+    @Test func theScopeMustNameThisRegionAndAServedService() {
+        let elsewhere = SigV4Verifier(credentials: [SigV4Credential(accessKeyID: Fixture.loaded.clients.accessKeyID,
+                                                                    secretAccessKey: Fixture.loaded.clients.secretAccessKey)],
+                                      region: "us-east-1", services: ["iot", "iotdata"])
+        #expect(rejection(elsewhere.verify(fixture("iot:CreateThing"), now: frozen)) == .wrongScope)
+        let controlPlaneOnly = SigV4Verifier(credentials: [SigV4Credential(accessKeyID: Fixture.loaded.clients.accessKeyID,
+                                                                           secretAccessKey: Fixture.loaded.clients.secretAccessKey)],
+                                             region: "eu-west-1", services: ["iot"])
+        #expect(rejection(controlPlaneOnly.verify(fixture("iot-data:Publish"), now: frozen)) == .wrongScope)
+    }
+
+    @Test func aDeclaredPayloadHashMustMatchTheBody() {
+        let request = fixture("iot:CreateThing")
+        let wrong = request.replacingHeader("x-amz-content-sha256", with: String(repeating: "a", count: 64))
+        #expect(rejection(clientVerifier.verify(wrong, now: frozen)) == .payloadHashMismatch)
+        let unsigned = request.replacingHeader("x-amz-content-sha256", with: "UNSIGNED-PAYLOAD")
+        #expect(rejection(clientVerifier.verify(unsigned, now: frozen)) == .payloadHashMismatch, "only presigned URLs may leave the body unsigned")
+        var presignedWithBody = fixture("iot-data:GetThingShadow:presigned").replacingHeader("x-amz-content-sha256", with: "UNSIGNED-PAYLOAD")
+        presignedWithBody.payloadSHA256 = String(repeating: "b", count: 64)
+        #expect(rejection(clientVerifier.verify(presignedWithBody, now: frozen)) == .payloadHashMismatch, "and only without a body")
+    }
+
+    @Test(arguments: [
+        "AWS4-HMAC-SHA256",
+        "AWS4-HMAC-SHA1 Credential=AKIAPORTCULLISTEST01/20150830/eu-west-1/iot/aws4_request, SignedHeaders=host;x-amz-date, Signature=" + String(repeating: "a", count: 64),
+        "AWS4-HMAC-SHA256 Credential=AKIAPORTCULLISTEST01/20150830/eu-west-1/iot, SignedHeaders=host;x-amz-date, Signature=" + String(repeating: "a", count: 64),
+        "AWS4-HMAC-SHA256 Credential=AKIAPORTCULLISTEST01/20150830/eu-west-1/iot/aws4_request, Signature=" + String(repeating: "a", count: 64),
+        "AWS4-HMAC-SHA256 Credential=AKIAPORTCULLISTEST01/20150830/eu-west-1/iot/aws4_request, SignedHeaders=x-amz-date;host, Signature=" + String(repeating: "a", count: 64),
+        "AWS4-HMAC-SHA256 Credential=AKIAPORTCULLISTEST01/20150830/eu-west-1/iot/aws4_request, SignedHeaders=host;x-amz-date, Signature=xyz",
+        "AWS4-HMAC-SHA256 Credential=AKIAPORTCULLISTEST01/20150830/eu-west-1/iot/aws4_request, SignedHeaders=x-amz-date, Signature=" + String(repeating: "a", count: 64),
+        "AWS4-HMAC-SHA256 Credential=AKIAPORTCULLISTEST01/20150830/eu-west-1/iot/aws4_request, SignedHeaders=host;x-amz-date;x-missing, Signature=" + String(repeating: "a", count: 64),
+    ])
+    func malformedAuthorizationHeadersAreIncomplete(_ authorization: String) {
+        let request = fixture("iot:CreateThing").replacingHeader("Authorization", with: authorization)
+        #expect(rejection(clientVerifier.verify(request, now: frozen)) == .incompleteSignature)
+    }
+
+    @Test func aBadDateOrMismatchedScopeDateIsRefused() {
+        let request = fixture("iot:CreateThing")
+        #expect(rejection(clientVerifier.verify(request.replacingHeader("X-Amz-Date", with: "yesterday"), now: frozen)) == .incompleteSignature)
+        #expect(rejection(clientVerifier.verify(request.replacingHeader("X-Amz-Date", with: nil), now: frozen)) == .incompleteSignature)
+        #expect(rejection(clientVerifier.verify(request.replacingHeader("X-Amz-Date", with: "20150831T003600Z"), now: frozen)) == .wrongScope)
+    }
+
+    @Test func malformedEscapesInTheQueryAreRefused() {
+        var request = fixture("iot:ListThings")
+        request.rawQuery += "&x=%zz"
+        #expect(rejection(clientVerifier.verify(request, now: frozen)) == .incompleteSignature)
+    }
+}
