@@ -46,7 +46,7 @@ JSON
 # generator, by starting Portcullis once. Sets DEV and TLS.
 prepare_pki() {
   write_portcullis_config
-  "$BIN" serve --config "$WORK/portcullis.json" --data-dir "$WORK/data" --mqtt-listen 127.0.0.1:0 \
+  "$BIN" serve --config "$WORK/portcullis.json" --data-dir "$WORK/data" --mqtt-listen 127.0.0.1:0 --api-listen none \
     --ready-file "$WORK/pki-ready.json" >"$WORK/pki.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 100); do [ -s "$WORK/pki-ready.json" ] && break; sleep 0.1; done

@@ -20,6 +20,9 @@ public enum ConfigurationLoader {
         "PORTCULLIS_DATA_DIR": "dataDirectory",
         "PORTCULLIS_MQTT_LISTEN": "mqtt.listen (comma separated host:port list)",
         "PORTCULLIS_LOG_LEVEL": "logging.level",
+        "PORTCULLIS_API_LISTEN": "api.listen (comma separated host:port list; empty for none)",
+        "PORTCULLIS_API_ACCESS_KEY_ID": "api.accessKeyID",
+        "PORTCULLIS_API_SECRET_ACCESS_KEY": "api.secretAccessKey (better here than in the file)",
     ]
 
     public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment)
@@ -37,6 +40,11 @@ public enum ConfigurationLoader {
         if let value = environment["PORTCULLIS_MQTT_LISTEN"], !value.isEmpty {
             configuration.mqttListen = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         }
+        if let value = environment["PORTCULLIS_API_LISTEN"] {
+            configuration.apiListen = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        if let value = environment["PORTCULLIS_API_ACCESS_KEY_ID"], !value.isEmpty { configuration.apiAccessKeyID = value }
+        if let value = environment["PORTCULLIS_API_SECRET_ACCESS_KEY"], !value.isEmpty { configuration.apiSecretAccessKey = value }
         if let value = environment["PORTCULLIS_LOG_LEVEL"], !value.isEmpty {
             if let level = IoTLogLevel(awsName: value) { configuration.logLevel = level }
             else { problems.append("PORTCULLIS_LOG_LEVEL: expected one of debug, info, warn, error, disabled, got '\(value)'") }
@@ -65,11 +73,17 @@ public enum ConfigurationLoader {
         var problems: [String] = []
 
         mutating func read(_ object: [String: Any], into c: inout PortcullisConfiguration) {
-            checkKeys(object, path: "", allowed: ["dataDirectory", "mqtt", "tls", "account", "logging", "limits"])
+            checkKeys(object, path: "", allowed: ["dataDirectory", "mqtt", "api", "tls", "account", "logging", "limits"])
             if let v = string(object, "dataDirectory", path: "") { c.dataDirectory = v }
             if let mqtt = section(object, "mqtt", path: "") {
                 checkKeys(mqtt, path: "mqtt", allowed: ["listen"])
                 if let v = strings(mqtt, "listen", path: "mqtt") { c.mqttListen = v }
+            }
+            if let api = section(object, "api", path: "") {
+                checkKeys(api, path: "api", allowed: ["listen", "accessKeyID", "secretAccessKey"])
+                if let v = strings(api, "listen", path: "api") { c.apiListen = v }
+                if let v = string(api, "accessKeyID", path: "api") { c.apiAccessKeyID = v }
+                if let v = string(api, "secretAccessKey", path: "api") { c.apiSecretAccessKey = v }
             }
             if let tls = section(object, "tls", path: "") {
                 checkKeys(tls, path: "tls", allowed: ["serverHostNames"])
@@ -271,6 +285,21 @@ extension PortcullisConfiguration {
         if limits.maximumPacketSize > 268_435_460 {
             problems.append("limits.maximumPacketSize: MQTT packets cannot exceed 268,435,460 bytes")
         }
+        for address in apiListen where ListenAddress(address) == nil {
+            problems.append("api.listen: '\(address)' is not host:port (IPv6 as [::1]:9443, port 0-65535)")
+        }
+        if (apiAccessKeyID == nil) != (apiSecretAccessKey == nil) {
+            problems.append("api.accessKeyID and api.secretAccessKey: set both or neither")
+        }
+        if let key = apiAccessKeyID, !(16...128).contains(key.count) || !key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) {
+            problems.append("api.accessKeyID: 16 to 128 letters and digits, like AKIAIOSFODNN7EXAMPLE")
+        }
+        if let secret = apiSecretAccessKey, secret.count < 16 || secret.contains(where: { $0.isWhitespace }) {
+            problems.append("api.secretAccessKey: at least 16 characters, no spaces")
+        }
+        if region.isEmpty || !region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) {
+            problems.append("account.region: lower-case letters, digits and '-', like us-east-1")
+        }
         if accountID.count != 12 || !accountID.allSatisfy(\.isNumber) {
             problems.append("account.id: must be 12 digits, like an AWS account id")
         }
@@ -286,6 +315,7 @@ extension PortcullisConfiguration {
         var lines: [String] = ["{"]
         lines.append("  \"dataDirectory\": \(q(dataDirectory)),")
         lines.append("  \"mqtt\": { \"listen\": [\(mqttListen.map(q).joined(separator: ", "))] },")
+        lines.append("  \"api\": { \"listen\": [\(apiListen.map(q).joined(separator: ", "))] },")
         lines.append("  \"tls\": { \"serverHostNames\": [\(serverHostNames.map(q).joined(separator: ", "))] },")
         lines.append("  \"account\": { \"id\": \(q(accountID)), \"region\": \(q(region)) },")
         lines.append("  \"logging\": { \"level\": \(q(logLevel.awsName.lowercased())) },")

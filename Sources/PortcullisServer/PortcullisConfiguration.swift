@@ -9,6 +9,15 @@ public struct PortcullisConfiguration: Sendable, Hashable {
     /// MQTT over mutual TLS listeners, as `host:port` (IPv6 as `[::1]:8883`). AWS uses port 8883.
     public var mqttListen: [String] = ["0.0.0.0:8883"]
 
+    /// HTTPS listeners of the AWS-compatible API (the `iot` control plane), as `host:port`. Loopback by
+    /// default: set `0.0.0.0:9443` to administer from other machines. Empty: no API.
+    public var apiListen: [String] = ["127.0.0.1:9443"]
+
+    /// The admin access key pair for the API. Both or neither: when unset, a key pair is generated on
+    /// first start and written to the data folder as an AWS shared credentials file.
+    public var apiAccessKeyID: String?
+    public var apiSecretAccessKey: String?
+
     /// Extra names for the generated server certificate, besides localhost, 127.0.0.1 and ::1.
     public var serverHostNames: [String] = []
 

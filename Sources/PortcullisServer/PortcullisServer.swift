@@ -1,4 +1,6 @@
+import AWSSigV4
 import Broker
+import ControlPlane
 import DeviceIdentity
 import Foundation
 import Gateway
@@ -15,6 +17,9 @@ public final class PortcullisServer: Sendable {
     public let preparation: DataDirectory.Preparation
     public let host: BrokerHost
     public let listeners: [MQTTListener]
+    /// The AWS-compatible API listeners, and the admin key pair that signs requests to them.
+    public let controlPlanes: [ControlPlane]
+    public let adminCredentials: AdminCredentials?
     let logger: Logger
 
     public init(
@@ -41,6 +46,25 @@ public final class PortcullisServer: Sendable {
             return try MQTTListener(configuration: .init(host: address.host, port: address.port), host: host,
                                     tls: material, group: group, logger: logger)
         }
+        if configuration.apiListen.isEmpty {
+            self.adminCredentials = nil
+            self.controlPlanes = []
+        } else {
+            let admin = try dataDirectory.prepareAdminCredentials(configuredAccessKeyID: configuration.apiAccessKeyID,
+                                                                  configuredSecret: configuration.apiSecretAccessKey)
+            self.adminCredentials = admin
+            let preparation = self.preparation
+            self.controlPlanes = try configuration.apiListen.map { text in
+                let address = ListenAddress(text)!
+                return try ControlPlane(
+                    configuration: .init(
+                        host: address.host, port: address.port, region: configuration.region, accountID: configuration.accountID,
+                        dataEndpointAddress: configuration.serverHostNames.first ?? "localhost",
+                        credentials: [SigV4Credential(accessKeyID: admin.accessKeyID, secretAccessKey: admin.secretAccessKey)],
+                        serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM),
+                    logger: logger, group: group)
+            }
+        }
     }
 
     /// The swift-log level matching an IoT log level.
@@ -57,13 +81,14 @@ public final class PortcullisServer: Sendable {
     /// Runs until SIGINT or SIGTERM.
     public func run() async throws {
         let group = ServiceGroup(configuration: .init(
-            services: listeners.map { .init(service: $0) },
+            services: listeners.map { .init(service: $0) } + controlPlanes.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
     }
 
-    /// Starts every listener without a service group (tests); returns the bound addresses.
+    /// Starts every MQTT listener without a service group (tests); returns the bound addresses. The API
+    /// runs only under `run()`.
     public func start() async throws -> [SocketAddress] {
         var addresses: [SocketAddress] = []
         for listener in listeners { addresses.append(try await listener.start()) }

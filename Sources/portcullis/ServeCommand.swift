@@ -11,12 +11,14 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run the gateway.",
         discussion: """
             Settings come from defaults, then the JSON file given by --config (or PORTCULLIS_CONFIG), then the
-            environment (PORTCULLIS_DATA_DIR, PORTCULLIS_MQTT_LISTEN, PORTCULLIS_LOG_LEVEL), then these flags.
+            environment (PORTCULLIS_DATA_DIR, PORTCULLIS_MQTT_LISTEN, PORTCULLIS_API_LISTEN,
+            PORTCULLIS_API_ACCESS_KEY_ID, PORTCULLIS_API_SECRET_ACCESS_KEY, PORTCULLIS_LOG_LEVEL), then these flags.
             `portcullis config print-default` prints every key with its default.
 
             On first start the data folder gets a local root CA and a server certificate for localhost,
-            127.0.0.1, ::1 and any --host-name. Logs are JSON lines on standard output, IoT events in the
-            AWS IoT log format.
+            127.0.0.1, ::1 and any --host-name, and an admin access key for the API (admin/credentials, an
+            AWS shared credentials file; admin/config holds the matching profile "portcullis"). Logs are
+            JSON lines on standard output, IoT events in the AWS IoT log format.
             """
     )
 
@@ -28,6 +30,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "MQTT over TLS listen address host:port; repeat for several (default: 0.0.0.0:8883).")
     var mqttListen: [String] = []
+
+    @Option(name: .long, help: "AWS-compatible API (HTTPS, SigV4) listen address host:port; repeat for several, 'none' for no API (default: 127.0.0.1:9443).")
+    var apiListen: [String] = []
 
     @Option(name: .long, help: "Extra DNS name or IP address for the server certificate; repeatable.")
     var hostName: [String] = []
@@ -47,6 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let dataDir { configuration.dataDirectory = dataDir }
         if !mqttListen.isEmpty { configuration.mqttListen = mqttListen }
+        if !apiListen.isEmpty { configuration.apiListen = apiListen == ["none"] ? [] : apiListen }
         if !hostName.isEmpty { configuration.serverHostNames += hostName }
         if let logLevel {
             guard let level = IoTLogLevelParser.parse(logLevel) else {
@@ -75,10 +81,23 @@ struct ServeCommand: AsyncParsableCommand {
                 }
             }
             guard !bound.isEmpty else { return }
-            printListening(server, bound: bound)
+            var api: [(String, Int)] = []
+            for controlPlane in server.controlPlanes {
+                if let address = try? await controlPlane.boundAddress {
+                    api.append((address.ipAddress ?? "", address.port ?? 0))
+                }
+            }
+            if let first = api.first {
+                let host = ["0.0.0.0", "127.0.0.1", "::", "::1"].contains(first.0) ? "localhost" : first.0
+                try? server.dataDirectory.writeAdminProfile(region: server.configuration.region,
+                                                            endpointURL: "https://\(host.contains(":") ? "[\(host)]" : host):\(first.1)")
+            }
+            printListening(server, bound: bound, api: api)
             if let readyFile {
-                let mqtt = bound.map { "{\"host\":\"\($0.0)\",\"port\":\($0.1)}" }.joined(separator: ",")
-                let json = "{\"mqtt\":[\(mqtt)],\"dataDirectory\":\(JSONText.quoted(server.dataDirectory.root.path))}\n"
+                func list(_ addresses: [(String, Int)]) -> String {
+                    addresses.map { "{\"host\":\"\($0.0)\",\"port\":\($0.1)}" }.joined(separator: ",")
+                }
+                let json = "{\"mqtt\":[\(list(bound))],\"api\":[\(list(api))],\"dataDirectory\":\(JSONText.quoted(server.dataDirectory.root.path))}\n"
                 // Written then renamed, so a reader never sees half a file.
                 _ = FileManager.default.createFile(atPath: readyFile + ".tmp", contents: Data(json.utf8))
                 _ = rename(readyFile + ".tmp", readyFile)
@@ -103,10 +122,24 @@ struct ServeCommand: AsyncParsableCommand {
         if !lines.isEmpty { FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8)) }
     }
 
-    func printListening(_ server: PortcullisServer, bound: [(String, Int)]) {
+    func printListening(_ server: PortcullisServer, bound: [(String, Int)], api: [(String, Int)]) {
         let data = server.dataDirectory
-        let addresses = bound.map { $0.0.contains(":") ? "[\($0.0)]:\($0.1)" : "\($0.0):\($0.1)" }
-        var lines = ["Portcullis: MQTT over mutual TLS on \(addresses.joined(separator: ", ")), data in \(data.root.path)"]
+        func show(_ list: [(String, Int)]) -> String {
+            list.map { $0.0.contains(":") ? "[\($0.0)]:\($0.1)" : "\($0.0):\($0.1)" }.joined(separator: ", ")
+        }
+        var lines = ["Portcullis: MQTT over mutual TLS on \(show(bound)), data in \(data.root.path)"]
+        if !api.isEmpty {
+            lines.append("Portcullis: AWS IoT API (HTTPS, SigV4) on \(show(api))")
+            if server.adminCredentials?.generated == true {
+                lines.append("  admin access key    : \(data.adminCredentialsPath)   (keep secret; profile \"\(AdminCredentials.profile)\")")
+            }
+            if server.adminCredentials?.configured != true {
+                lines += [
+                    "  AWS_SHARED_CREDENTIALS_FILE=\(data.adminCredentialsPath) AWS_CONFIG_FILE=\(data.adminConfigPath) \\",
+                    "    aws --profile \(AdminCredentials.profile) iot describe-endpoint",
+                ]
+            }
+        }
         if server.preparation.createdCA {
             let dir = data.root.path
             let port = bound.first.map { String($0.1) } ?? "8883"

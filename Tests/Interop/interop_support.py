@@ -73,7 +73,8 @@ class Device:
 class Server:
     """One `portcullis serve` process in its own data directory, listening on an ephemeral port."""
 
-    def __init__(self, binary: Path, workdir: Path, config: dict | None = None, log_level: str = "debug"):
+    def __init__(self, binary: Path, workdir: Path, config: dict | None = None, log_level: str = "debug",
+                 env: dict[str, str] | None = None):
         self.binary = Path(binary)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +87,8 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.host = "localhost"
         self.port = 0
+        self.api_port = 0
+        self.env = env
         self._devices: dict[str, Device] = {}
         self._mint_lock = threading.Lock()
 
@@ -93,15 +96,16 @@ class Server:
 
     def start(self, timeout: float = 20.0) -> "Server":
         cmd = [str(self.binary), "serve", "--data-dir", str(self.data_dir), "--mqtt-listen", "127.0.0.1:0",
-               "--ready-file", str(self.ready_file), "--log-level", self.log_level]
+               "--api-listen", "127.0.0.1:0", "--ready-file", str(self.ready_file), "--log-level", self.log_level]
         if self.config is not None:
             config_path = self.workdir / "config.json"
             config_path.write_text(json.dumps(self.config))
             cmd += ["--config", str(config_path)]
         self._stdout = open(self.log_path, "wb")
         self._stderr = open(self.stderr_path, "wb")
+        env = dict(os.environ, **self.env) if self.env else None
         self.proc = subprocess.Popen(cmd, stdout=self._stdout, stderr=self._stderr, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, env=env)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -111,6 +115,7 @@ class Server:
             try:
                 ready = json.loads(self.ready_file.read_text())
                 self.port = int(ready["mqtt"][0]["port"])
+                self.api_port = int(ready["api"][0]["port"])
                 break
             except (FileNotFoundError, ValueError, KeyError, IndexError):
                 pass

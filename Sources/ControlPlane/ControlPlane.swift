@@ -1,0 +1,140 @@
+import AWSSigV4
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+
+/// The AWS-compatible HTTPS API: botocore's `iot` service on the wire (the same methods, URIs, JSON
+/// and error shapes), every request authenticated with SigV4 against the admin access keys. awscli and
+/// boto3 work against it with `--endpoint-url`. One port serves the control plane (`iot` in the
+/// credential scope) and, later, `iot-data` (`iotdata`).
+public final class ControlPlane: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var region: String
+        public var accountID: String
+        /// What DescribeEndpoint answers: the host name devices use for MQTT.
+        public var dataEndpointAddress: String
+        public var credentials: [SigV4Credential]
+        public var serverCertificateChainPEM: String
+        public var serverPrivateKeyPEM: String
+
+        public init(host: String, port: Int, region: String, accountID: String, dataEndpointAddress: String,
+                    credentials: [SigV4Credential], serverCertificateChainPEM: String, serverPrivateKeyPEM: String) {
+            self.host = host
+            self.port = port
+            self.region = region
+            self.accountID = accountID
+            self.dataEndpointAddress = dataEndpointAddress
+            self.credentials = credentials
+            self.serverCertificateChainPEM = serverCertificateChainPEM
+            self.serverPrivateKeyPEM = serverPrivateKeyPEM
+        }
+    }
+
+    /// Service names accepted in the credential scope. botocore signs the control plane as `iot` and
+    /// iot-data as `iotdata`; AWS's documents also name `iotdevicegateway` and `execute-api`.
+    public static let signingNames: Set<String> = ["iot", "iotdata", "iotdevicegateway", "execute-api"]
+
+    public let configuration: Configuration
+    private let application: Application<RouterResponder<ControlPlaneContext>>
+    private let bound: EventLoopPromise<SocketAddress>
+    private let boundSettled = NIOLockedValueBox(false)
+
+    public init(configuration: Configuration, logger: Logger, clock: @escaping @Sendable () -> Int64 = ControlPlane.systemClock,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+        self.configuration = configuration
+        let router = Self.makeRouter(configuration: configuration, clock: clock)
+
+        let chain = try NIOSSLCertificate.fromPEMBytes(Array(configuration.serverCertificateChainPEM.utf8))
+        let key = try NIOSSLPrivateKey(bytes: Array(configuration.serverPrivateKeyPEM.utf8), format: .pem)
+        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        tls.minimumTLSVersion = .tlsv12
+        let bound = group.next().makePromise(of: SocketAddress.self)
+        self.bound = bound
+        let settled = self.boundSettled
+        self.application = Application(
+            router: router,
+            server: try .tls(.http1(), tlsConfiguration: tls),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            onServerRunning: { channel in
+                guard let address = channel.localAddress else { return }
+                if settled.withLockedValue({ done in defer { done = true }; return !done }) { bound.succeed(address) }
+            },
+            eventLoopGroupProvider: .shared(group),
+            logger: logger)
+    }
+
+    public static let systemClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+
+    /// The address the server bound, once it listens (port 0 becomes the port the system chose).
+    public var boundAddress: SocketAddress {
+        get async throws { try await bound.futureResult.get() }
+    }
+
+    public func run() async throws {
+        do {
+            try await application.run()
+        } catch {
+            settle(failing: error)
+            throw error
+        }
+        settle(failing: CancellationError())
+    }
+
+    deinit {
+        // A server built and never run (tests, or a start that failed before it) still settles the
+        // promise: NIO refuses to drop an unfulfilled one.
+        settle(failing: CancellationError())
+    }
+
+    /// A caller waiting for the address learns that the server will not listen.
+    private func settle(failing error: any Error) {
+        if boundSettled.withLockedValue({ done in defer { done = true }; return !done }) { bound.fail(error) }
+    }
+
+    /// Every route behind the SigV4 middleware (added first, so it also wraps "no such route").
+    static func makeRouter(configuration: Configuration, clock: @escaping @Sendable () -> Int64) -> Router<ControlPlaneContext> {
+        let verifier = SigV4Verifier(credentials: configuration.credentials, region: configuration.region,
+                                     services: Self.signingNames)
+        let router = Router(context: ControlPlaneContext.self)
+        router.add(middleware: SigV4Middleware(verifier: verifier, clock: clock))
+        addRoutes(to: router, configuration: configuration)
+        return router
+    }
+
+    static func addRoutes(to router: Router<ControlPlaneContext>, configuration: Configuration) {
+        // DescribeEndpoint: GET /endpoint?endpointType=
+        router.get("/endpoint") { request, context in
+            try requireControlPlane(context)
+            let types = ["iot:Data", "iot:Data-ATS", "iot:CredentialProvider", "iot:Jobs"]
+            if let type = request.uri.queryParameters["endpointType"].map(String.init), !types.contains(type) {
+                throw AWSErrorResponse.invalidRequest("endpointType must be one of \(types.joined(separator: ", ")).")
+            }
+            return try json(["endpointAddress": configuration.dataEndpointAddress])
+        }
+    }
+
+    /// Control-plane operations answer only requests signed for `iot` (or AWS's documented aliases), not
+    /// for iot-data: the credential scope says which API a request is for.
+    static func requireControlPlane(_ context: ControlPlaneContext) throws {
+        guard let service = context.identity?.service, service != "iotdata", service != "iotdevicegateway" else {
+            throw AWSErrorResponse(status: 404, type: "UnknownOperationException",
+                                   message: "This operation belongs to the iot control plane; the request was signed for \(context.identity?.service ?? "another service").")
+        }
+    }
+
+    static func json(_ object: [String: Any]) throws -> Response {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

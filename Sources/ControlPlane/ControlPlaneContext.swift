@@ -1,0 +1,20 @@
+import AWSSigV4
+import Foundation
+import Hummingbird
+
+/// The per-request context: who signed the request, once `SigV4Middleware` has verified it.
+public struct ControlPlaneContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var identity: SigV4Identity?
+    public var requestID: String
+
+    public init(source: Source) {
+        self.coreContext = .init(source: source)
+        self.identity = nil
+        self.requestID = UUID().uuidString.lowercased()
+    }
+
+    /// Request bodies are collected and hashed before anything else; the largest the API takes is a
+    /// policy document (404,600 bytes in the model), plus JSON around it.
+    public var maxUploadSize: Int { 512 * 1024 }
+}

@@ -1,0 +1,56 @@
+import AWSSigV4
+import Crypto
+import Foundation
+import Hummingbird
+
+/// Authenticates every request with AWS Signature Version 4 before any route runs: the body is
+/// collected (bounded) and hashed, the signature checked against the admin keys, and a refusal answered
+/// in AWS's error shape. Route errors thrown further in become AWS-shaped too, so no client ever sees an
+/// internal error text.
+struct SigV4Middleware: RouterMiddleware {
+    typealias Context = ControlPlaneContext
+    let verifier: SigV4Verifier
+    let clock: @Sendable () -> Int64
+
+    func handle(_ input: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var request = input
+        var context = context
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: context.maxUploadSize)
+        } catch {
+            return AWSErrorResponse(status: 413, type: "RequestEntityTooLargeException",
+                                    message: "The request body is larger than \(context.maxUploadSize) bytes.")
+                .response(requestID: context.requestID)
+        }
+        let digest = body.withUnsafeReadableBytes { SHA256.hash(data: $0) }
+        var headers: [(name: String, value: String)] = []
+        if let authority = request.head.authority { headers.append((name: "host", value: authority)) }
+        for field in request.head.headerFields { headers.append((name: field.name.canonicalName, value: field.value)) }
+        let signed = SigV4Request(method: request.method.rawValue, target: request.head.path ?? "/", headers: headers,
+                                  payloadSHA256: digest.map { String(format: "%02x", $0) }.joined())
+        switch verifier.verify(signed, now: clock()) {
+        case .rejected(let rejection):
+            context.logger.info("request refused", metadata: ["reason": "\(rejection.code)", "path": "\(request.uri.path.prefix(200))"])
+            return AWSErrorResponse(rejection).response(requestID: context.requestID)
+        case .verified(let identity):
+            context.identity = identity
+        }
+        do {
+            var response = try await next(request, context)
+            response.headers[ControlPlaneHeaders.requestID] = context.requestID
+            return response
+        } catch let error as AWSErrorResponse {
+            return error.response(requestID: context.requestID)
+        } catch let error as HTTPError where error.status == .notFound {
+            return AWSErrorResponse.unknownOperation(method: request.method.rawValue, path: request.uri.path)
+                .response(requestID: context.requestID)
+        } catch let error as HTTPError where error.status == .methodNotAllowed {
+            return AWSErrorResponse.unknownOperation(method: request.method.rawValue, path: request.uri.path)
+                .response(requestID: context.requestID)
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            return AWSErrorResponse.internalFailure().response(requestID: context.requestID)
+        }
+    }
+}
