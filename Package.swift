@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Swift 6 language mode everywhere (strict concurrency). The pure targets
-// (MQTTCore, DeviceIdentity, Broker, AWSSigV4) never import NIOPosix, NIOSSL or file APIs.
+// (MQTTCore, DeviceIdentity, Broker, AWSSigV4, Registry) never import NIOPosix, NIOSSL or file APIs.
 let package = Package(
     name: "Portcullis",
     platforms: [.macOS(.v15)],
@@ -74,11 +74,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The registry's objects and AWS's rules for them (things, certificates, policies). No I/O.
+        .target(name: "Registry"),
         // The AWS-compatible HTTPS API (Hummingbird): SigV4 on every request, AWS error shapes.
         .target(
             name: "ControlPlane",
             dependencies: [
-                "AWSSigV4",
+                "AWSSigV4", "Registry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -95,7 +97,7 @@ let package = Package(
         .target(
             name: "PortcullisServer",
             dependencies: [
-                "Gateway", "Broker", "DeviceIdentity", "MQTTCore", "ControlPlane", "AWSSigV4",
+                "Gateway", "Broker", "DeviceIdentity", "MQTTCore", "ControlPlane", "AWSSigV4", "Registry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -160,10 +162,11 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry"]),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
-                "ControlPlane", "AWSSigV4",
+                "ControlPlane", "AWSSigV4", "Registry",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -8,12 +8,14 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Registry
 import ServiceLifecycle
 
 /// The AWS-compatible HTTPS API: botocore's `iot` service on the wire (the same methods, URIs, JSON
 /// and error shapes), every request authenticated with SigV4 against the admin access keys. awscli and
 /// boto3 work against it with `--endpoint-url`. One port serves the control plane (`iot` in the
-/// credential scope) and, later, `iot-data` (`iotdata`).
+/// credential scope) and, later, `iot-data` (`iotdata`). Operations so far: DescribeEndpoint and the
+/// policy operations (in memory until the SQLite store lands).
 public final class ControlPlane: Service, Sendable {
     public struct Configuration: Sendable {
         public var host: String
@@ -48,10 +50,11 @@ public final class ControlPlane: Service, Sendable {
     private let bound: EventLoopPromise<SocketAddress>
     private let boundSettled = NIOLockedValueBox(false)
 
-    public init(configuration: Configuration, logger: Logger, clock: @escaping @Sendable () -> Int64 = ControlPlane.systemClock,
+    public init(configuration: Configuration, registry: Registry, logger: Logger,
+                clock: @escaping @Sendable () -> Int64 = ControlPlane.systemClock,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         self.configuration = configuration
-        let router = Self.makeRouter(configuration: configuration, clock: clock)
+        let router = Self.makeRouter(configuration: configuration, registry: registry, clock: clock)
 
         let chain = try NIOSSLCertificate.fromPEMBytes(Array(configuration.serverCertificateChainPEM.utf8))
         let key = try NIOSSLPrivateKey(bytes: Array(configuration.serverPrivateKeyPEM.utf8), format: .pem)
@@ -101,12 +104,13 @@ public final class ControlPlane: Service, Sendable {
     }
 
     /// Every route behind the SigV4 middleware (added first, so it also wraps "no such route").
-    static func makeRouter(configuration: Configuration, clock: @escaping @Sendable () -> Int64) -> Router<ControlPlaneContext> {
+    static func makeRouter(configuration: Configuration, registry: Registry, clock: @escaping @Sendable () -> Int64) -> Router<ControlPlaneContext> {
         let verifier = SigV4Verifier(credentials: configuration.credentials, region: configuration.region,
                                      services: Self.signingNames)
         let router = Router(context: ControlPlaneContext.self)
         router.add(middleware: SigV4Middleware(verifier: verifier, clock: clock))
         addRoutes(to: router, configuration: configuration)
+        addPolicyRoutes(to: router, registry: registry)
         return router
     }
 

@@ -2,6 +2,7 @@ import AWSSigV4
 import Crypto
 import Foundation
 import Hummingbird
+import Registry
 
 /// Authenticates every request with AWS Signature Version 4 before any route runs: the body is
 /// collected (bounded) and hashed, the signature checked against the admin keys, and a refusal answered
@@ -42,6 +43,8 @@ struct SigV4Middleware: RouterMiddleware {
             return response
         } catch let error as AWSErrorResponse {
             return error.response(requestID: context.requestID)
+        } catch let error as RegistryError {
+            return AWSErrorResponse(error).response(requestID: context.requestID)
         } catch let error as HTTPError where error.status == .notFound {
             return AWSErrorResponse.unknownOperation(method: request.method.rawValue, path: request.uri.path)
                 .response(requestID: context.requestID)

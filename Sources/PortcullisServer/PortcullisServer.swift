@@ -7,6 +7,7 @@ import Gateway
 import Logging
 import NIOCore
 import NIOPosix
+import Registry
 import ServiceLifecycle
 
 /// The composition root: builds every part from the configuration in dependency order (data folder
@@ -54,6 +55,7 @@ public final class PortcullisServer: Sendable {
                                                                   configuredSecret: configuration.apiSecretAccessKey)
             self.adminCredentials = admin
             let preparation = self.preparation
+            let registry = Registry(arns: ARNs(region: configuration.region, accountID: configuration.accountID))
             self.controlPlanes = try configuration.apiListen.map { text in
                 let address = ListenAddress(text)!
                 return try ControlPlane(
@@ -62,7 +64,7 @@ public final class PortcullisServer: Sendable {
                         dataEndpointAddress: configuration.serverHostNames.first ?? "localhost",
                         credentials: [SigV4Credential(accessKeyID: admin.accessKeyID, secretAccessKey: admin.secretAccessKey)],
                         serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM),
-                    logger: logger, group: group)
+                    registry: registry, logger: logger, group: group)
             }
         }
     }

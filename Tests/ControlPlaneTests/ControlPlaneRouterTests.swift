@@ -7,6 +7,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOEmbedded
+import Registry
 import Testing
 
 /// The API in process: requests signed with the project's signer go through the real router and SigV4
@@ -20,6 +21,7 @@ struct ControlPlaneRouterTests {
         configuration: .init(host: "127.0.0.1", port: 0, region: "us-east-1", accountID: "123456789012",
                              dataEndpointAddress: "gw.example.com", credentials: [credential],
                              serverCertificateChainPEM: "", serverPrivateKeyPEM: ""),
+        registry: Registry(arns: ARNs(region: "us-east-1", accountID: "123456789012")),
         clock: { ControlPlaneRouterTests.now }).buildResponder()
 
     func send(_ method: HTTPRequest.Method, _ target: String, body: String = "", service: String? = "iot",

@@ -6,6 +6,7 @@ Every wait here is bounded: nothing blocks for longer than the timeout it is giv
 
 from __future__ import annotations
 
+import configparser
 import datetime
 import json
 import os
@@ -945,3 +946,24 @@ def make_gateway_signed_device(server: Server, workdir: Path, name: str, not_bef
                                            serialization.NoEncryption()))
     os.chmod(key_path, 0o600)
     return cert_path, key_path
+
+
+# -- the AWS-compatible API ------------------------------------------------------------------------
+
+def admin_keys(server: Server) -> tuple[str, str]:
+    parser = configparser.ConfigParser()
+    parser.read(server.data_dir / "admin" / "credentials")
+    return parser["portcullis"]["aws_access_key_id"], parser["portcullis"]["aws_secret_access_key"]
+
+
+def endpoint(server: Server) -> str:
+    return f"https://localhost:{server.api_port}"
+
+
+def iot_client(server: Server, key: str | None = None, secret: str | None = None, region: str = "us-east-1"):
+    import boto3
+    import botocore.config
+    default_key, default_secret = admin_keys(server)
+    return boto3.client("iot", region_name=region, endpoint_url=endpoint(server), verify=str(server.ca_cert),
+                        aws_access_key_id=key or default_key, aws_secret_access_key=secret or default_secret,
+                        config=botocore.config.Config(retries={"max_attempts": 1}))

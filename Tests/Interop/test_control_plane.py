@@ -24,24 +24,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from interop_support import Server
-
-
-def admin_keys(server: Server) -> tuple[str, str]:
-    parser = configparser.ConfigParser()
-    parser.read(server.data_dir / "admin" / "credentials")
-    return parser["portcullis"]["aws_access_key_id"], parser["portcullis"]["aws_secret_access_key"]
-
-
-def endpoint(server: Server) -> str:
-    return f"https://localhost:{server.api_port}"
-
-
-def iot_client(server: Server, key: str | None = None, secret: str | None = None, region: str = "us-east-1"):
-    default_key, default_secret = admin_keys(server)
-    return boto3.client("iot", region_name=region, endpoint_url=endpoint(server), verify=str(server.ca_cert),
-                        aws_access_key_id=key or default_key, aws_secret_access_key=secret or default_secret,
-                        config=botocore.config.Config(retries={"max_attempts": 1}))
+from interop_support import Server, admin_keys, endpoint, iot_client
 
 
 def send(server: Server, request: AWSRequest) -> tuple[int, dict, dict]:

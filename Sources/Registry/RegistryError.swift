@@ -1,0 +1,31 @@
+/// A refusal of a registry operation, as a value that names its AWS exception and HTTP status
+/// (reference 9.1), so the API edge answers exactly what AWS would.
+public struct RegistryError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable {
+        public let awsErrorType: String
+        public let httpStatus: Int
+
+        public static let invalidRequest = Code(awsErrorType: "InvalidRequestException", httpStatus: 400)
+        public static let malformedPolicy = Code(awsErrorType: "MalformedPolicyException", httpStatus: 400)
+        public static let resourceNotFound = Code(awsErrorType: "ResourceNotFoundException", httpStatus: 404)
+        public static let resourceAlreadyExists = Code(awsErrorType: "ResourceAlreadyExistsException", httpStatus: 409)
+        public static let deleteConflict = Code(awsErrorType: "DeleteConflictException", httpStatus: 409)
+        public static let versionsLimitExceeded = Code(awsErrorType: "VersionsLimitExceededException", httpStatus: 409)
+        public static let limitExceeded = Code(awsErrorType: "LimitExceededException", httpStatus: 410)
+    }
+
+    public let code: Code
+    public let message: String
+    /// `ResourceAlreadyExistsException` names the existing resource.
+    public let resourceID: String?
+    public let resourceARN: String?
+
+    public init(_ code: Code, _ message: String, resourceID: String? = nil, resourceARN: String? = nil) {
+        self.code = code
+        self.message = message
+        self.resourceID = resourceID
+        self.resourceARN = resourceARN
+    }
+
+    public var description: String { "\(code.awsErrorType): \(message)" }
+}

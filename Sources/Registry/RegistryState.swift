@@ -1,0 +1,130 @@
+import Foundation
+
+/// The registry's objects and AWS's rules for them, as a value: every operation checks its input and
+/// preconditions, then changes the state or throws the AWS error, so a refused call changes nothing.
+/// Stores (in memory, SQLite) hold this state; the rules live here once.
+public struct RegistryState: Sendable {
+    public let arns: ARNs
+    var policies: [String: Policy] = [:]
+    /// Policy name -> targets (certificate ARNs, thing group ARNs) it is attached to.
+    var policyTargets: [String: Set<String>] = [:]
+
+    public init(arns: ARNs) {
+        self.arns = arns
+    }
+
+    // MARK: policies
+
+    public mutating func createPolicy(name: String, document: String, now: Double) throws(RegistryError) -> Policy {
+        try PolicyRules.checkName(name)
+        try PolicyRules.checkDocument(document)
+        guard policies[name] == nil else {
+            throw RegistryError(.resourceAlreadyExists, "Policy cannot be created - name already exists (name=\(name))",
+                                resourceID: name, resourceARN: arns.policy(name))
+        }
+        let policy = Policy(name: name, versions: [PolicyVersion(versionID: "1", document: document, createdAt: now)],
+                            defaultVersionID: "1", createdAt: now, lastModifiedAt: now, generationID: Self.newGenerationID(),
+                            lastVersionNumber: 1)
+        policies[name] = policy
+        return policy
+    }
+
+    public func policy(named name: String) throws(RegistryError) -> Policy {
+        guard let policy = policies[name] else {
+            throw RegistryError(.resourceNotFound, "Policy not found (name=\(name.prefix(128)))")
+        }
+        return policy
+    }
+
+    /// A page of policies in creation order (ascending or not), and the marker of the next page.
+    public func listPolicies(marker: String?, pageSize: Int?, ascending: Bool) throws(RegistryError) -> (policies: [Policy], nextMarker: String?) {
+        let sorted = policies.values.sorted { ($0.createdAt, $0.name) < ($1.createdAt, $1.name) }
+        let page = try Self.page(ascending ? sorted : sorted.reversed(), key: \.name, marker: marker, pageSize: pageSize, maximum: 250)
+        return (page.items, page.nextMarker)
+    }
+
+    public mutating func deletePolicy(name: String) throws(RegistryError) {
+        let policy = try policy(named: name)
+        guard policy.versions.count == 1 else {
+            throw RegistryError(.deleteConflict, "Cannot delete a policy with non-default versions: delete them first (name=\(name))")
+        }
+        guard policyTargets[name, default: []].isEmpty else {
+            throw RegistryError(.deleteConflict, "The policy cannot be deleted as the policy is attached to one or more principals (name=\(name))")
+        }
+        policies[name] = nil
+        policyTargets[name] = nil
+    }
+
+    public mutating func createPolicyVersion(name: String, document: String, setAsDefault: Bool, now: Double) throws(RegistryError) -> (Policy, PolicyVersion) {
+        var policy = try policy(named: name)
+        try PolicyRules.checkDocument(document)
+        guard policy.versions.count < PolicyRules.maximumVersions else {
+            throw RegistryError(.versionsLimitExceeded, "The policy \(name) already has the maximum number of versions (\(PolicyRules.maximumVersions))")
+        }
+        policy.lastVersionNumber += 1
+        let version = PolicyVersion(versionID: String(policy.lastVersionNumber), document: document, createdAt: now)
+        policy.versions.append(version)
+        policy.lastModifiedAt = now
+        if setAsDefault {
+            policy.defaultVersionID = version.versionID
+            policy.generationID = Self.newGenerationID()
+        }
+        policies[name] = policy
+        return (policy, version)
+    }
+
+    public func policyVersion(name: String, versionID: String) throws(RegistryError) -> (Policy, PolicyVersion) {
+        let policy = try policy(named: name)
+        guard let version = policy.versions.first(where: { $0.versionID == versionID }) else {
+            throw RegistryError(.resourceNotFound, "Policy version not found (name=\(name), versionId=\(versionID.prefix(16)))")
+        }
+        return (policy, version)
+    }
+
+    public mutating func setDefaultPolicyVersion(name: String, versionID: String, now: Double) throws(RegistryError) {
+        var (policy, version) = try policyVersion(name: name, versionID: versionID)
+        guard policy.defaultVersionID != version.versionID else { return }
+        policy.defaultVersionID = version.versionID
+        policy.lastModifiedAt = now
+        policy.generationID = Self.newGenerationID()
+        policies[name] = policy
+    }
+
+    public mutating func deletePolicyVersion(name: String, versionID: String) throws(RegistryError) {
+        var (policy, version) = try policyVersion(name: name, versionID: versionID)
+        guard policy.defaultVersionID != version.versionID else {
+            throw RegistryError(.deleteConflict, "Cannot delete the default version of a policy: make another version the default, or delete the policy (name=\(name))")
+        }
+        policy.versions.removeAll { $0.versionID == versionID }
+        policies[name] = policy
+    }
+
+    // MARK: helpers
+
+    static func newGenerationID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<4).map { _ in String(generator.next() as UInt16, radix: 16) }.joined()
+    }
+
+    /// Markers are opaque to clients: the base64 of the last key returned.
+    static func page<T>(_ items: [T], key: KeyPath<T, String>, marker: String?, pageSize: Int?, maximum: Int) throws(RegistryError)
+        -> (items: [T], nextMarker: String?)
+    {
+        let size = pageSize ?? maximum
+        guard (1...maximum).contains(size) else {
+            throw RegistryError(.invalidRequest, "pageSize must be between 1 and \(maximum).")
+        }
+        var start = items.startIndex
+        if let marker {
+            guard let data = Data(base64Encoded: marker), let last = String(data: data, encoding: .utf8),
+                  let index = items.firstIndex(where: { $0[keyPath: key] == last }) else {
+                throw RegistryError(.invalidRequest, "The marker is not valid for this list.")
+            }
+            start = items.index(after: index)
+        }
+        let end = min(items.endIndex, start + size)
+        let slice = Array(items[start..<end])
+        let next = end < items.endIndex ? slice.last.map { Data($0[keyPath: key].utf8).base64EncodedString() } : nil
+        return (slice, next)
+    }
+}
