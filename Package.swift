@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // MQTT 3.1.1 / 5.0 packets, properties, reason codes, codec, topics. No I/O.
@@ -76,6 +77,11 @@ let package = Package(
         ),
         // The registry's objects and AWS's rules for them (things, certificates, policies). No I/O.
         .target(name: "Registry"),
+        // The registry in SQLite (GRDB): WAL, named migrations, one transaction per operation.
+        .target(
+            name: "RegistrySQLite",
+            dependencies: ["Registry", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         // The AWS-compatible HTTPS API (Hummingbird): SigV4 on every request, AWS error shapes.
         .target(
             name: "ControlPlane",
@@ -97,7 +103,7 @@ let package = Package(
         .target(
             name: "PortcullisServer",
             dependencies: [
-                "Gateway", "Broker", "DeviceIdentity", "MQTTCore", "ControlPlane", "AWSSigV4", "Registry",
+                "Gateway", "Broker", "DeviceIdentity", "MQTTCore", "ControlPlane", "AWSSigV4", "Registry", "RegistrySQLite",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -162,7 +168,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistrySQLite"]),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [

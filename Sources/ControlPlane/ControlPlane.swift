@@ -15,7 +15,7 @@ import ServiceLifecycle
 /// and error shapes), every request authenticated with SigV4 against the admin access keys. awscli and
 /// boto3 work against it with `--endpoint-url`. One port serves the control plane (`iot` in the
 /// credential scope) and, later, `iot-data` (`iotdata`). Operations so far: DescribeEndpoint and the
-/// policy operations (in memory until the SQLite store lands).
+/// policy operations.
 public final class ControlPlane: Service, Sendable {
     public struct Configuration: Sendable {
         public var host: String

@@ -20,6 +20,8 @@ public struct DataDirectory: Sendable {
     public var serverCertificatePath: String { root.appendingPathComponent("server/server.pem").path }
     public var serverKeyPath: String { root.appendingPathComponent("server/server.key").path }
     public var devicesPath: String { root.appendingPathComponent("devices").path }
+    /// The registry (SQLite, WAL: the -wal and -shm files beside it belong to it).
+    public var registryDatabasePath: String { root.appendingPathComponent("registry.sqlite").path }
 
     /// What `prepare` found or created, for the first-start message.
     public struct Preparation: Sendable {

@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Registry
+import RegistrySQLite
 import ServiceLifecycle
 
 /// The composition root: builds every part from the configuration in dependency order (data folder
@@ -55,7 +56,8 @@ public final class PortcullisServer: Sendable {
                                                                   configuredSecret: configuration.apiSecretAccessKey)
             self.adminCredentials = admin
             let preparation = self.preparation
-            let registry = Registry(arns: ARNs(region: configuration.region, accountID: configuration.accountID))
+            let registry = try Registry(arns: ARNs(region: configuration.region, accountID: configuration.accountID),
+                                        store: SQLiteRegistryStore(path: dataDirectory.registryDatabasePath))
             self.controlPlanes = try configuration.apiListen.map { text in
                 let address = ListenAddress(text)!
                 return try ControlPlane(

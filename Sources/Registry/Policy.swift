@@ -1,14 +1,14 @@
 import Foundation
 
 /// One version of a policy document. Version ids are numeric strings counting up from 1, never reused.
-public struct PolicyVersion: Sendable, Hashable {
+public struct PolicyVersion: Sendable, Hashable, Codable {
     public var versionID: String
     public var document: String
     public var createdAt: Double
 }
 
 /// An IoT policy: up to five versions, one of them the default (the one that is enforced).
-public struct Policy: Sendable, Hashable {
+public struct Policy: Sendable, Hashable, Codable {
     public var name: String
     public var versions: [PolicyVersion]
     public var defaultVersionID: String

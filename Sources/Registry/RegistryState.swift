@@ -99,6 +99,22 @@ public struct RegistryState: Sendable {
         policies[name] = policy
     }
 
+    // MARK: persistence
+
+    /// The state a store loaded.
+    public init(arns: ARNs, policies: [Policy]) {
+        self.arns = arns
+        for policy in policies { self.policies[policy.name] = policy }
+    }
+
+    /// What changed from `old` to this state, for a store to write.
+    public func changes(since old: RegistryState) -> RegistryChanges {
+        var changes = RegistryChanges()
+        for (name, policy) in policies where old.policies[name] != policy { changes.upsertedPolicies.append(policy) }
+        for name in old.policies.keys where policies[name] == nil { changes.deletedPolicies.append(name) }
+        return changes
+    }
+
     // MARK: helpers
 
     static func newGenerationID() -> String {

@@ -21,7 +21,7 @@ struct ControlPlaneRouterTests {
         configuration: .init(host: "127.0.0.1", port: 0, region: "us-east-1", accountID: "123456789012",
                              dataEndpointAddress: "gw.example.com", credentials: [credential],
                              serverCertificateChainPEM: "", serverPrivateKeyPEM: ""),
-        registry: Registry(arns: ARNs(region: "us-east-1", accountID: "123456789012")),
+        registry: try! Registry(arns: ARNs(region: "us-east-1", accountID: "123456789012")),
         clock: { ControlPlaneRouterTests.now }).buildResponder()
 
     func send(_ method: HTTPRequest.Method, _ target: String, body: String = "", service: String? = "iot",

@@ -96,6 +96,7 @@ class Server:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self, timeout: float = 20.0) -> "Server":
+        self.ready_file.unlink(missing_ok=True)  # a restart must not read the previous run's ports
         cmd = [str(self.binary), "serve", "--data-dir", str(self.data_dir), "--mqtt-listen", "127.0.0.1:0",
                "--api-listen", "127.0.0.1:0", "--ready-file", str(self.ready_file), "--log-level", self.log_level]
         if self.config is not None:

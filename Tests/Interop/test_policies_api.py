@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from interop_support import iot_client, unique
+from interop_support import Server, iot_client, unique
 
 DOCUMENT = json.dumps({"Version": "2012-10-17",
                        "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]})
@@ -120,3 +120,22 @@ def test_awscli_create_and_get_policy(server, tmp_path):
     assert got.returncode == 0 and json.loads(json.loads(got.stdout)["policyDocument"]) == json.loads(DOCUMENT)
     missing = subprocess.run(aws + ["get-policy", "--policy-name", unique("missing")], capture_output=True, text=True, env=env, timeout=60)
     assert missing.returncode != 0 and "ResourceNotFoundException" in missing.stderr
+
+
+def test_policies_survive_a_restart(portcullis_bin, tmp_path):
+    srv = Server(portcullis_bin, tmp_path).start()
+    try:
+        iot = iot_client(srv)
+        iot.create_policy(policyName="kept", policyDocument=DOCUMENT)
+        iot.create_policy_version(policyName="kept", policyDocument=DOCUMENT, setAsDefault=True)
+        iot.create_policy(policyName="dropped", policyDocument=DOCUMENT)
+        iot.delete_policy(policyName="dropped")
+        srv.stop()
+        srv.start()
+        iot = iot_client(srv)
+        kept = iot.get_policy(policyName="kept")
+        assert kept["defaultVersionId"] == "2"
+        assert [p["policyName"] for p in iot.list_policies()["policies"]] == ["kept"]
+        assert iot.create_policy_version(policyName="kept", policyDocument=DOCUMENT)["policyVersionId"] == "3"
+    finally:
+        srv.stop()

@@ -104,7 +104,7 @@ struct PolicyTests {
     }
 
     @Test func aRefusedOperationChangesNothing() async throws {
-        let registry = Registry(arns: ARNs(region: "eu-west-1", accountID: "123456789012"))
+        let registry = try Registry(arns: ARNs(region: "eu-west-1", accountID: "123456789012"))
         let document = self.document
         _ = try await registry.perform { state throws(RegistryError) in try state.createPolicy(name: "p", document: document, now: 1) }
         await #expect(throws: RegistryError.self) {

@@ -1,0 +1,113 @@
+import Foundation
+@testable import Registry
+import RegistrySQLite
+import Testing
+
+/// One suite, every store: what the registry wrote is what a new registry over the same store reads
+/// back (a restart), and a store that cannot write leaves the registry unchanged.
+@Suite("Registry stores: the contract")
+struct StoreContractTests {
+    enum Kind: String, CaseIterable, CustomTestStringConvertible {
+        case memory, sqlite
+        var testDescription: String { rawValue }
+    }
+
+    /// A store and a way to open it again, as after a restart.
+    func makeStore(_ kind: Kind) throws -> (store: any RegistryStore, reopen: () throws -> any RegistryStore, cleanup: () -> Void) {
+        switch kind {
+        case .memory:
+            let store = InMemoryRegistryStore()
+            return (store, { store }, {})
+        case .sqlite:
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("registry-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let path = folder.appendingPathComponent("registry.sqlite").path
+            return (try SQLiteRegistryStore(path: path), { try SQLiteRegistryStore(path: path) },
+                    { try? FileManager.default.removeItem(at: folder) })
+        }
+    }
+
+    let arns = ARNs(region: "eu-west-1", accountID: "123456789012")
+    let document = #"{"Version":"2012-10-17","Statement":[]}"#
+
+    @Test(arguments: Kind.allCases)
+    func whatWasWrittenIsReadBackAfterARestart(_ kind: Kind) async throws {
+        let (store, reopen, cleanup) = try makeStore(kind)
+        defer { cleanup() }
+        let document = self.document
+        let registry = try Registry(arns: arns, store: store)
+        for name in ["a", "b", "c"] {
+            _ = try await registry.perform { state throws(RegistryError) in try state.createPolicy(name: name, document: document, now: 1) }
+        }
+        _ = try await registry.perform { state throws(RegistryError) in
+            try state.createPolicyVersion(name: "a", document: #"{"v":2}"#, setAsDefault: true, now: 2)
+        }
+        try await registry.perform { state throws(RegistryError) in try state.deletePolicy(name: "b") }
+        let before = try await registry.read { state throws(RegistryError) in try state.listPolicies(marker: nil, pageSize: nil, ascending: true).policies }
+
+        let restarted = try Registry(arns: arns, store: try reopen())
+        let after = try await restarted.read { state throws(RegistryError) in try state.listPolicies(marker: nil, pageSize: nil, ascending: true).policies }
+        #expect(after == before)
+        #expect(after.map(\.name) == ["a", "c"])
+        #expect(after.first?.defaultVersion.document == #"{"v":2}"#)
+        // Version numbering survives too: the next version of "a" is 3.
+        let (_, next) = try await restarted.perform { state throws(RegistryError) in
+            try state.createPolicyVersion(name: "a", document: document, setAsDefault: false, now: 3)
+        }
+        #expect(next.versionID == "3")
+    }
+
+    @Test(arguments: Kind.allCases)
+    func aRefusedOperationWritesNothing(_ kind: Kind) async throws {
+        let (store, reopen, cleanup) = try makeStore(kind)
+        defer { cleanup() }
+        let document = self.document
+        let registry = try Registry(arns: arns, store: store)
+        _ = try await registry.perform { state throws(RegistryError) in try state.createPolicy(name: "a", document: document, now: 1) }
+        await #expect(throws: RegistryError.self) {
+            try await registry.perform { state throws(RegistryError) in
+                _ = try state.createPolicy(name: "new", document: document, now: 2)
+                _ = try state.createPolicy(name: "a", document: document, now: 2)
+            }
+        }
+        #expect(try reopen().loadPolicies().map(\.name) == ["a"])
+    }
+
+    @Test func aStoreThatCannotWriteLeavesTheRegistryUnchanged() async throws {
+        struct Broken: RegistryStore {
+            struct Failure: Error {}
+            func loadPolicies() throws -> [Policy] { [] }
+            func apply(_ changes: RegistryChanges) throws { throw Failure() }
+        }
+        let document = self.document
+        let registry = try Registry(arns: arns, store: Broken())
+        do {
+            _ = try await registry.perform { state throws(RegistryError) in try state.createPolicy(name: "a", document: document, now: 1) }
+            Issue.record("accepted")
+        } catch {
+            #expect(error.code == .internalFailure)
+        }
+        #expect(try await registry.read { state in state.policies.isEmpty })
+    }
+
+    @Test func theSQLiteFileIsInWALModeAndMigrationsRunOnce() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("registry-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("registry.sqlite").path
+        let first = try SQLiteRegistryStore(path: path)
+        #expect(FileManager.default.fileExists(atPath: path + "-wal"), "WAL mode while open")
+        // A second open of the same file migrates nothing again (CREATE TABLE would fail) and sees the data.
+        try first.apply(RegistryChanges(upsertedPolicies: [try RegistryState(arns: arns).creating("p", document)], deletedPolicies: []))
+        let second = try SQLiteRegistryStore(path: path)
+        #expect(try second.loadPolicies().map(\.name) == ["p"])
+    }
+}
+
+extension RegistryState {
+    /// A policy as `createPolicy` makes it, for tests that feed a store directly.
+    func creating(_ name: String, _ document: String) throws -> Policy {
+        var copy = self
+        return try copy.createPolicy(name: name, document: document, now: 1)
+    }
+}
