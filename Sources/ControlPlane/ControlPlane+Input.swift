@@ -36,6 +36,20 @@ extension ControlPlane {
         return object
     }
 
+    static func optionalString(_ body: [String: Any], _ key: String) throws -> String? {
+        guard let value = body[key], !(value is NSNull) else { return nil }
+        guard let string = value as? String else { throw AWSErrorResponse.invalidRequest("\(key) must be a string.") }
+        return string
+    }
+
+    static func optionalInt(_ body: [String: Any], _ key: String) throws -> Int? {
+        guard let value = body[key], !(value is NSNull) else { return nil }
+        guard let number = value as? NSNumber, String(cString: number.objCType) != "c", let int = Int(exactly: number.doubleValue) else {
+            throw AWSErrorResponse.invalidRequest("\(key) must be an integer.")
+        }
+        return int
+    }
+
     static func requiredString(_ body: [String: Any], _ key: String) throws -> String {
         guard let value = body[key] else { throw AWSErrorResponse.invalidRequest("\(key) is required.") }
         guard let string = value as? String else { throw AWSErrorResponse.invalidRequest("\(key) must be a string.") }

@@ -14,8 +14,8 @@ import ServiceLifecycle
 /// The AWS-compatible HTTPS API: botocore's `iot` service on the wire (the same methods, URIs, JSON
 /// and error shapes), every request authenticated with SigV4 against the admin access keys. awscli and
 /// boto3 work against it with `--endpoint-url`. One port serves the control plane (`iot` in the
-/// credential scope) and, later, `iot-data` (`iotdata`). Operations so far: DescribeEndpoint and the
-/// policy operations.
+/// credential scope) and, later, `iot-data` (`iotdata`). Operations so far: DescribeEndpoint, the
+/// policy operations and the thing operations.
 public final class ControlPlane: Service, Sendable {
     public struct Configuration: Sendable {
         public var host: String
@@ -111,6 +111,7 @@ public final class ControlPlane: Service, Sendable {
         router.add(middleware: SigV4Middleware(verifier: verifier, clock: clock))
         addRoutes(to: router, configuration: configuration)
         addPolicyRoutes(to: router, registry: registry)
+        addThingRoutes(to: router, registry: registry)
         return router
     }
 

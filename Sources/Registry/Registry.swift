@@ -11,7 +11,7 @@ public actor Registry {
 
     public init(arns: ARNs, store: any RegistryStore = InMemoryRegistryStore()) throws {
         self.store = store
-        self.state = RegistryState(arns: arns, policies: try store.loadPolicies())
+        self.state = RegistryState(arns: arns, policies: try store.loadPolicies(), things: try store.loadThings())
     }
 
     public var arns: ARNs { state.arns }

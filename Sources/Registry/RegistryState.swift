@@ -6,6 +6,7 @@ import Foundation
 public struct RegistryState: Sendable {
     public let arns: ARNs
     var policies: [String: Policy] = [:]
+    var things: [String: Thing] = [:]
     /// Policy name -> targets (certificate ARNs, thing group ARNs) it is attached to.
     var policyTargets: [String: Set<String>] = [:]
 
@@ -102,9 +103,10 @@ public struct RegistryState: Sendable {
     // MARK: persistence
 
     /// The state a store loaded.
-    public init(arns: ARNs, policies: [Policy]) {
+    public init(arns: ARNs, policies: [Policy], things: [Thing] = []) {
         self.arns = arns
         for policy in policies { self.policies[policy.name] = policy }
+        for thing in things { self.things[thing.name] = thing }
     }
 
     /// What changed from `old` to this state, for a store to write.
@@ -112,6 +114,8 @@ public struct RegistryState: Sendable {
         var changes = RegistryChanges()
         for (name, policy) in policies where old.policies[name] != policy { changes.upsertedPolicies.append(policy) }
         for name in old.policies.keys where policies[name] == nil { changes.deletedPolicies.append(name) }
+        for (name, thing) in things where old.things[name] != thing { changes.upsertedThings.append(thing) }
+        for name in old.things.keys where things[name] == nil { changes.deletedThings.append(name) }
         return changes
     }
 
@@ -123,18 +127,19 @@ public struct RegistryState: Sendable {
     }
 
     /// Markers are opaque to clients: the base64 of the last key returned.
-    static func page<T>(_ items: [T], key: KeyPath<T, String>, marker: String?, pageSize: Int?, maximum: Int) throws(RegistryError)
+    static func page<T>(_ items: [T], key: KeyPath<T, String>, marker: String?, pageSize: Int?, maximum: Int,
+                        what: String = "pageSize", token: String = "marker") throws(RegistryError)
         -> (items: [T], nextMarker: String?)
     {
         let size = pageSize ?? maximum
         guard (1...maximum).contains(size) else {
-            throw RegistryError(.invalidRequest, "pageSize must be between 1 and \(maximum).")
+            throw RegistryError(.invalidRequest, "\(what) must be between 1 and \(maximum).")
         }
         var start = items.startIndex
         if let marker {
             guard let data = Data(base64Encoded: marker), let last = String(data: data, encoding: .utf8),
                   let index = items.firstIndex(where: { $0[keyPath: key] == last }) else {
-                throw RegistryError(.invalidRequest, "The marker is not valid for this list.")
+                throw RegistryError(.invalidRequest, "The \(token) is not valid for this list.")
             }
             start = items.index(after: index)
         }

@@ -4,6 +4,7 @@ import Foundation
 /// holds and writes what an operation changed, all of it or none (one transaction).
 public protocol RegistryStore: Sendable {
     func loadPolicies() throws -> [Policy]
+    func loadThings() throws -> [Thing]
     func apply(_ changes: RegistryChanges) throws
 }
 
@@ -11,8 +12,17 @@ public protocol RegistryStore: Sendable {
 public struct RegistryChanges: Sendable, Hashable {
     public var upsertedPolicies: [Policy] = []
     public var deletedPolicies: [String] = []
+    public var upsertedThings: [Thing] = []
+    public var deletedThings: [String] = []
 
-    public var isEmpty: Bool { upsertedPolicies.isEmpty && deletedPolicies.isEmpty }
+    public init(upsertedPolicies: [Policy] = [], deletedPolicies: [String] = [], upsertedThings: [Thing] = [], deletedThings: [String] = []) {
+        self.upsertedPolicies = upsertedPolicies
+        self.deletedPolicies = deletedPolicies
+        self.upsertedThings = upsertedThings
+        self.deletedThings = deletedThings
+    }
+
+    public var isEmpty: Bool { upsertedPolicies.isEmpty && deletedPolicies.isEmpty && upsertedThings.isEmpty && deletedThings.isEmpty }
 }
 
 /// A store in memory, for tests and for a gateway run without a data folder. It outlives a `Registry`
@@ -20,15 +30,19 @@ public struct RegistryChanges: Sendable, Hashable {
 public final class InMemoryRegistryStore: RegistryStore, @unchecked Sendable {
     private let lock = NSLock()
     private var policies: [String: Policy] = [:]
+    private var things: [String: Thing] = [:]
 
     public init() {}
 
     public func loadPolicies() throws -> [Policy] { lock.withLock { Array(policies.values) } }
+    public func loadThings() throws -> [Thing] { lock.withLock { Array(things.values) } }
 
     public func apply(_ changes: RegistryChanges) throws {
         lock.withLock {
             for policy in changes.upsertedPolicies { policies[policy.name] = policy }
             for name in changes.deletedPolicies { policies[name] = nil }
+            for thing in changes.upsertedThings { things[thing.name] = thing }
+            for name in changes.deletedThings { things[name] = nil }
         }
     }
 }

@@ -27,6 +27,12 @@ public final class SQLiteRegistryStore: RegistryStore, Sendable {
                 table.column("data", .blob).notNull()
             }
         }
+        migrator.registerMigration("v2-things") { db in
+            try db.create(table: "thing") { table in
+                table.column("name", .text).primaryKey()
+                table.column("data", .blob).notNull()
+            }
+        }
         return migrator
     }
 
@@ -35,6 +41,15 @@ public final class SQLiteRegistryStore: RegistryStore, Sendable {
         return try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT data FROM policy ORDER BY name").map { row in
                 try decoder.decode(Policy.self, from: row["data"] as Data)
+            }
+        }
+    }
+
+    public func loadThings() throws -> [Thing] {
+        let decoder = JSONDecoder()
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT data FROM thing ORDER BY name").map { row in
+                try decoder.decode(Thing.self, from: row["data"] as Data)
             }
         }
     }
@@ -49,6 +64,13 @@ public final class SQLiteRegistryStore: RegistryStore, Sendable {
             }
             for name in changes.deletedPolicies {
                 try db.execute(sql: "DELETE FROM policy WHERE name = ?", arguments: [name])
+            }
+            for thing in changes.upsertedThings {
+                try db.execute(sql: "INSERT INTO thing (name, data) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET data = excluded.data",
+                               arguments: [thing.name, try encoder.encode(thing)])
+            }
+            for name in changes.deletedThings {
+                try db.execute(sql: "DELETE FROM thing WHERE name = ?", arguments: [name])
             }
         }
     }

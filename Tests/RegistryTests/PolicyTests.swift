@@ -6,11 +6,6 @@ struct PolicyTests {
     let document = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#
     func state() -> RegistryState { RegistryState(arns: ARNs(region: "eu-west-1", accountID: "123456789012")) }
 
-    /// The AWS error an operation refused with, nil if it succeeded.
-    func code(_ body: () throws -> Void) -> RegistryError.Code? {
-        do { try body() } catch let error as RegistryError { return error.code } catch { return nil }
-        return nil
-    }
 
     @Test func createGetAndTheARN() throws {
         var s = state()
@@ -18,20 +13,20 @@ struct PolicyTests {
         #expect(policy.defaultVersionID == "1" && policy.versions.count == 1)
         #expect(try s.policy(named: "p1").defaultVersion.document == document)
         #expect(s.arns.policy("p1") == "arn:aws:iot:eu-west-1:123456789012:policy/p1")
-        #expect(code { _ = try s.createPolicy(name: "p1", document: document, now: 101) } == .resourceAlreadyExists)
-        #expect(code { _ = try s.policy(named: "nope") } == .resourceNotFound)
+        #expect(refusal { _ = try s.createPolicy(name: "p1", document: document, now: 101) } == .resourceAlreadyExists)
+        #expect(refusal { _ = try s.policy(named: "nope") } == .resourceNotFound)
     }
 
     @Test(arguments: ["", String(repeating: "a", count: 129), "bad name", "slash/name", "ünïcode"])
     func badNamesAreInvalidRequests(_ name: String) {
         var s = state()
-        #expect(code { _ = try s.createPolicy(name: name, document: document, now: 1) } == .invalidRequest)
+        #expect(refusal { _ = try s.createPolicy(name: name, document: document, now: 1) } == .invalidRequest)
     }
 
     @Test(arguments: ["", "   ", "not json", "[1,2]", "{\"a\":", "\"string\""])
     func documentsThatAreNotJSONObjectsAreMalformed(_ text: String) {
         var s = state()
-        #expect(code { _ = try s.createPolicy(name: "p", document: text, now: 1) } == .malformedPolicy)
+        #expect(refusal { _ = try s.createPolicy(name: "p", document: text, now: 1) } == .malformedPolicy)
     }
 
     @Test func theSizeLimitCountsCharactersWithoutWhiteSpace() throws {
@@ -39,7 +34,7 @@ struct PolicyTests {
         let padding = String(repeating: "x", count: 2048 - 8)   // {"a":""} is 8 characters
         let atLimit = "{\"a\":\"\(padding)\"}"
         _ = try s.createPolicy(name: "at-limit", document: atLimit + String(repeating: " \n", count: 500), now: 1)
-        #expect(code { _ = try s.createPolicy(name: "over", document: "{\"a\":\"\(padding)x\"}", now: 1) } == .malformedPolicy)
+        #expect(refusal { _ = try s.createPolicy(name: "over", document: "{\"a\":\"\(padding)x\"}", now: 1) } == .malformedPolicy)
     }
 
     @Test func atMostFiveVersionsAndTheDefaultFollowsSetAsDefault() throws {
@@ -50,7 +45,7 @@ struct PolicyTests {
             #expect(version.versionID == "\(i)")
             #expect(policy.defaultVersionID == (i >= 3 ? "3" : "1"))
         }
-        #expect(code { _ = try s.createPolicyVersion(name: "p", document: document, setAsDefault: false, now: 6) } == .versionsLimitExceeded)
+        #expect(refusal { _ = try s.createPolicyVersion(name: "p", document: document, setAsDefault: false, now: 6) } == .versionsLimitExceeded)
         try s.deletePolicyVersion(name: "p", versionID: "2")
         let (_, next) = try s.createPolicyVersion(name: "p", document: document, setAsDefault: false, now: 7)
         #expect(next.versionID == "6", "version ids are never reused")
@@ -60,20 +55,20 @@ struct PolicyTests {
         var s = state()
         _ = try s.createPolicy(name: "p", document: document, now: 1)
         _ = try s.createPolicyVersion(name: "p", document: document, setAsDefault: false, now: 2)
-        #expect(code { try s.deletePolicyVersion(name: "p", versionID: "1") } == .deleteConflict)
-        #expect(code { try s.deletePolicy(name: "p") } == .deleteConflict)
+        #expect(refusal { try s.deletePolicyVersion(name: "p", versionID: "1") } == .deleteConflict)
+        #expect(refusal { try s.deletePolicy(name: "p") } == .deleteConflict)
         try s.setDefaultPolicyVersion(name: "p", versionID: "2", now: 3)
         try s.deletePolicyVersion(name: "p", versionID: "1")
         try s.deletePolicy(name: "p")
-        #expect(code { _ = try s.policy(named: "p") } == .resourceNotFound)
-        #expect(code { try s.setDefaultPolicyVersion(name: "p", versionID: "2", now: 4) } == .resourceNotFound)
+        #expect(refusal { _ = try s.policy(named: "p") } == .resourceNotFound)
+        #expect(refusal { try s.setDefaultPolicyVersion(name: "p", versionID: "2", now: 4) } == .resourceNotFound)
     }
 
     @Test func anAttachedPolicyCannotBeDeleted() throws {
         var s = state()
         _ = try s.createPolicy(name: "p", document: document, now: 1)
         s.policyTargets["p"] = [s.arns.certificate(String(repeating: "a", count: 64))]
-        #expect(code { try s.deletePolicy(name: "p") } == .deleteConflict)
+        #expect(refusal { try s.deletePolicy(name: "p") } == .deleteConflict)
     }
 
     @Test func settingTheDefaultChangesTheGenerationID() throws {
@@ -98,9 +93,9 @@ struct PolicyTests {
         } while marker != nil
         #expect(seen == (1...7).map { "p\($0)" })
         #expect(try s.listPolicies(marker: nil, pageSize: nil, ascending: false).policies.first?.name == "p7")
-        #expect(code { _ = try s.listPolicies(marker: "not-a-marker", pageSize: 3, ascending: true) } == .invalidRequest)
-        #expect(code { _ = try s.listPolicies(marker: nil, pageSize: 0, ascending: true) } == .invalidRequest)
-        #expect(code { _ = try s.listPolicies(marker: nil, pageSize: 251, ascending: true) } == .invalidRequest)
+        #expect(refusal { _ = try s.listPolicies(marker: "not-a-marker", pageSize: 3, ascending: true) } == .invalidRequest)
+        #expect(refusal { _ = try s.listPolicies(marker: nil, pageSize: 0, ascending: true) } == .invalidRequest)
+        #expect(refusal { _ = try s.listPolicies(marker: nil, pageSize: 251, ascending: true) } == .invalidRequest)
     }
 
     @Test func aRefusedOperationChangesNothing() async throws {

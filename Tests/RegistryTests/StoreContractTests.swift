@@ -43,6 +43,14 @@ struct StoreContractTests {
             try state.createPolicyVersion(name: "a", document: #"{"v":2}"#, setAsDefault: true, now: 2)
         }
         try await registry.perform { state throws(RegistryError) in try state.deletePolicy(name: "b") }
+        _ = try await registry.perform { state throws(RegistryError) in
+            try state.createThing(name: "t1", thingTypeName: nil, attributes: ["room": "a/1"], now: 1)
+        }
+        try await registry.perform { state throws(RegistryError) in
+            try state.updateThing(name: "t1", thingTypeName: nil, removeThingType: false, attributes: ["floor": "2"], merge: true, expectedVersion: 1)
+        }
+        _ = try await registry.perform { state throws(RegistryError) in try state.createThing(name: "t2", thingTypeName: nil, attributes: [:], now: 1) }
+        try await registry.perform { state throws(RegistryError) in try state.deleteThing(name: "t2", expectedVersion: nil) }
         let before = try await registry.read { state throws(RegistryError) in try state.listPolicies(marker: nil, pageSize: nil, ascending: true).policies }
 
         let restarted = try Registry(arns: arns, store: try reopen())
@@ -50,6 +58,11 @@ struct StoreContractTests {
         #expect(after == before)
         #expect(after.map(\.name) == ["a", "c"])
         #expect(after.first?.defaultVersion.document == #"{"v":2}"#)
+        let things = try await restarted.read { state throws(RegistryError) in
+            try state.listThings(nextToken: nil, maxResults: nil, attributeName: nil, attributeValue: nil, usePrefixAttributeValue: false, thingTypeName: nil).things
+        }
+        #expect(things.map(\.name) == ["t1"])
+        #expect(things.first?.attributes == ["room": "a/1", "floor": "2"] && things.first?.version == 2)
         // Version numbering survives too: the next version of "a" is 3.
         let (_, next) = try await restarted.perform { state throws(RegistryError) in
             try state.createPolicyVersion(name: "a", document: document, setAsDefault: false, now: 3)
@@ -77,6 +90,7 @@ struct StoreContractTests {
         struct Broken: RegistryStore {
             struct Failure: Error {}
             func loadPolicies() throws -> [Policy] { [] }
+            func loadThings() throws -> [Thing] { [] }
             func apply(_ changes: RegistryChanges) throws { throw Failure() }
         }
         let document = self.document

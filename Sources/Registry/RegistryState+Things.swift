@@ -1,0 +1,90 @@
+import Foundation
+
+extension RegistryState {
+    /// CreateThing. Creating a thing that exists with the same type and attributes returns it (AWS's
+    /// call is idempotent); with different ones it is a conflict.
+    public mutating func createThing(name: String, thingTypeName: String?, attributes: [String: String], now: Double) throws(RegistryError) -> Thing {
+        try ThingRules.checkName(name)
+        if let thingTypeName {
+            try ThingRules.checkName(thingTypeName, field: "thingTypeName")
+            throw RegistryError(.resourceNotFound, "Thing type \(thingTypeName) not found.")
+        }
+        try ThingRules.checkAttributes(attributes, hasType: false)
+        if let existing = things[name] {
+            guard existing.thingTypeName == thingTypeName, existing.attributes == attributes else {
+                throw RegistryError(.resourceAlreadyExists, "Thing \(name) already exists with different attributes or type.",
+                                    resourceID: existing.thingID, resourceARN: arns.thing(name))
+            }
+            return existing
+        }
+        let thing = Thing(name: name, thingID: UUID().uuidString.lowercased(), thingTypeName: nil, attributes: attributes,
+                          version: 1, createdAt: now)
+        things[name] = thing
+        return thing
+    }
+
+    public func thing(named name: String) throws(RegistryError) -> Thing {
+        guard let thing = things[name] else {
+            throw RegistryError(.resourceNotFound, "Thing \(name.prefix(128)) cannot be found.")
+        }
+        return thing
+    }
+
+    /// UpdateThing: attributes replaced, or merged (an empty value removes one); `expectedVersion`, when
+    /// given, must be the thing's version.
+    public mutating func updateThing(name: String, thingTypeName: String?, removeThingType: Bool, attributes: [String: String]?,
+                                     merge: Bool, expectedVersion: Int?) throws(RegistryError) {
+        var thing = try thing(named: name)
+        if let expectedVersion, expectedVersion != thing.version {
+            throw RegistryError(.versionConflict, "The version of thing \(name) is \(thing.version), not \(expectedVersion).")
+        }
+        if removeThingType && thingTypeName != nil {
+            throw RegistryError(.invalidRequest, "removeThingType and thingTypeName cannot be given together.")
+        }
+        if let thingTypeName {
+            try ThingRules.checkName(thingTypeName, field: "thingTypeName")
+            throw RegistryError(.resourceNotFound, "Thing type \(thingTypeName) not found.")
+        }
+        if removeThingType { thing.thingTypeName = nil }
+        if let attributes {
+            var updated = merge ? thing.attributes : [:]
+            for (key, value) in attributes {
+                if merge && value.isEmpty { updated[key] = nil } else { updated[key] = value }
+            }
+            try ThingRules.checkAttributes(updated, hasType: thing.thingTypeName != nil)
+            thing.attributes = updated
+        }
+        thing.version += 1
+        things[name] = thing
+    }
+
+    /// DeleteThing: deleting a thing that does not exist succeeds, as on AWS.
+    public mutating func deleteThing(name: String, expectedVersion: Int?) throws(RegistryError) {
+        try ThingRules.checkName(name)
+        guard let thing = things[name] else { return }
+        if let expectedVersion, expectedVersion != thing.version {
+            throw RegistryError(.versionConflict, "The version of thing \(name) is \(thing.version), not \(expectedVersion).")
+        }
+        things[name] = nil
+    }
+
+    /// ListThings, optionally filtered by an attribute (exact value, or prefix) or thing type.
+    public func listThings(nextToken: String?, maxResults: Int?, attributeName: String?, attributeValue: String?,
+                           usePrefixAttributeValue: Bool, thingTypeName: String?) throws(RegistryError) -> (things: [Thing], nextToken: String?) {
+        if usePrefixAttributeValue && (attributeName == nil || attributeValue == nil) {
+            throw RegistryError(.invalidRequest, "usePrefixAttributeValue needs attributeName and attributeValue.")
+        }
+        let matching = things.values.filter { thing in
+            if let thingTypeName, thing.thingTypeName != thingTypeName { return false }
+            if let attributeName {
+                guard let value = thing.attributes[attributeName] else { return false }
+                if let attributeValue {
+                    return usePrefixAttributeValue ? value.hasPrefix(attributeValue) : value == attributeValue
+                }
+            }
+            return true
+        }.sorted { $0.name < $1.name }
+        let page = try Self.page(matching, key: \.name, marker: nextToken, pageSize: maxResults, maximum: 250, what: "maxResults", token: "nextToken")
+        return (page.items, page.nextMarker)
+    }
+}
