@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // MQTT 3.1.1 / 5.0 packets, properties, reason codes, codec, topics. No I/O.
@@ -63,7 +64,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "MQTTCore", "Broker", "DeviceIdentity", "CivilTime",
+                "MQTTCore", "Broker", "DeviceIdentity", "CivilTime", "Registry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -76,7 +77,15 @@ let package = Package(
             ]
         ),
         // The registry's objects and AWS's rules for them (things, certificates, policies). No I/O.
-        .target(name: "Registry"),
+        .target(
+            name: "Registry",
+            dependencies: [
+                "DeviceIdentity",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // The registry in SQLite (GRDB): WAL, named migrations, one transaction per operation.
         .target(
             name: "RegistrySQLite",
@@ -86,7 +95,8 @@ let package = Package(
         .target(
             name: "ControlPlane",
             dependencies: [
-                "AWSSigV4", "Registry",
+                "AWSSigV4", "Registry", "DeviceIdentity",
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -126,8 +136,13 @@ let package = Package(
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "PortcullisServer", "DeviceIdentity", "Broker", "Gateway", "Bench", "MQTTCore",
+                "PortcullisServer", "DeviceIdentity", "Broker", "Gateway", "Bench", "MQTTCore", "AWSSigV4",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -135,6 +150,7 @@ let package = Package(
         .target(
             name: "PortcullisTesting",
             dependencies: [
+                "Registry",
                 "MQTTCore", "DeviceIdentity", "PortcullisServer", "Gateway",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -168,11 +184,11 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistrySQLite"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistrySQLite", "DeviceIdentity", .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1")]),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
-                "ControlPlane", "AWSSigV4", "Registry",
+                "ControlPlane", "AWSSigV4", "Registry", "DeviceIdentity",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -42,16 +42,17 @@ write_portcullis_config() {
 JSON
 }
 
-# Creates the data folder (local CA, server certificate) and a device certificate for the load
-# generator, by starting Portcullis once. Sets DEV and TLS.
+# Creates the data folder (local CA, server certificate) and a registered device certificate for the
+# load generator, by starting Portcullis once with its API (device mint registers through it; the
+# registry keeps it for the measured runs). Sets DEV and TLS.
 prepare_pki() {
   write_portcullis_config
-  "$BIN" serve --config "$WORK/portcullis.json" --data-dir "$WORK/data" --mqtt-listen 127.0.0.1:0 --api-listen none \
+  "$BIN" serve --config "$WORK/portcullis.json" --data-dir "$WORK/data" --mqtt-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
     --ready-file "$WORK/pki-ready.json" >"$WORK/pki.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 100); do [ -s "$WORK/pki-ready.json" ] && break; sleep 0.1; done
-  kill "$pid"; wait "$pid" 2>/dev/null || true
   "$BIN" device mint bench --data-dir "$WORK/data" --days 2 >/dev/null
+  kill "$pid"; wait "$pid" 2>/dev/null || true
   DEV="$WORK/data/devices/bench"
   TLS=(--ca "$DEV/root-ca.pem" --cert "$DEV/bench.cert.pem" --key "$DEV/bench.private.key")
 }

@@ -213,6 +213,22 @@ public final class Broker {
         return takeActions()
     }
 
+    /// The registry no longer lets these connections' principals connect (a certificate revoked or
+    /// deactivated, its CA deactivated, the certificate deleted): each is closed, MQTT 5 clients hear
+    /// 0x87 Not authorized first, and wills are published as for any close the client did not ask for.
+    public func closeConnections(where shouldClose: (ConnectionInfo) -> Bool, reason: String, at now: BrokerInstant) -> [BrokerAction] {
+        for connection in connections.values.sorted(by: { $0.info.id < $1.info.id }) where shouldClose(connection.info) {
+            if connection.state == .connected {
+                serverDisconnect(connection, reason: .notAuthorized, reasonString: reason, lifecycle: .authError,
+                                 logReason: "AUTHENTICATION_FAILURE", at: now)
+            } else if connection.state == .awaitingConnect {
+                actions.append(.close(connection.info.id))
+                connection.state = .closed
+            }
+        }
+        return takeActions()
+    }
+
     func takeActions() -> [BrokerAction] {
         defer { actions = [] }
         return actions

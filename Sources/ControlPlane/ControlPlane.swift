@@ -1,4 +1,5 @@
 import AWSSigV4
+import DeviceIdentity
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -14,8 +15,8 @@ import ServiceLifecycle
 /// The AWS-compatible HTTPS API: botocore's `iot` service on the wire (the same methods, URIs, JSON
 /// and error shapes), every request authenticated with SigV4 against the admin access keys. awscli and
 /// boto3 work against it with `--endpoint-url`. One port serves the control plane (`iot` in the
-/// credential scope) and, later, `iot-data` (`iotdata`). Operations so far: DescribeEndpoint, the
-/// policy operations and the thing operations.
+/// credential scope) and, later, `iot-data` (`iotdata`). Operations so far: DescribeEndpoint, policies,
+/// things, certificates, CA certificates, and attachments of policies and principals.
 public final class ControlPlane: Service, Sendable {
     public struct Configuration: Sendable {
         public var host: String
@@ -50,11 +51,13 @@ public final class ControlPlane: Service, Sendable {
     private let bound: EventLoopPromise<SocketAddress>
     private let boundSettled = NIOLockedValueBox(false)
 
-    public init(configuration: Configuration, registry: Registry, logger: Logger,
+    /// - Parameter issuer: the gateway's CA, which signs what CreateKeysAndCertificate and
+    ///   CreateCertificateFromCsr hand out.
+    public init(configuration: Configuration, registry: Registry, issuer: CertificateAuthority?, logger: Logger,
                 clock: @escaping @Sendable () -> Int64 = ControlPlane.systemClock,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         self.configuration = configuration
-        let router = Self.makeRouter(configuration: configuration, registry: registry, clock: clock)
+        let router = Self.makeRouter(configuration: configuration, registry: registry, issuer: issuer, clock: clock)
 
         let chain = try NIOSSLCertificate.fromPEMBytes(Array(configuration.serverCertificateChainPEM.utf8))
         let key = try NIOSSLPrivateKey(bytes: Array(configuration.serverPrivateKeyPEM.utf8), format: .pem)
@@ -104,7 +107,8 @@ public final class ControlPlane: Service, Sendable {
     }
 
     /// Every route behind the SigV4 middleware (added first, so it also wraps "no such route").
-    static func makeRouter(configuration: Configuration, registry: Registry, clock: @escaping @Sendable () -> Int64) -> Router<ControlPlaneContext> {
+    static func makeRouter(configuration: Configuration, registry: Registry, issuer: CertificateAuthority? = nil,
+                           clock: @escaping @Sendable () -> Int64) -> Router<ControlPlaneContext> {
         let verifier = SigV4Verifier(credentials: configuration.credentials, region: configuration.region,
                                      services: Self.signingNames)
         let router = Router(context: ControlPlaneContext.self)
@@ -112,6 +116,8 @@ public final class ControlPlane: Service, Sendable {
         addRoutes(to: router, configuration: configuration)
         addPolicyRoutes(to: router, registry: registry)
         addThingRoutes(to: router, registry: registry)
+        addCertificateRoutes(to: router, registry: registry, issuer: issuer)
+        addAttachmentRoutes(to: router, registry: registry)
         return router
     }
 

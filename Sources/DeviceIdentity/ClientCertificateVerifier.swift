@@ -70,6 +70,34 @@ public struct ClientCertificateVerifier: Sendable {
         }
     }
 
+    /// Checks a certificate that is trusted by itself (registered by its fingerprint, as with
+    /// RegisterCertificateWithoutCA): no chain, but its validity period, its usage and its critical
+    /// extensions are checked as for any other leaf.
+    public static func verifyPinned(leaf: Certificate, at time: Date) -> ClientVerification {
+        let handled: [ASN1ObjectIdentifier] = [.X509ExtensionID.extendedKeyUsage, .X509ExtensionID.keyUsage,
+                                               .X509ExtensionID.basicConstraints, .X509ExtensionID.subjectAlternativeName]
+        if let unhandled = leaf.extensions.first(where: { $0.critical && !handled.contains($0.oid) }) {
+            return .rejected(ClientRejection(code: .unsupportedCriticalExtension,
+                                             reason: "certificate '\(leaf.subject)' has unsupported critical extension \(unhandled.oid)"))
+        }
+        if time < leaf.notValidBefore {
+            return .rejected(ClientRejection(code: .notYetValid,
+                                             reason: "certificate '\(leaf.subject)' is not valid before \(leaf.notValidBefore) (checked at \(time))"))
+        }
+        if time > leaf.notValidAfter {
+            return .rejected(ClientRejection(code: .expired,
+                                             reason: "certificate '\(leaf.subject)' expired at \(leaf.notValidAfter) (checked at \(time))"))
+        }
+        if let problem = ClientAuthenticationPolicy.usageProblem(of: leaf) {
+            return .rejected(ClientRejection(code: .badUsage, reason: "certificate '\(leaf.subject)' may not be used by a client: \(problem)"))
+        }
+        do {
+            return .trusted(leaf: leaf, chain: [leaf], certificateID: try CertificateID.compute(leaf))
+        } catch {
+            return .rejected(ClientRejection(code: .other, reason: "cannot compute certificate id: \(error)"))
+        }
+    }
+
     /// Verifies a presented chain given as DER bytes, the form TLS libraries hand over (for example
     /// `NIOSSLCertificate.toDERBytes()` in a custom verification callback).
     ///

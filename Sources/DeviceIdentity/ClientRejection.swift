@@ -2,7 +2,7 @@
 ///
 /// ``code`` is for machines (metrics, lifecycle events, tests); ``reason`` is for the operator's log.
 /// Neither is sent to the device: the TLS handshake simply fails, as it does with AWS IoT.
-public struct ClientRejection: Sendable, Hashable, CustomStringConvertible {
+public struct ClientRejection: Error, Sendable, Hashable, CustomStringConvertible {
     /// The class of failure.
     public var code: Code
 
@@ -54,6 +54,15 @@ extension ClientRejection {
         /// A certificate carries a critical extension this verifier does not understand, which
         /// RFC 5280 requires us to refuse.
         public static let unsupportedCriticalExtension = Code("unsupportedCriticalExtension")
+
+        /// The certificate is valid but not in the registry.
+        public static let notRegistered = Code("notRegistered")
+
+        /// The certificate is registered but not ACTIVE (INACTIVE, REVOKED, PENDING_ACTIVATION, ...).
+        public static let notActive = Code("notActive")
+
+        /// The registered CA the certificate was registered under is not ACTIVE.
+        public static let caNotActive = Code("caNotActive")
 
         /// Any other policy failure, such as a broken path length or name constraint.
         public static let other = Code("other")

@@ -23,11 +23,24 @@ public final class BrokerHost: @unchecked Sendable {
     private var tickUsers = 0
     let eventSink: any IoTEventSink
     public let limits: BrokerLimits
+    /// Whether a principal may (still) be connected; asked under the lock when a connection registers,
+    /// so a revocation that lands during a handshake cannot be missed.
+    let admits: @Sendable (String) -> Bool
 
-    public init(broker: Broker, eventSink: any IoTEventSink) {
+    public init(broker: Broker, eventSink: any IoTEventSink, admits: @escaping @Sendable (String) -> Bool = { _ in true }) {
         self.broker = broker
         self.limits = broker.limits
         self.eventSink = eventSink
+        self.admits = admits
+    }
+
+    /// Closes every connection whose principal `admits` no longer accepts: call after the registry changed.
+    public func closeConnectionsNoLongerAdmitted() {
+        let admits = self.admits
+        process(from: nil) { broker in
+            broker.closeConnections(where: { !admits($0.principalID) }, reason: "the client certificate is no longer active",
+                                    at: SystemClock.now())
+        }
     }
 
     func makeConnectionID() -> ConnectionID {
@@ -45,7 +58,12 @@ public final class BrokerHost: @unchecked Sendable {
     func register(_ info: ConnectionInfo, handle: Handle, from current: MQTTConnectionHandler) {
         process(from: current) { broker in
             self.handles[info.id] = handle
-            return broker.accept(info, at: SystemClock.now())
+            let now = SystemClock.now()
+            var actions = broker.accept(info, at: now)
+            if !self.admits(info.principalID) {
+                actions += broker.closeConnections(where: { $0.id == info.id }, reason: "the client certificate is no longer active", at: now)
+            }
+            return actions
         }
     }
 

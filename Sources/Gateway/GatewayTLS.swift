@@ -19,12 +19,12 @@ public struct GatewayTLSMaterial: Sendable {
 }
 
 /// Builds the server TLS context (TLS 1.2 and 1.3, client certificate required) and the verification
-/// callback that checks the client's chain with swift-certificates off the event loop.
+/// callback that checks the client's chain against the registry's snapshot off the event loop.
 struct GatewayTLS: Sendable {
     let context: NIOSSLContext
-    let verifier: ClientCertificateVerifier
+    let directory: DeviceDirectory
 
-    init(material: GatewayTLSMaterial) throws {
+    init(material: GatewayTLSMaterial, directory: DeviceDirectory) throws {
         let chain = try NIOSSLCertificate.fromPEMBytes(Array(material.serverCertificateChainPEM.utf8))
         let key = try NIOSSLPrivateKey(bytes: Array(material.serverPrivateKeyPEM.utf8), format: .pem)
         let caCertificates = try NIOSSLCertificate.fromPEMBytes(Array(material.trustedCACertificatesPEM.utf8))
@@ -37,23 +37,22 @@ struct GatewayTLS: Sendable {
         configuration.trustRoots = .certificates(caCertificates)
         configuration.sendCANameList = true
         self.context = try NIOSSLContext(configuration: configuration)
-        let roots = try caCertificates.map { try Certificate(derEncoded: $0.toDERBytes()) }
-        self.verifier = ClientCertificateVerifier(trustRoots: roots)
+        self.directory = directory
     }
 
     /// A handler for one connection. Verification runs in a task, never on the event loop.
     func makeHandler(peerIdentity: PeerIdentityBox) -> NIOSSLServerHandler {
-        let verifier = self.verifier
+        let directory = self.directory
         return NIOSSLServerHandler(context: context) { presented, promise in
             let ders = presented.map { (try? $0.toDERBytes()) ?? [] }
             Task {
-                switch await verifier.verify(derChain: ders, at: Date()) {
-                case .trusted(_, _, let certificateID):
+                switch await directory.authenticate(derChain: ders, at: Date()) {
+                case .success(let certificateID):
                     // The connection keeps only its certificate id: handing NIOSSL the validated chain
                     // would keep two more parsed X509 objects (about 5 KB) alive per idle connection.
                     peerIdentity.trusted(certificateID)
                     promise.succeed(.certificateVerified(VerificationMetadata(nil)))
-                case .rejected(let rejection):
+                case .failure(let rejection):
                     peerIdentity.rejected(rejection)
                     promise.succeed(.failed)
                 }

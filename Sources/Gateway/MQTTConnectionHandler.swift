@@ -19,7 +19,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     let host: BrokerHost
     let id: ConnectionID
     let peerIdentity: PeerIdentityBox
-    let verifier: ClientCertificateVerifier
+    let directory: DeviceDirectory
     let logger: Logger
     private var context: ChannelHandlerContext?
     private var version: ProtocolVersion?
@@ -45,11 +45,11 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     /// that stopped reading must not keep its socket and buffers alive.
     static let closeGrace = TimeAmount.seconds(2)
 
-    init(host: BrokerHost, id: ConnectionID, peerIdentity: PeerIdentityBox, verifier: ClientCertificateVerifier, logger: Logger) {
+    init(host: BrokerHost, id: ConnectionID, peerIdentity: PeerIdentityBox, directory: DeviceDirectory, logger: Logger) {
         self.host = host
         self.id = id
         self.peerIdentity = peerIdentity
-        self.verifier = verifier
+        self.directory = directory
         self.logger = logger
     }
 
@@ -115,20 +115,20 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         }
         awaitingIdentity = true
         updateReading()
-        let verifier = self.verifier
+        let directory = self.directory
         let loop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: loop)
         Task {
-            let result = await verifier.verify(derChain: [der], at: Date())
+            let result = await directory.authenticate(derChain: [der], at: Date())
             loop.execute {
                 let handler = handler.value
                 handler.awaitingIdentity = false
                 guard handler.active else { return }
                 switch result {
-                case .trusted(_, _, let certificateID):
+                case .success(let certificateID):
                     handler.peerIdentity.trusted(certificateID)
                     handler.register(principal: certificateID)
-                case .rejected(let rejection):
+                case .failure(let rejection):
                     handler.host.recordHandshakeFailure("resumed TLS session: \(rejection)", remote: handler.context?.channel.remoteAddress)
                     handler.backlog.removeAll()
                     handler.context?.close(promise: nil)

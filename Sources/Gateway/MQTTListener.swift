@@ -29,12 +29,12 @@ public final class MQTTListener: Service, @unchecked Sendable {
     private let started: EventLoopPromise<SocketAddress>
 
     public init(
-        configuration: Configuration, host: BrokerHost, tls material: GatewayTLSMaterial,
+        configuration: Configuration, host: BrokerHost, tls material: GatewayTLSMaterial, directory: DeviceDirectory,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
     ) throws {
         self.configuration = configuration
         self.host = host
-        self.tls = try GatewayTLS(material: material)
+        self.tls = try GatewayTLS(material: material, directory: directory)
         self.group = group
         self.logger = logger
         self.started = group.next().makePromise(of: SocketAddress.self)
@@ -77,7 +77,7 @@ public final class MQTTListener: Service, @unchecked Sendable {
                     try sync.addHandler(tls.makeHandler(peerIdentity: peerIdentity))
                     try sync.addHandler(ByteToMessageHandler(MQTTPacketDecoderAdapter(
                         decoder: MQTTPacketDecoder(maximumPacketSize: maximumPacketSize))))
-                    try sync.addHandler(MQTTConnectionHandler(host: host, id: id, peerIdentity: peerIdentity, verifier: tls.verifier, logger: logger))
+                    try sync.addHandler(MQTTConnectionHandler(host: host, id: id, peerIdentity: peerIdentity, directory: tls.directory, logger: logger))
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()

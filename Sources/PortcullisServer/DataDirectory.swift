@@ -111,6 +111,22 @@ public struct DataDirectory: Sendable {
         return files
     }
 
+    /// Writes the files of a device whose certificate and key came from the API (CreateKeysAndCertificate).
+    public func writeDeviceFiles(name: String, certificatePEM: String, privateKeyPEM: String, certificateID: String,
+                                 directory: String) throws -> DeviceFiles {
+        try Self.makeDirectory(directory)
+        let base = URL(fileURLWithPath: directory, isDirectory: true)
+        let files = DeviceFiles(
+            certificatePath: base.appendingPathComponent("\(name).cert.pem").path,
+            privateKeyPath: base.appendingPathComponent("\(name).private.key").path,
+            caPath: base.appendingPathComponent("root-ca.pem").path,
+            certificateID: certificateID)
+        try Self.write(privateKeyPEM, to: files.privateKeyPath, secret: true)
+        try Self.write(certificatePEM, to: files.certificatePath, secret: false)
+        try Self.write(try Self.read(caCertificatePath), to: files.caPath, secret: false)
+        return files
+    }
+
     static func serverCertificateIsUsable(_ pem: String, ca: CertificateAuthority, dnsNames: [String], ipAddresses: [String], now: Date) -> Bool {
         guard let certificate = try? PEM.parseCertificate(pem: pem) else { return false }
         guard certificate.issuer == ca.certificate.subject,

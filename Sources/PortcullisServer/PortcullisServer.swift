@@ -22,6 +22,9 @@ public final class PortcullisServer: Sendable {
     /// The AWS-compatible API listeners, and the admin key pair that signs requests to them.
     public let controlPlanes: [ControlPlane]
     public let adminCredentials: AdminCredentials?
+    /// Things, certificates, policies; what devices are admitted by.
+    public let registry: Registry
+    public let deviceDirectory: DeviceDirectory
     let logger: Logger
 
     public init(
@@ -38,15 +41,29 @@ public final class PortcullisServer: Sendable {
         let sink = eventSink ?? LoggingIoTEventSink(logger: iotLogger, accountID: configuration.accountID)
         let broker = Broker(limits: configuration.limits, logLevel: configuration.logLevel,
                             assignedClientIDPrefix: "portcullis-\(UUID().uuidString.prefix(8).lowercased())-")
-        let host = BrokerHost(broker: broker, eventSink: sink)
+        // The registry decides who may connect: the directory holds its latest snapshot, and every
+        // change closes the connections it no longer admits (within the API call that made it).
+        let directory = DeviceDirectory()
+        self.deviceDirectory = directory
+        let host = BrokerHost(broker: broker, eventSink: sink, admits: { directory.admits($0) })
         self.host = host
+        directory.onUpdate { host.closeConnectionsNoLongerAdmitted() }
+        let registry = try Registry(arns: ARNs(region: configuration.region, accountID: configuration.accountID),
+                                    localCA: preparation.certificateAuthority.certificate,
+                                    store: SQLiteRegistryStore(path: dataDirectory.registryDatabasePath),
+                                    observer: { directory.update(from: $0) })
+        self.registry = registry
+        directory.setRegistrar { certificate, caID in
+            let now = Date().timeIntervalSince1970
+            Task { _ = try? await registry.perform { state throws(RegistryError) in state.autoRegister(certificate, caCertificateID: caID, now: now) } }
+        }
         let material = GatewayTLSMaterial(
             serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM,
             trustedCACertificatesPEM: preparation.certificateAuthority.certificatePEM)
         self.listeners = try configuration.mqttListen.map { text in
             let address = ListenAddress(text)!
             return try MQTTListener(configuration: .init(host: address.host, port: address.port), host: host,
-                                    tls: material, group: group, logger: logger)
+                                    tls: material, directory: directory, group: group, logger: logger)
         }
         if configuration.apiListen.isEmpty {
             self.adminCredentials = nil
@@ -56,8 +73,6 @@ public final class PortcullisServer: Sendable {
                                                                   configuredSecret: configuration.apiSecretAccessKey)
             self.adminCredentials = admin
             let preparation = self.preparation
-            let registry = try Registry(arns: ARNs(region: configuration.region, accountID: configuration.accountID),
-                                        store: SQLiteRegistryStore(path: dataDirectory.registryDatabasePath))
             self.controlPlanes = try configuration.apiListen.map { text in
                 let address = ListenAddress(text)!
                 return try ControlPlane(
@@ -66,7 +81,7 @@ public final class PortcullisServer: Sendable {
                         dataEndpointAddress: configuration.serverHostNames.first ?? "localhost",
                         credentials: [SigV4Credential(accessKeyID: admin.accessKeyID, secretAccessKey: admin.secretAccessKey)],
                         serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM),
-                    registry: registry, logger: logger, group: group)
+                    registry: registry, issuer: preparation.certificateAuthority, logger: logger, group: group)
             }
         }
     }

@@ -7,6 +7,7 @@ import MQTTCore
 import NIOConcurrencyHelpers
 import NIOCore
 import PortcullisServer
+import Registry
 
 /// The real server, in process, on 127.0.0.1 port 0 with a temporary data folder. It stops itself at
 /// the end of `withLiveServer` and collects every IoT log entry for assertions.
@@ -57,10 +58,35 @@ public final class LiveServer: Sendable {
 
     public var caPEM: String { pki.authority.certificatePEM }
 
-    /// A client with a fresh device certificate from the server's CA (or the given credential).
-    public func client(_ name: String, version: ProtocolVersion = .v5, credential: IssuedCredential? = nil) async throws -> MQTTTestClient {
+    /// A client with a fresh device certificate from the server's CA (or the given credential),
+    /// registered ACTIVE first unless `register` is false (the gateway admits registered certificates only).
+    public func client(_ name: String, version: ProtocolVersion = .v5, credential: IssuedCredential? = nil,
+                       register: Bool = true) async throws -> MQTTTestClient {
         let credential = try credential ?? pki.device(name)
+        if register { try await self.register(credential) }
         return try await MQTTTestClient.open(port: port, caPEM: caPEM, credential: credential, version: version)
+    }
+
+    /// Registers a certificate signed by the server's CA (RegisterCertificate), ACTIVE unless told otherwise.
+    /// Registering one twice is not an error here.
+    public func register(_ credential: IssuedCredential, status: String = "ACTIVE") async throws {
+        try await Self.register(credential, status: status, in: server)
+    }
+
+    public static func register(_ credential: IssuedCredential, status: String = "ACTIVE", in server: PortcullisServer) async throws {
+        let pem = credential.certificatePEM
+        let now = Date().timeIntervalSince1970
+        let result: Result<DeviceCertificate, RegistryError> = try await server.registry.perform { state in
+            Result { () throws(RegistryError) in try state.registerCertificate(pem: pem, caPEM: nil, status: status, setAsActive: nil, now: now) }
+        }
+        if case .failure(let error) = result, error.code != .resourceAlreadyExists { throw error }
+    }
+
+    /// Changes a registered certificate's status (UpdateCertificate).
+    public func setStatus(_ status: String, of credential: IssuedCredential) async throws {
+        let id = credential.certificateID
+        let now = Date().timeIntervalSince1970
+        try await server.registry.perform { state throws(RegistryError) in try state.updateCertificate(id: id, newStatus: status, now: now) }
     }
 
     /// A connected client (CONNACK success checked by the caller through the returned CONNACK).

@@ -11,6 +11,14 @@ public struct ARNs: Sendable, Hashable {
     public func policy(_ name: String) -> String { arn("policy/\(name)") }
     public func certificate(_ id: String) -> String { arn("cert/\(id)") }
     public func thing(_ name: String) -> String { arn("thing/\(name)") }
+    public func caCertificate(_ id: String) -> String { arn("cacert/\(id)") }
+
+    /// The certificate id in a certificate ARN of this account and region, nil for any other ARN.
+    public func certificateID(inARN text: String) -> String? {
+        let prefix = arn("cert/")
+        guard text.hasPrefix(prefix) else { return nil }
+        return String(text.dropFirst(prefix.count))
+    }
 
     private func arn(_ resource: String) -> String { "arn:aws:iot:\(region):\(accountID):\(resource)" }
 }

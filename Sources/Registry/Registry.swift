@@ -1,3 +1,5 @@
+import X509
+
 /// The one owner of the registry's state: operations run one at a time, each all or nothing. The
 /// store writes what an operation changed before the change becomes visible; if it cannot, the
 /// operation fails with InternalFailureException and nothing changes.
@@ -9,9 +11,25 @@ public actor Registry {
     private var state: RegistryState
     private let store: any RegistryStore
 
-    public init(arns: ARNs, store: any RegistryStore = InMemoryRegistryStore()) throws {
+    private var observers: [@Sendable (RegistryState) -> Void] = []
+
+    /// - Parameter observer: called with the loaded state, then as `observe` describes.
+    public init(arns: ARNs, localCA: Certificate? = nil, store: any RegistryStore = InMemoryRegistryStore(),
+                observer: (@Sendable (RegistryState) -> Void)? = nil) throws {
         self.store = store
-        self.state = RegistryState(arns: arns, policies: try store.loadPolicies(), things: try store.loadThings())
+        self.state = try RegistryState(arns: arns, localCA: localCA, records: try store.loadRecords())
+        if let observer {
+            observers.append(observer)
+            observer(state)
+        }
+    }
+
+    /// Calls `observer` with the current state now and after every operation that changed it, before
+    /// that operation returns: what the gateway derives from the registry (who may connect) is current
+    /// by the time an API call answers.
+    public func observe(_ observer: @escaping @Sendable (RegistryState) -> Void) {
+        observers.append(observer)
+        observer(state)
     }
 
     public var arns: ARNs { state.arns }
@@ -29,6 +47,9 @@ public actor Registry {
             }
         }
         state = copy
+        if !changes.isEmpty {
+            for observer in observers { observer(copy) }
+        }
         return result
     }
 

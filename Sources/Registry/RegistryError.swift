@@ -6,6 +6,9 @@ public struct RegistryError: Error, Sendable, Hashable, CustomStringConvertible 
         public let httpStatus: Int
 
         public static let invalidRequest = Code(awsErrorType: "InvalidRequestException", httpStatus: 400)
+        public static let certificateValidation = Code(awsErrorType: "CertificateValidationException", httpStatus: 400)
+        public static let registrationCodeValidation = Code(awsErrorType: "RegistrationCodeValidationException", httpStatus: 400)
+        public static let certificateState = Code(awsErrorType: "CertificateStateException", httpStatus: 406)
         public static let malformedPolicy = Code(awsErrorType: "MalformedPolicyException", httpStatus: 400)
         public static let resourceNotFound = Code(awsErrorType: "ResourceNotFoundException", httpStatus: 404)
         public static let resourceAlreadyExists = Code(awsErrorType: "ResourceAlreadyExistsException", httpStatus: 409)

@@ -65,6 +65,9 @@ extension RegistryState {
         if let expectedVersion, expectedVersion != thing.version {
             throw RegistryError(.versionConflict, "The version of thing \(name) is \(thing.version), not \(expectedVersion).")
         }
+        guard thingPrincipals[name, default: [:]].isEmpty else {
+            throw RegistryError(.invalidRequest, "Cannot delete. Thing \(name) is still attached to one or more principals")
+        }
         things[name] = nil
     }
 

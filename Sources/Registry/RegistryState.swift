@@ -1,17 +1,28 @@
 import Foundation
+import X509
 
 /// The registry's objects and AWS's rules for them, as a value: every operation checks its input and
 /// preconditions, then changes the state or throws the AWS error, so a refused call changes nothing.
 /// Stores (in memory, SQLite) hold this state; the rules live here once.
 public struct RegistryState: Sendable {
     public let arns: ARNs
+    /// The gateway's own CA: what CreateKeysAndCertificate and CreateCertificateFromCsr sign with (AWS's
+    /// Amazon CA). Certificates it signed may be registered without registering it. Not stored.
+    public let localCA: Certificate?
     var policies: [String: Policy] = [:]
     var things: [String: Thing] = [:]
-    /// Policy name -> targets (certificate ARNs, thing group ARNs) it is attached to.
+    var certificates: [String: DeviceCertificate] = [:]
+    var caCertificates: [String: CACertificateRecord] = [:]
+    /// Policy name -> targets (certificate ARNs) it is attached to.
     var policyTargets: [String: Set<String>] = [:]
+    /// Thing name -> principal (certificate ARN) -> how it is attached.
+    var thingPrincipals: [String: [String: ThingPrincipalType]] = [:]
+    /// GetRegistrationCode's value, the same on every call until DeleteRegistrationCode.
+    var registrationCode: String?
 
-    public init(arns: ARNs) {
+    public init(arns: ARNs, localCA: Certificate? = nil) {
         self.arns = arns
+        self.localCA = localCA
     }
 
     // MARK: policies
@@ -102,20 +113,48 @@ public struct RegistryState: Sendable {
 
     // MARK: persistence
 
-    /// The state a store loaded.
-    public init(arns: ARNs, policies: [Policy], things: [Thing] = []) {
-        self.arns = arns
-        for policy in policies { self.policies[policy.name] = policy }
-        for thing in things { self.things[thing.name] = thing }
+    /// The state a store loaded. A record that does not decode stops the start: better than silently
+    /// dropping a device's registration.
+    public init(arns: ARNs, localCA: Certificate? = nil, records: [RegistryRecordKey: Data]) throws {
+        self.init(arns: arns, localCA: localCA)
+        let decoder = JSONDecoder()
+        for (key, data) in records {
+            do {
+                switch key.kind {
+                case .policy: policies[key.key] = try decoder.decode(Policy.self, from: data)
+                case .thing: things[key.key] = try decoder.decode(Thing.self, from: data)
+                case .certificate: certificates[key.key] = try decoder.decode(DeviceCertificate.self, from: data)
+                case .caCertificate: caCertificates[key.key] = try decoder.decode(CACertificateRecord.self, from: data)
+                case .policyTargets: policyTargets[key.key] = try decoder.decode(Set<String>.self, from: data)
+                case .thingPrincipals: thingPrincipals[key.key] = try decoder.decode([String: ThingPrincipalType].self, from: data)
+                case .setting:
+                    if key.key == "registrationCode" { registrationCode = try decoder.decode(String.self, from: data) }
+                }
+            } catch {
+                throw RegistryError(.internalFailure, "The registry record \(key.kind.rawValue)/\(key.key) cannot be read: \(error)")
+            }
+        }
     }
 
-    /// What changed from `old` to this state, for a store to write.
+    /// What changed from `old` to this state, as records for a store to write.
     public func changes(since old: RegistryState) -> RegistryChanges {
         var changes = RegistryChanges()
-        for (name, policy) in policies where old.policies[name] != policy { changes.upsertedPolicies.append(policy) }
-        for name in old.policies.keys where policies[name] == nil { changes.deletedPolicies.append(name) }
-        for (name, thing) in things where old.things[name] != thing { changes.upsertedThings.append(thing) }
-        for name in old.things.keys where things[name] == nil { changes.deletedThings.append(name) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        func diff<T: Hashable & Encodable>(_ new: [String: T], _ old: [String: T], _ kind: RegistryRecordKind) {
+            for (key, value) in new where old[key] != value {
+                // Encoding our own Codable values cannot fail.
+                changes.upserts[RegistryRecordKey(kind, key)] = try! encoder.encode(value)
+            }
+            for key in old.keys where new[key] == nil { changes.deletions.insert(RegistryRecordKey(kind, key)) }
+        }
+        diff(policies, old.policies, .policy)
+        diff(things, old.things, .thing)
+        diff(certificates, old.certificates, .certificate)
+        diff(caCertificates, old.caCertificates, .caCertificate)
+        diff(policyTargets.filter { !$0.value.isEmpty }, old.policyTargets.filter { !$0.value.isEmpty }, .policyTargets)
+        diff(thingPrincipals.filter { !$0.value.isEmpty }, old.thingPrincipals.filter { !$0.value.isEmpty }, .thingPrincipals)
+        diff(registrationCode.map { ["registrationCode": $0] } ?? [:], old.registrationCode.map { ["registrationCode": $0] } ?? [:], .setting)
         return changes
     }
 

@@ -2,47 +2,65 @@ import Foundation
 
 /// Where the registry's state is kept. The rules live in `RegistryState`; a store only loads what it
 /// holds and writes what an operation changed, all of it or none (one transaction).
+///
+/// A store holds records: one JSON document per object, keyed by its kind and its name or id. New
+/// kinds of object need no new store code, and every store passes the same contract tests.
 public protocol RegistryStore: Sendable {
-    func loadPolicies() throws -> [Policy]
-    func loadThings() throws -> [Thing]
+    func loadRecords() throws -> [RegistryRecordKey: Data]
     func apply(_ changes: RegistryChanges) throws
 }
 
-/// The objects one operation created, changed or deleted.
-public struct RegistryChanges: Sendable, Hashable {
-    public var upsertedPolicies: [Policy] = []
-    public var deletedPolicies: [String] = []
-    public var upsertedThings: [Thing] = []
-    public var deletedThings: [String] = []
+/// The kinds of record. The raw values are stored: never change one that has shipped.
+public enum RegistryRecordKind: String, Sendable, Hashable, CaseIterable, Codable {
+    case policy
+    case thing
+    case certificate
+    case caCertificate = "ca-certificate"
+    /// Per policy: the targets (certificate ARNs) it is attached to.
+    case policyTargets = "policy-targets"
+    /// Per thing: its principals (certificate ARNs) and how each is attached.
+    case thingPrincipals = "thing-principals"
+    /// Single values such as the CA registration code.
+    case setting
+}
 
-    public init(upsertedPolicies: [Policy] = [], deletedPolicies: [String] = [], upsertedThings: [Thing] = [], deletedThings: [String] = []) {
-        self.upsertedPolicies = upsertedPolicies
-        self.deletedPolicies = deletedPolicies
-        self.upsertedThings = upsertedThings
-        self.deletedThings = deletedThings
+public struct RegistryRecordKey: Sendable, Hashable, Codable {
+    public var kind: RegistryRecordKind
+    public var key: String
+
+    public init(_ kind: RegistryRecordKind, _ key: String) {
+        self.kind = kind
+        self.key = key
+    }
+}
+
+/// The records one operation created, changed or deleted.
+public struct RegistryChanges: Sendable, Hashable {
+    public var upserts: [RegistryRecordKey: Data] = [:]
+    public var deletions: Set<RegistryRecordKey> = []
+
+    public init(upserts: [RegistryRecordKey: Data] = [:], deletions: Set<RegistryRecordKey> = []) {
+        self.upserts = upserts
+        self.deletions = deletions
     }
 
-    public var isEmpty: Bool { upsertedPolicies.isEmpty && deletedPolicies.isEmpty && upsertedThings.isEmpty && deletedThings.isEmpty }
+    public var isEmpty: Bool { upserts.isEmpty && deletions.isEmpty }
 }
 
 /// A store in memory, for tests and for a gateway run without a data folder. It outlives a `Registry`
 /// built over it, so tests can "restart" onto the same contents.
 public final class InMemoryRegistryStore: RegistryStore, @unchecked Sendable {
     private let lock = NSLock()
-    private var policies: [String: Policy] = [:]
-    private var things: [String: Thing] = [:]
+    private var records: [RegistryRecordKey: Data] = [:]
 
     public init() {}
 
-    public func loadPolicies() throws -> [Policy] { lock.withLock { Array(policies.values) } }
-    public func loadThings() throws -> [Thing] { lock.withLock { Array(things.values) } }
+    public func loadRecords() throws -> [RegistryRecordKey: Data] { lock.withLock { records } }
 
     public func apply(_ changes: RegistryChanges) throws {
         lock.withLock {
-            for policy in changes.upsertedPolicies { policies[policy.name] = policy }
-            for name in changes.deletedPolicies { policies[name] = nil }
-            for thing in changes.upsertedThings { things[thing.name] = thing }
-            for name in changes.deletedThings { things[name] = nil }
+            for (key, data) in changes.upserts { records[key] = data }
+            for key in changes.deletions { records[key] = nil }
         }
     }
 }

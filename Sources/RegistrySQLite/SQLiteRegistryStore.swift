@@ -4,8 +4,8 @@ import Registry
 
 /// The registry in SQLite (GRDB): one file in the data folder, WAL mode, append-only named migrations,
 /// each operation's changes in one transaction, so a crash leaves the last committed state.
-/// Objects are rows keyed by their name or id, with their fields as JSON; queries the API needs get
-/// their own columns and indexes as the operations arrive.
+/// Objects are rows of one table keyed by kind and name or id, with their fields as JSON: the registry
+/// keeps its state in memory and reads the file only at start.
 public final class SQLiteRegistryStore: RegistryStore, Sendable {
     private let pool: DatabasePool
 
@@ -33,44 +33,43 @@ public final class SQLiteRegistryStore: RegistryStore, Sendable {
                 table.column("data", .blob).notNull()
             }
         }
+        // One table of JSON records keyed by kind and name, so new kinds of object need no migration.
+        migrator.registerMigration("v3-records") { db in
+            try db.create(table: "record", options: [.withoutRowID]) { table in
+                table.column("kind", .text).notNull()
+                table.column("key", .text).notNull()
+                table.column("data", .blob).notNull()
+                table.primaryKey(["kind", "key"])
+            }
+            try db.execute(sql: "INSERT INTO record (kind, key, data) SELECT 'policy', name, data FROM policy")
+            try db.execute(sql: "INSERT INTO record (kind, key, data) SELECT 'thing', name, data FROM thing")
+            try db.drop(table: "policy")
+            try db.drop(table: "thing")
+        }
         return migrator
     }
 
-    public func loadPolicies() throws -> [Policy] {
-        let decoder = JSONDecoder()
-        return try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT data FROM policy ORDER BY name").map { row in
-                try decoder.decode(Policy.self, from: row["data"] as Data)
+    public func loadRecords() throws -> [RegistryRecordKey: Data] {
+        try pool.read { db in
+            var records: [RegistryRecordKey: Data] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT kind, key, data FROM record") {
+                let kindName: String = row["kind"]
+                // A kind written by a newer version is kept on disk and left alone.
+                guard let kind = RegistryRecordKind(rawValue: kindName) else { continue }
+                records[RegistryRecordKey(kind, row["key"])] = row["data"] as Data
             }
-        }
-    }
-
-    public func loadThings() throws -> [Thing] {
-        let decoder = JSONDecoder()
-        return try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT data FROM thing ORDER BY name").map { row in
-                try decoder.decode(Thing.self, from: row["data"] as Data)
-            }
+            return records
         }
     }
 
     public func apply(_ changes: RegistryChanges) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         try pool.write { db in
-            for policy in changes.upsertedPolicies {
-                try db.execute(sql: "INSERT INTO policy (name, data) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET data = excluded.data",
-                               arguments: [policy.name, try encoder.encode(policy)])
+            for (key, data) in changes.upserts {
+                try db.execute(sql: "INSERT INTO record (kind, key, data) VALUES (?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET data = excluded.data",
+                               arguments: [key.kind.rawValue, key.key, data])
             }
-            for name in changes.deletedPolicies {
-                try db.execute(sql: "DELETE FROM policy WHERE name = ?", arguments: [name])
-            }
-            for thing in changes.upsertedThings {
-                try db.execute(sql: "INSERT INTO thing (name, data) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET data = excluded.data",
-                               arguments: [thing.name, try encoder.encode(thing)])
-            }
-            for name in changes.deletedThings {
-                try db.execute(sql: "DELETE FROM thing WHERE name = ?", arguments: [name])
+            for key in changes.deletions {
+                try db.execute(sql: "DELETE FROM record WHERE kind = ? AND key = ?", arguments: [key.kind.rawValue, key.key])
             }
         }
     }

@@ -5,17 +5,154 @@ import PortcullisServer
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device",
-        abstract: "Device credentials signed by the local CA.",
-        subcommands: [Mint.self]
+        abstract: "Devices: credentials from the gateway's CA, registered through its API.",
+        discussion: """
+            Every command talks to the running gateway's API (the admin profile in DATA_DIR/admin), so
+            `portcullis serve` must be running with its API enabled. The same operations are available
+            to awscli and boto3: see the README.
+            """,
+        subcommands: [Create.self, Mint.self, List.self, Revoke.self]
     )
+
+    /// The data folder named by --data-dir, PORTCULLIS_DATA_DIR or the default.
+    static func dataDirectory(_ option: String?) -> DataDirectory {
+        DataDirectory(path: option ?? ProcessInfo.processInfo.environment["PORTCULLIS_DATA_DIR"] ?? PortcullisConfiguration().dataDirectory)
+    }
+
+    static func api(_ data: DataDirectory) throws -> AdminAPIClient {
+        do {
+            return try AdminAPIClient(data: data)
+        } catch let error as AdminAPIClient.Failure {
+            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    /// Runs an API call, turning its AWS error into a CLI message.
+    static func run<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as AdminAPIClient.Failure {
+            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    /// The AWS getting-started flow in one command: a thing, an RSA key pair and an ACTIVE certificate
+    /// from the gateway's CA, the certificate attached to the thing (and to a policy if named).
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "create",
+            abstract: "Create a thing with a new key pair and an ACTIVE certificate, and write the files the device needs.",
+            discussion: """
+                Does what CreateThing, CreateKeysAndCertificate (setAsActive), AttachThingPrincipal and, with
+                --policy, AttachPolicy do, and writes NAME.cert.pem, NAME.private.key (mode 0600) and
+                root-ca.pem into --out (default: DATA_DIR/devices/NAME). Use NAME as the MQTT client id.
+                """
+        )
+
+        @Argument(help: "Thing name (letters, digits, :_-), also the suggested client id.")
+        var name: String
+
+        @Option(name: .long, help: "Data folder of the running gateway (default: ./portcullis-data or PORTCULLIS_DATA_DIR).")
+        var dataDir: String?
+
+        @Option(name: .long, help: "Folder to write the files to.")
+        var out: String?
+
+        @Option(name: .long, help: "Name of an existing policy to attach to the certificate.")
+        var policy: String?
+
+        func run() async throws {
+            let data = DeviceCommand.dataDirectory(dataDir)
+            let api = try DeviceCommand.api(data)
+            let name = self.name
+            let policy = self.policy
+            let (id, arn, pem, key) = try await DeviceCommand.run {
+                _ = try await api.call("POST", "/things/\(AdminAPIClient.encode(name))", body: [:])
+                let created = try await api.call("POST", "/keys-and-certificate", query: "setAsActive=true")
+                guard let id = created["certificateId"] as? String, let arn = created["certificateArn"] as? String,
+                      let pem = created["certificatePem"] as? String,
+                      let key = (created["keyPair"] as? [String: Any])?["PrivateKey"] as? String else {
+                    throw AdminAPIClient.Failure(description: "the API answered CreateKeysAndCertificate without a certificate")
+                }
+                _ = try await api.call("PUT", "/things/\(AdminAPIClient.encode(name))/principals", headers: [("x-amzn-principal", arn)])
+                if let policy {
+                    _ = try await api.call("PUT", "/target-policies/\(AdminAPIClient.encode(policy))", body: ["target": arn])
+                }
+                return (id, arn, pem, key)
+            }
+            let folder = out ?? URL(fileURLWithPath: data.devicesPath).appendingPathComponent(name).path
+            let files = try data.writeDeviceFiles(name: name, certificatePEM: pem, privateKeyPEM: key, certificateID: id, directory: folder)
+            print("""
+                thing          : \(name)
+                certificate id : \(id)
+                certificate arn: \(arn)
+                certificate    : \(files.certificatePath)
+                private key    : \(files.privateKeyPath)
+                CA certificate : \(files.caPath)
+
+                mosquitto_pub -h localhost -p 8883 -i \(name) -t hello/world -m hi -q 1 \\
+                  --cafile \(files.caPath) --cert \(files.certificatePath) --key \(files.privateKeyPath)
+                """)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List the registered certificates: id, status and the things they are attached to.")
+
+        @Option(name: .long, help: "Data folder of the running gateway.")
+        var dataDir: String?
+
+        func run() async throws {
+            let api = try DeviceCommand.api(DeviceCommand.dataDirectory(dataDir))
+            try await DeviceCommand.run {
+                var marker: String?
+                repeat {
+                    let page = try await api.call("GET", "/certificates",
+                                                  query: "isAscendingOrder=true" + (marker.map { "&marker=\(AdminAPIClient.encode($0))" } ?? ""))
+                    for certificate in page["certificates"] as? [[String: Any]] ?? [] {
+                        let id = certificate["certificateId"] as? String ?? ""
+                        let arn = certificate["certificateArn"] as? String ?? ""
+                        let things = try await api.call("GET", "/principals/things", headers: [("x-amzn-principal", arn)])["things"] as? [String] ?? []
+                        print("\(id)  \((certificate["status"] as? String ?? "").padding(toLength: 18, withPad: " ", startingAt: 0))  \(things.joined(separator: ","))")
+                    }
+                    marker = page["nextMarker"] as? String
+                } while marker != nil
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "revoke",
+            abstract: "Revoke a certificate (UpdateCertificate REVOKED): its connections close at once and it can never connect again.")
+
+        @Argument(help: "Certificate id (64 hex digits).")
+        var certificateID: String
+
+        @Option(name: .long, help: "Data folder of the running gateway.")
+        var dataDir: String?
+
+        func run() async throws {
+            let api = try DeviceCommand.api(DeviceCommand.dataDirectory(dataDir))
+            let id = certificateID
+            try await DeviceCommand.run {
+                _ = try await api.call("PUT", "/certificates/\(AdminAPIClient.encode(id))", query: "newStatus=REVOKED")
+            }
+            print("revoked \(id)")
+        }
+    }
 
     struct Mint: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "mint",
-            abstract: "Issue a device certificate and key signed by the gateway's local CA.",
+            abstract: "Issue a device certificate (P-256) from the gateway's CA and register it ACTIVE, without a thing.",
             discussion: """
                 Writes NAME.cert.pem, NAME.private.key (mode 0600) and root-ca.pem into --out (default:
-                DATA_DIR/devices/NAME) and prints the certificate id (the SHA-256 of the certificate, the
+                DATA_DIR/devices/NAME), registers the certificate ACTIVE through the running gateway's API
+                (RegisterCertificate) and prints the certificate id (the SHA-256 of the certificate, the
                 principal that appears in logs and lifecycle events). Use NAME as the MQTT client id.
                 """
         )
@@ -33,13 +170,23 @@ struct DeviceCommand: AsyncParsableCommand {
         var days: Int = 365
 
         func run() async throws {
-            let path = dataDir ?? ProcessInfo.processInfo.environment["PORTCULLIS_DATA_DIR"] ?? PortcullisConfiguration().dataDirectory
-            let data = DataDirectory(path: path)
+            let data = DeviceCommand.dataDirectory(dataDir)
+            let api = try DeviceCommand.api(data)
             let files: DataDirectory.DeviceFiles
             do {
                 files = try data.mintDevice(name: name, validityDays: days, directory: out)
             } catch let error as ConfigurationError {
                 throw ValidationError(error.problems.joined(separator: "; "))
+            }
+            let pem = try String(contentsOfFile: files.certificatePath, encoding: .utf8)
+            do {
+                _ = try await api.call("POST", "/certificate/register", body: ["certificatePem": pem, "status": "ACTIVE"])
+            } catch let error as AdminAPIClient.Failure {
+                // A certificate the gateway does not know is of no use: leave nothing behind.
+                try? FileManager.default.removeItem(atPath: files.certificatePath)
+                try? FileManager.default.removeItem(atPath: files.privateKeyPath)
+                FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+                throw ExitCode(1)
             }
             print("""
                 certificate id : \(files.certificateID)

@@ -9,10 +9,11 @@ import Testing
 @Suite("portcullis bench", .serialized)
 struct BenchToolTests {
     /// Writes a device credential and the CA to files, as the bench takes them.
-    func files(_ live: LiveServer) throws -> BenchTarget.TLS {
+    func files(_ live: LiveServer) async throws -> BenchTarget.TLS {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let credential = try live.pki.device("bench")
+        try await live.register(credential)
         let ca = directory.appendingPathComponent("ca.pem").path
         let cert = directory.appendingPathComponent("bench.pem").path
         let key = directory.appendingPathComponent("bench.key").path
@@ -25,7 +26,7 @@ struct BenchToolTests {
     @Test(arguments: [(PubSubScenario.Kind.p2p, QoS.atLeastOnce, 3, 3), (.fanOut, .atMostOnce, 1, 4), (.fanIn, .atLeastOnce, 4, 1)])
     func messageScenarioCountsEveryMessage(kind: PubSubScenario.Kind, qos: QoS, publishers: Int, subscribers: Int) async throws {
         try await LiveServer.with(configure: { $0.limits.publishesPerSecond = 0; $0.limits.bytesPerSecond = 0 }) { live in
-            let target = BenchTarget(host: "127.0.0.1", port: live.port, version: .v5, tls: try files(live))
+            let target = BenchTarget(host: "127.0.0.1", port: live.port, version: .v5, tls: try await files(live))
             let scenario = PubSubScenario(kind: kind, target: target, publishers: publishers, subscribers: subscribers, qos: qos,
                                           payloadSize: 100, rate: 40, duration: 0.5, drainTimeout: 5)
             let result = try await scenario.run()
@@ -42,7 +43,7 @@ struct BenchToolTests {
 
     @Test func sharedFanInSplitsAndStillCountsEveryMessage() async throws {
         try await LiveServer.with(configure: { $0.limits.publishesPerSecond = 0 }) { live in
-            let target = BenchTarget(host: "127.0.0.1", port: live.port, version: .v3_1_1, tls: try files(live))
+            let target = BenchTarget(host: "127.0.0.1", port: live.port, version: .v3_1_1, tls: try await files(live))
             let result = try await PubSubScenario(kind: .fanIn, target: target, publishers: 3, subscribers: 2, qos: .atLeastOnce,
                                                   payloadSize: 64, rate: 30, duration: 0.5, sharedSubscription: true).run()
             #expect(result.expected == result.sent)
@@ -61,7 +62,7 @@ struct BenchToolTests {
             $0.limits.maximumQueuedMessages = 20
             if !backPressure { $0.limits.backPressureTimeoutMilliseconds = 0 }
         }) { live in
-            let target = BenchTarget(host: "127.0.0.1", port: live.port, version: .v5, tls: try files(live))
+            let target = BenchTarget(host: "127.0.0.1", port: live.port, version: .v5, tls: try await files(live))
             let result = try await PubSubScenario(kind: .fanIn, target: target, publishers: 25, subscribers: 1, qos: .atLeastOnce,
                                                   payloadSize: 64, rate: nil, duration: 1, drainTimeout: 10).run()
             #expect(result.sent > 500, "enough to fill the queue many times over")
@@ -77,7 +78,7 @@ struct BenchToolTests {
         // A payload above the broker's limit is refused (DISCONNECT 0x95): nothing arrives, and the bench
         // says so instead of reporting a clean run.
         try await LiveServer.with(configure: { $0.limits.maximumPayloadSize = 50 }) { live in
-            let target = BenchTarget(host: "127.0.0.1", port: live.port, version: .v5, tls: try files(live))
+            let target = BenchTarget(host: "127.0.0.1", port: live.port, version: .v5, tls: try await files(live))
             let result = try await PubSubScenario(kind: .p2p, target: target, publishers: 1, subscribers: 1, qos: .atMostOnce,
                                                   payloadSize: 100, rate: 20, duration: 0.3, drainTimeout: 1).run()
             #expect(result.sent > 0)
@@ -89,7 +90,7 @@ struct BenchToolTests {
 
     @Test func connScenarioCountsConnectionsAndFailures() async throws {
         try await LiveServer.with { live in
-            let tls = try files(live)
+            let tls = try await files(live)
             let result = try await ConnScenario(target: BenchTarget(host: "127.0.0.1", port: live.port, version: .v5, tls: tls),
                                                 count: 12, rate: nil, hold: 0, concurrency: 4).run()
             #expect(result.connected == 12 && result.failures.isEmpty)

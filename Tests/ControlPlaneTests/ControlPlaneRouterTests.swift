@@ -1,6 +1,7 @@
 import AWSSigV4
 @testable import ControlPlane
 import Crypto
+import DeviceIdentity
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -21,8 +22,10 @@ struct ControlPlaneRouterTests {
         configuration: .init(host: "127.0.0.1", port: 0, region: "us-east-1", accountID: "123456789012",
                              dataEndpointAddress: "gw.example.com", credentials: [credential],
                              serverCertificateChainPEM: "", serverPrivateKeyPEM: ""),
-        registry: try! Registry(arns: ARNs(region: "us-east-1", accountID: "123456789012")),
-        clock: { ControlPlaneRouterTests.now }).buildResponder()
+        registry: try! Registry(arns: ARNs(region: "us-east-1", accountID: "123456789012"), localCA: issuer.certificate),
+        issuer: issuer, clock: { ControlPlaneRouterTests.now }).buildResponder()
+    static let issuer = try! CertificateAuthority.makeRoot(commonName: "Router Test CA", notBefore: Date().addingTimeInterval(-3600))
+    var issuer: CertificateAuthority { Self.issuer }
 
     func send(_ method: HTTPRequest.Method, _ target: String, body: String = "", service: String? = "iot",
               secret: String = credential.secretAccessKey, signedAt: Int64 = now) async throws -> (Response, [String: Any]) {

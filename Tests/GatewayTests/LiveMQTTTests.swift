@@ -64,9 +64,55 @@ struct LiveMQTTTests {
         }
     }
 
+    @Test func anUnregisteredOrInactiveCertificateIsRefusedEvenFromTheGatewaysCA() async throws {
+        try await LiveServer.with { live in
+            let credential = try live.pki.device("stranger")
+            let client = try await live.client("stranger", credential: credential, register: false)
+            await #expect(throws: (any Error).self) { try await client.connect(clientID: "stranger") }
+            let log = await live.events.waitFor { $0.reason == "AUTHENTICATION_FAILURE" && $0.details?.contains("notRegistered") == true }
+            #expect(log?.details?.contains(credential.certificateID) == true)
+
+            try await live.register(credential, status: "INACTIVE")
+            let again = try await live.client("stranger", credential: credential, register: false)
+            await #expect(throws: (any Error).self) { try await again.connect(clientID: "stranger") }
+            #expect(await live.events.waitFor { $0.details?.contains("is INACTIVE") == true } != nil)
+
+            try await live.setStatus("ACTIVE", of: credential)
+            let admitted = try await live.client("stranger", credential: credential, register: false)
+            #expect(try await admitted.connect(clientID: "stranger").reasonCode == .success)
+        }
+    }
+
+    @Test(arguments: ["REVOKED", "INACTIVE"])
+    func changingACertificateAwayFromActiveClosesItsLiveConnections(_ status: String) async throws {
+        try await LiveServer.with { live in
+            let credential = try live.pki.device("doomed")
+            let (bystander, _) = try await live.connectedClient("bystander")
+            let v5 = try await live.client("doomed-v5", credential: credential)
+            #expect(try await v5.connect(clientID: "doomed-v5").reasonCode == .success)
+            let v311 = try await live.client("doomed-v311", version: .v3_1_1, credential: credential)
+            #expect(try await v311.connect(clientID: "doomed-v311").reasonCode == .success)
+
+            try await live.setStatus(status, of: credential)
+            // The change is applied before the registry call returns; the close is on its way within a second.
+            let packets = try await v5.waitForClose(timeout: .seconds(1))
+            #expect(packets.last == .disconnect(DisconnectPacket(reasonCode: .notAuthorized,
+                                                                 properties: MQTTProperties(reasonString: "the client certificate is no longer active"))))
+            #expect(try await v311.waitForClose(timeout: .seconds(1)).isEmpty)
+            let log = await live.events.waitFor { $0.eventType == .disconnect && $0.clientID == "doomed-v5" }
+            #expect(log?.reason == "AUTHENTICATION_FAILURE")
+            // Others are untouched.
+            #expect(try await bystander.subscribe("still/here").reasonCodes == [.grantedQoS1])
+            let retry = try await live.client("doomed-v5", credential: credential, register: false)
+            await #expect(throws: (any Error).self) { try await retry.connect(clientID: "doomed-v5") }
+        }
+    }
+
     @Test func expiredAndNotYetValidCertificatesAreRefused() async throws {
         try await LiveServer.with { live in
+            // Registered and ACTIVE, so only the dates are wrong.
             for (credential, code) in [(try live.pki.expiredDevice("old"), "expired"), (try live.pki.futureDevice("new"), "notYetValid")] {
+                try await live.register(credential)
                 let client = try await MQTTTestClient.open(port: live.port, caPEM: live.caPEM, credential: credential)
                 await #expect(throws: (any Error).self) { try await client.connect(clientID: "x") }
                 let log = await live.events.waitFor { $0.details?.contains(code) == true }
@@ -174,7 +220,9 @@ struct LiveMQTTTests {
         let server = try PortcullisServer(configuration: configuration, logger: .init(label: "test"), eventSink: CollectingEventSink())
         let port = try await server.start()[0].port!
         let pki = TestPKI(authority: server.preparation.certificateAuthority)
-        let client = try await MQTTTestClient.open(port: port, caPEM: pki.authority.certificatePEM, credential: try pki.device("c"))
+        let credential = try pki.device("c")
+        try await LiveServer.register(credential, in: server)
+        let client = try await MQTTTestClient.open(port: port, caPEM: pki.authority.certificatePEM, credential: credential)
         try await client.connect(clientID: "c")
         try await server.stop()
         let packets = try await client.waitForClose()

@@ -159,7 +159,8 @@ class Server:
             cmd = [str(self.binary), "device", "mint", name, "--data-dir", str(self.data_dir), "--out", str(out)]
             if days is not None:
                 cmd += ["--days", str(days)]
-            result = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+            env = dict(os.environ, **self.env) if self.env else None
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=env)
             if result.returncode != 0:
                 raise RuntimeError(f"device mint failed ({result.returncode}): {result.stderr}{result.stdout}")
             first = result.stdout.splitlines()[0]
@@ -909,9 +910,11 @@ def make_not_yet_valid_device(server: Server, workdir: Path, name: str = "future
 
 
 def make_gateway_signed_device(server: Server, workdir: Path, name: str, not_before: datetime.datetime,
-                               not_after: datetime.datetime, key_type: str = "ec-p256") -> tuple[Path, Path]:
+                               not_after: datetime.datetime, key_type: str = "ec-p256",
+                               register: str | None = "ACTIVE") -> tuple[Path, Path]:
     """A client certificate like `device mint` makes (same extensions), with the given validity and key type
-    (ec-p256, ec-p384 or rsa-2048)."""
+    (ec-p256, ec-p384 or rsa-2048), registered through the API with status `register` (None: not at all), so
+    that only what the test changes (the dates) is wrong with it."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -946,6 +949,8 @@ def make_gateway_signed_device(server: Server, workdir: Path, name: str, not_bef
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     os.chmod(key_path, 0o600)
+    if register:
+        iot_client(server).register_certificate(certificatePem=cert_path.read_text(), status=register)
     return cert_path, key_path
 
 
@@ -968,3 +973,14 @@ def iot_client(server: Server, key: str | None = None, secret: str | None = None
     return boto3.client("iot", region_name=region, endpoint_url=endpoint(server), verify=str(server.ca_cert),
                         aws_access_key_id=key or default_key, aws_secret_access_key=secret or default_secret,
                         config=botocore.config.Config(retries={"max_attempts": 1}))
+
+
+def aws_error(call) -> tuple[str, int]:
+    """The AWS error code and HTTP status a boto3 call is refused with (it must be refused)."""
+    from botocore.exceptions import ClientError
+    try:
+        call()
+    except ClientError as refused:
+        response = refused.response
+        return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+    raise AssertionError("the call was not refused")

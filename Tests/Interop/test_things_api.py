@@ -12,16 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from botocore.exceptions import ClientError
 
-from interop_support import Server, iot_client, unique
-
-
-def error_of(call) -> tuple[str, int]:
-    with pytest.raises(ClientError) as refused:
-        call()
-    response = refused.value.response
-    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+from interop_support import aws_error as error_of, Server, iot_client, unique
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 import Foundation
+import DeviceIdentity
 @testable import Registry
 import RegistrySQLite
 import Testing
@@ -83,14 +84,13 @@ struct StoreContractTests {
                 _ = try state.createPolicy(name: "a", document: document, now: 2)
             }
         }
-        #expect(try reopen().loadPolicies().map(\.name) == ["a"])
+        #expect(try reopen().loadRecords().keys.filter { $0.kind == .policy }.map(\.key) == ["a"])
     }
 
     @Test func aStoreThatCannotWriteLeavesTheRegistryUnchanged() async throws {
         struct Broken: RegistryStore {
             struct Failure: Error {}
-            func loadPolicies() throws -> [Policy] { [] }
-            func loadThings() throws -> [Thing] { [] }
+            func loadRecords() throws -> [RegistryRecordKey: Data] { [:] }
             func apply(_ changes: RegistryChanges) throws { throw Failure() }
         }
         let document = self.document
@@ -112,16 +112,40 @@ struct StoreContractTests {
         let first = try SQLiteRegistryStore(path: path)
         #expect(FileManager.default.fileExists(atPath: path + "-wal"), "WAL mode while open")
         // A second open of the same file migrates nothing again (CREATE TABLE would fail) and sees the data.
-        try first.apply(RegistryChanges(upsertedPolicies: [try RegistryState(arns: arns).creating("p", document)], deletedPolicies: []))
+        try first.apply(RegistryChanges(upserts: [RegistryRecordKey(.policy, "p"): Data("{}".utf8)]))
         let second = try SQLiteRegistryStore(path: path)
-        #expect(try second.loadPolicies().map(\.name) == ["p"])
+        #expect(try second.loadRecords() == [RegistryRecordKey(.policy, "p"): Data("{}".utf8)])
     }
 }
 
-extension RegistryState {
-    /// A policy as `createPolicy` makes it, for tests that feed a store directly.
-    func creating(_ name: String, _ document: String) throws -> Policy {
-        var copy = self
-        return try copy.createPolicy(name: name, document: document, now: 1)
+
+extension StoreContractTests {
+    @Test(arguments: Kind.allCases)
+    func certificatesCAsAndAttachmentsSurviveARestart(_ kind: Kind) async throws {
+        let (store, reopen, cleanup) = try makeStore(kind)
+        defer { cleanup() }
+        let local = try CertificateAuthority.makeRoot(commonName: "Local CA", notBefore: Date().addingTimeInterval(-86_400))
+        let fleet = try CertificateAuthority.makeRoot(commonName: "Fleet CA", notBefore: Date().addingTimeInterval(-86_400))
+        let pem = try local.issueClientCertificate(commonName: "d", notBefore: Date().addingTimeInterval(-60), validity: 3600).certificatePEM
+        let registry = try Registry(arns: arns, localCA: local.certificate, store: store)
+        let arns = self.arns
+        let (id, code) = try await registry.perform { state throws(RegistryError) in
+            let id = try state.registerCertificate(pem: pem, caPEM: nil, status: "ACTIVE", setAsActive: nil, now: 1).certificateID
+            _ = try state.createThing(name: "t", thingTypeName: nil, attributes: [:], now: 1)
+            _ = try state.createPolicy(name: "p", document: "{}", now: 1)
+            try state.attachThingPrincipal(thingName: "t", principal: arns.certificate(id), type: .exclusive)
+            try state.attachPolicy(name: "p", target: arns.certificate(id))
+            _ = try state.registerCACertificate(pem: fleet.certificatePEM, verificationPEM: nil, setAsActive: true, allowAutoRegistration: true,
+                                                mode: nil, now: 1)
+            return (id, state.obtainRegistrationCode())
+        }
+        let restarted = try Registry(arns: arns, localCA: local.certificate, store: try reopen())
+        try await restarted.read { state throws(RegistryError) in
+            #expect(try state.certificate(id: id).status == .active)
+            #expect(try state.listPrincipalThings(principal: arns.certificate(id), nextToken: nil, maxResults: nil).things.map(\.type) == [.exclusive])
+            #expect(try state.listTargetsForPolicy(name: "p", marker: nil, pageSize: nil).targets == [arns.certificate(id)])
+            #expect(try state.listCACertificates(marker: nil, pageSize: nil, ascending: true).certificates.first?.autoRegistration == true)
+        }
+        #expect(try await restarted.perform { state throws(RegistryError) in state.obtainRegistrationCode() } == code)
     }
 }

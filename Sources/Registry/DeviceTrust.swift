@@ -1,0 +1,111 @@
+import DeviceIdentity
+import Foundation
+import X509
+
+/// What the gateway needs of the registry to authenticate a device, as an immutable snapshot taken
+/// after every change: connect-time checks read memory, never the database.
+///
+/// A certificate is accepted only if it is registered and ACTIVE and, if registered under a CA, that
+/// CA is ACTIVE and signed the chain; certificates issued by the gateway's CA or registered without a
+/// CA are trusted by their fingerprint. Validity periods and key usage are checked in every case.
+public struct DeviceTrust: Sendable {
+    public struct Entry: Sendable, Hashable {
+        public var status: CertificateStatus
+        public var caCertificateID: String?
+    }
+
+    struct Authority: Sendable {
+        var certificate: Certificate
+        var active: Bool
+        var autoRegistration: Bool
+    }
+
+    public let certificates: [String: Entry]
+    let authorities: [String: Authority]
+    /// Every registered CA and the gateway's CA: used to tell an expired or foreign certificate from one
+    /// that is merely unregistered, so refusals say what is wrong.
+    let classifier: ClientCertificateVerifier
+
+    /// The outcome of a handshake's certificate check.
+    public enum Decision: Sendable {
+        case accepted(certificateID: String)
+        case rejected(ClientRejection)
+        /// Unknown, signed by a CA with auto-registration on: register it PENDING_ACTIVATION, and refuse.
+        case registerPending(ParsedCertificate, caCertificateID: String, rejection: ClientRejection)
+
+        public var rejection: ClientRejection? {
+            switch self {
+            case .accepted: nil
+            case .rejected(let rejection), .registerPending(_, _, let rejection): rejection
+            }
+        }
+    }
+
+    /// - Parameter parsedCAs: CA certificates parsed by earlier snapshots, by id; updated with new ones.
+    public init(state: RegistryState, parsedCAs: inout [String: Certificate]) {
+        var certificates: [String: Entry] = [:]
+        certificates.reserveCapacity(state.certificates.count)
+        for certificate in state.certificates.values {
+            certificates[certificate.certificateID] = Entry(status: certificate.status, caCertificateID: certificate.caCertificateID)
+        }
+        var authorities: [String: Authority] = [:]
+        var seen: [String: Certificate] = [:]
+        for record in state.caCertificates.values {
+            let parsed = parsedCAs[record.certificateID] ?? (try? PEM.parseCertificate(pem: record.certificatePEM))
+            guard let parsed else { continue }
+            seen[record.certificateID] = parsed
+            authorities[record.certificateID] = Authority(certificate: parsed, active: record.status == .active,
+                                                          autoRegistration: record.autoRegistration)
+        }
+        parsedCAs = seen
+        self.certificates = certificates
+        self.authorities = authorities
+        self.classifier = ClientCertificateVerifier(trustRoots: authorities.values.map(\.certificate) + (state.localCA.map { [$0] } ?? []))
+    }
+
+    /// Whether a connection authenticated by this certificate may stay connected.
+    public func allowsConnection(certificateID: String) -> Bool {
+        guard let entry = certificates[certificateID], entry.status == .active else { return false }
+        guard let ca = entry.caCertificateID else { return true }
+        return authorities[ca]?.active == true
+    }
+
+    /// Checks the chain a device presented (DER, leaf first) at `time`.
+    public func authenticate(derChain: [[UInt8]], at time: Date) async -> Decision {
+        guard let leafDER = derChain.first else {
+            return .rejected(ClientRejection(code: .noCertificate, reason: "the client presented no certificate"))
+        }
+        let leafID = CertificateID.compute(derBytes: leafDER)
+        if let entry = certificates[leafID] {
+            guard entry.status == .active else {
+                return .rejected(ClientRejection(code: .notActive, reason: "certificate \(leafID) is \(entry.status.rawValue)"))
+            }
+            guard let caID = entry.caCertificateID else {
+                guard let leaf = try? Certificate(derEncoded: leafDER) else {
+                    return .rejected(ClientRejection(code: .malformedCertificate, reason: "the presented certificate is not valid X.509"))
+                }
+                return Self.decision(ClientCertificateVerifier.verifyPinned(leaf: leaf, at: time))
+            }
+            guard let ca = authorities[caID], ca.active else {
+                return .rejected(ClientRejection(code: .caNotActive, reason: "certificate \(leafID) was registered under CA \(caID), which is not ACTIVE"))
+            }
+            return Self.decision(await ClientCertificateVerifier(trustRoots: [ca.certificate]).verify(derChain: derChain, at: time))
+        }
+        let verification = await classifier.verify(derChain: derChain, at: time)
+        guard case .trusted(let leaf, let chain, _) = verification else { return Self.decision(verification) }
+        let notRegistered = ClientRejection(code: .notRegistered, reason: "certificate \(leafID) ('\(leaf.subject)') is not registered")
+        if let root = chain.last, let rootID = try? CertificateID.compute(root), let ca = authorities[rootID], ca.active, ca.autoRegistration,
+           let parsed = try? ParsedCertificate(certificate: leaf) {
+            return .registerPending(parsed, caCertificateID: rootID, rejection: ClientRejection(
+                code: .notActive, reason: "certificate \(leafID) is registered as PENDING_ACTIVATION (auto-registration by CA \(rootID))"))
+        }
+        return .rejected(notRegistered)
+    }
+
+    static func decision(_ verification: ClientVerification) -> Decision {
+        switch verification {
+        case .trusted(_, _, let id): .accepted(certificateID: id)
+        case .rejected(let rejection): .rejected(rejection)
+        }
+    }
+}

@@ -1,0 +1,285 @@
+"""Certificates, CA certificates and attachments with boto3 and awscli (reference 2.1, 2.2, 9.3), and identity
+at the gateway coming from the registry: the AWS getting-started flow end to end (thing, keys and certificate,
+policy, attachments, then MQTT with that certificate), revocation closing the live connection, a restart
+keeping everything, CreateCertificateFromCsr, a CA registered with its verification certificate,
+auto-registration, and the `portcullis device` commands on top of the same API.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from interop_support import aws_error as error_of, V5, V311, Server, iot_client, make_gateway_signed_device, unique
+
+POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]})
+
+
+@pytest.fixture(scope="module")
+def iot(server):
+    return iot_client(server)
+
+
+def write_device(tmp_path: Path, name: str, created: dict) -> tuple[Path, Path]:
+    cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert.write_text(created["certificatePem"])
+    key.write_text(created["keyPair"]["PrivateKey"])
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+def test_getting_started_flow_then_mqtt_then_revocation(server, iot, paho, tmp_path):
+    name = unique("gs-thing")
+    iot.create_thing(thingName=name)
+    created = iot.create_keys_and_certificate(setAsActive=True)
+    arn, cert_id = created["certificateArn"], created["certificateId"]
+    assert arn == f"arn:aws:iot:us-east-1:123456789012:cert/{cert_id}" and len(cert_id) == 64
+    assert "PRIVATE KEY" in created["keyPair"]["PrivateKey"] and "PUBLIC KEY" in created["keyPair"]["PublicKey"]
+    policy = unique("gs-policy")
+    iot.create_policy(policyName=policy, policyDocument=POLICY)
+    iot.attach_policy(policyName=policy, target=arn)
+    iot.attach_thing_principal(thingName=name, principal=arn)
+    assert iot.list_thing_principals(thingName=name)["principals"] == [arn]
+    assert iot.list_principal_things(principal=arn)["things"] == [name]
+    assert [p["policyName"] for p in iot.list_attached_policies(target=arn)["policies"]] == [policy]
+    assert iot.list_targets_for_policy(policyName=policy)["targets"] == [arn]
+    described = iot.describe_certificate(certificateId=cert_id)["certificateDescription"]
+    assert described["status"] == "ACTIVE" and described["certificatePem"] == created["certificatePem"]
+    assert described["validity"]["notAfter"].year == 2049
+
+    cert, key = write_device(tmp_path, name, created)
+    mark = server.log_mark()
+    device = paho("gs", V5, client_id=name, certfile=cert, keyfile=key)
+    connect = server.wait_log(mark, eventType="Connect", status="Success", clientId=name)
+    assert connect["principalId"] == cert_id
+    v311 = paho("gs311", V311, certfile=cert, keyfile=key)
+
+    iot.update_certificate(certificateId=cert_id, newStatus="REVOKED")
+    assert device.disconnect_reason(timeout=2) == 0x87, "v5 hears Not authorized"
+    assert v311.wait_disconnected(timeout=2) is not None
+    again = paho("gs-again", V5, connect=False, certfile=cert, keyfile=key)
+    assert again.try_connect(timeout=5) is False
+    assert error_of(lambda: iot.update_certificate(certificateId=cert_id, newStatus="ACTIVE")) == ("CertificateStateException", 406)
+
+
+def test_an_unregistered_certificate_from_the_gateway_ca_is_refused_until_activated(server, iot, paho, tmp_path):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert, key = make_gateway_signed_device(server, tmp_path, "unregistered", now - datetime.timedelta(hours=1),
+                                           now + datetime.timedelta(days=1), register=None)
+    mark = server.log_mark()
+    client = paho("unreg", V5, connect=False, certfile=cert, keyfile=key)
+    assert client.try_connect(timeout=5) is False
+    assert "not registered" in server.wait_log(mark, eventType="Connect", status="Failure")["details"]
+    cert_id = iot.register_certificate(certificatePem=cert.read_text())["certificateId"]
+    assert iot.describe_certificate(certificateId=cert_id)["certificateDescription"]["status"] == "INACTIVE"
+    mark = server.log_mark()
+    assert paho("inactive", V5, connect=False, certfile=cert, keyfile=key).try_connect(timeout=5) is False
+    assert "INACTIVE" in server.wait_log(mark, eventType="Connect", status="Failure")["details"]
+    iot.update_certificate(certificateId=cert_id, newStatus="ACTIVE")
+    assert paho("active", V5, certfile=cert, keyfile=key).connack_reason == 0
+
+
+def test_create_certificate_from_csr(server, iot, paho, tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "csr-device")]))
+           .sign(key, hashes.SHA256()))
+    created = iot.create_certificate_from_csr(certificateSigningRequest=csr.public_bytes(serialization.Encoding.PEM).decode(),
+                                              setAsActive=True)
+    issued = x509.load_pem_x509_certificate(created["certificatePem"].encode())
+    assert issued.public_key().public_numbers() == key.public_key().public_numbers(), "the device keeps its key"
+    assert issued.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "csr-device"
+    cert, key_path = tmp_path / "csr.pem", tmp_path / "csr.key"
+    cert.write_text(created["certificatePem"])
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    assert paho("csr", V5, certfile=cert, keyfile=key_path).connack_reason == 0
+
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    weak_csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "weak")]))
+                .sign(weak, hashes.SHA256()))
+    assert error_of(lambda: iot.create_certificate_from_csr(
+        certificateSigningRequest=weak_csr.public_bytes(serialization.Encoding.PEM).decode())) == ("InvalidRequestException", 400)
+    assert error_of(lambda: iot.create_certificate_from_csr(certificateSigningRequest="not a csr")) == ("InvalidRequestException", 400)
+
+
+def make_ca(workdir: Path, name: str):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    now = datetime.datetime.now(datetime.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert, key
+
+
+def issue(ca_cert, ca_key, common_name: str, workdir: Path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    now = datetime.datetime.now(datetime.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    workdir.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = workdir / f"{common_name}.pem", workdir / f"{common_name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_own_ca_with_verification_certificate_and_auto_registration(server, iot, paho, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    ca_cert, ca_key = make_ca(tmp_path, unique("Fleet CA"))
+    ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM).decode()
+    code = iot.get_registration_code()["registrationCode"]
+    assert len(code) == 64 and iot.get_registration_code()["registrationCode"] == code
+    wrong, _ = issue(ca_cert, ca_key, "not-the-code", tmp_path / "wrong")
+    assert error_of(lambda: iot.register_ca_certificate(caCertificate=ca_pem, verificationCertificate=wrong.read_text())) \
+        == ("RegistrationCodeValidationException", 400)
+    proof, _ = issue(ca_cert, ca_key, code, tmp_path / "proof")
+    registered = iot.register_ca_certificate(caCertificate=ca_pem, verificationCertificate=proof.read_text(),
+                                             setAsActive=True, allowAutoRegistration=True)
+    ca_id = registered["certificateId"]
+    description = iot.describe_ca_certificate(certificateId=ca_id)["certificateDescription"]
+    assert description["status"] == "ACTIVE" and description["autoRegistrationStatus"] == "ENABLE"
+    assert description["certificateMode"] == "DEFAULT"
+    assert ca_id in [c["certificateId"] for c in iot.list_ca_certificates()["certificates"]]
+
+    # A device of that CA connects once: it is registered PENDING_ACTIVATION and refused until activated.
+    cert, key = issue(ca_cert, ca_key, "fleet-device", tmp_path / "device")
+    assert paho("fleet", V5, connect=False, certfile=cert, keyfile=key).try_connect(timeout=5) is False
+    pending = iot.list_certificates_by_ca(caCertificateId=ca_id)["certificates"]
+    assert [c["status"] for c in pending] == ["PENDING_ACTIVATION"]
+    iot.update_certificate(certificateId=pending[0]["certificateId"], newStatus="ACTIVE")
+    client = paho("fleet", V5, certfile=cert, keyfile=key)
+    assert client.connack_reason == 0
+
+    # Deactivating the CA closes its devices' connections.
+    iot.update_ca_certificate(certificateId=ca_id, newStatus="INACTIVE")
+    assert client.disconnect_reason(timeout=2) == 0x87
+    assert error_of(lambda: iot.delete_ca_certificate(certificateId=ca_id)) == ("DeleteConflictException", 409)
+
+
+def test_refusals_a_client_can_trigger(iot, tmp_path):
+    missing = "0" * 64
+    assert error_of(lambda: iot.describe_certificate(certificateId=missing)) == ("ResourceNotFoundException", 404)
+    assert error_of(lambda: iot.describe_certificate(certificateId="g" * 64)) == ("InvalidRequestException", 400)
+    assert error_of(lambda: iot.register_certificate_without_ca(certificatePem="garbage")) == ("CertificateValidationException", 400)
+    created = iot.create_keys_and_certificate(setAsActive=True)
+    cert_id, arn = created["certificateId"], created["certificateArn"]
+    assert error_of(lambda: iot.update_certificate(certificateId=cert_id, newStatus="PENDING_ACTIVATION")) == ("InvalidRequestException", 400)
+    assert error_of(lambda: iot.delete_certificate(certificateId=cert_id)) == ("CertificateStateException", 406)
+    iot.update_certificate(certificateId=cert_id, newStatus="INACTIVE")
+    policy = unique("p")
+    iot.create_policy(policyName=policy, policyDocument=POLICY)
+    iot.attach_policy(policyName=policy, target=arn)
+    assert error_of(lambda: iot.delete_policy(policyName=policy)) == ("DeleteConflictException", 409)
+    assert error_of(lambda: iot.delete_certificate(certificateId=cert_id)) == ("DeleteConflictException", 409)
+    thing = unique("t")
+    iot.create_thing(thingName=thing)
+    iot.attach_thing_principal(thingName=thing, principal=arn, thingPrincipalType="EXCLUSIVE_THING")
+    other = unique("t")
+    iot.create_thing(thingName=other)
+    assert error_of(lambda: iot.attach_thing_principal(thingName=other, principal=arn)) == ("InvalidRequestException", 400)
+    assert error_of(lambda: iot.delete_thing(thingName=thing)) == ("InvalidRequestException", 400)
+    assert error_of(lambda: iot.delete_certificate(certificateId=cert_id, forceDelete=True)) == ("DeleteConflictException", 409)
+    iot.detach_thing_principal(thingName=thing, principal=arn)
+    iot.delete_certificate(certificateId=cert_id, forceDelete=True)
+    assert iot.list_targets_for_policy(policyName=policy)["targets"] == []
+    assert error_of(lambda: iot.attach_policy(policyName=policy, target="arn:aws:iot:us-east-1:123456789012:thinggroup/none")) \
+        == ("ResourceNotFoundException", 404)
+
+
+def test_everything_survives_a_restart_and_the_device_still_connects(portcullis_bin, tmp_path):
+    srv = Server(portcullis_bin, tmp_path / "srv").start()
+    try:
+        iot = iot_client(srv)
+        iot.create_thing(thingName="kept")
+        created = iot.create_keys_and_certificate(setAsActive=True)
+        iot.attach_thing_principal(thingName="kept", principal=created["certificateArn"])
+        iot.create_policy(policyName="kept-policy", policyDocument=POLICY)
+        iot.attach_policy(policyName="kept-policy", target=created["certificateArn"])
+        revoked = iot.create_keys_and_certificate(setAsActive=True)
+        iot.update_certificate(certificateId=revoked["certificateId"], newStatus="REVOKED")
+        srv.stop()
+        srv.start()
+        iot = iot_client(srv)
+        assert iot.list_principal_things(principal=created["certificateArn"])["things"] == ["kept"]
+        assert iot.list_targets_for_policy(policyName="kept-policy")["targets"] == [created["certificateArn"]]
+        assert iot.describe_certificate(certificateId=revoked["certificateId"])["certificateDescription"]["status"] == "REVOKED"
+        cert, key = write_device(tmp_path, "kept", created)
+        result = subprocess.run(["mosquitto_pub", "-h", "localhost", "-p", str(srv.port), "-i", "kept", "-t", "kept/hello", "-m", "hi",
+                                 "-q", "1", "--cafile", str(srv.ca_cert), "--cert", str(cert), "--key", str(key)],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        bad_cert, bad_key = write_device(tmp_path, "revoked", revoked)
+        result = subprocess.run(["mosquitto_pub", "-h", "localhost", "-p", str(srv.port), "-i", "revoked", "-t", "x", "-m", "hi",
+                                 "--cafile", str(srv.ca_cert), "--cert", str(bad_cert), "--key", str(bad_key)],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode != 0
+    finally:
+        srv.stop()
+
+
+def test_awscli_certificate_round_trip(server, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(server.data_dir / "admin" / "credentials"),
+               AWS_CONFIG_FILE=str(server.data_dir / "admin" / "config"))
+    aws = [str(Path(sys.executable).parent / "aws"), "--profile", "portcullis", "iot"]
+
+    def run(*args):
+        result = subprocess.run(aws + list(args), capture_output=True, text=True, env=env, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout) if result.stdout.strip() else {}
+
+    created = run("create-keys-and-certificate", "--set-as-active", "--certificate-pem-outfile", str(tmp_path / "c.pem"),
+                  "--private-key-outfile", str(tmp_path / "c.key"))
+    assert (tmp_path / "c.pem").read_text() == created["certificatePem"]
+    thing = unique("cli")
+    run("create-thing", "--thing-name", thing)
+    run("attach-thing-principal", "--thing-name", thing, "--principal", created["certificateArn"])
+    assert run("list-thing-principals", "--thing-name", thing)["principals"] == [created["certificateArn"]]
+    listed = run("list-certificates")["certificates"]
+    assert created["certificateId"] in [c["certificateId"] for c in listed]
+
+
+def test_device_commands(server, paho):
+    cli = [str(server.binary), "device"]
+    name = unique("cli-device")
+    result = subprocess.run(cli + ["create", name, "--data-dir", str(server.data_dir)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    cert_id = next(line.split(":", 1)[1].strip() for line in result.stdout.splitlines() if line.startswith("certificate id"))
+    folder = server.data_dir / "devices" / name
+    cert, key = folder / f"{name}.cert.pem", folder / f"{name}.private.key"
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    assert iot_client(server).list_thing_principals(thingName=name)["principals"][0].endswith(cert_id)
+    client = paho("cli", V5, client_id=name, certfile=cert, keyfile=key)
+    listed = subprocess.run(cli + ["list", "--data-dir", str(server.data_dir)], capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and any(line.startswith(cert_id) and "ACTIVE" in line and name in line
+                                          for line in listed.stdout.splitlines()), listed.stdout
+    revoked = subprocess.run(cli + ["revoke", cert_id, "--data-dir", str(server.data_dir)], capture_output=True, text=True, timeout=60)
+    assert revoked.returncode == 0, revoked.stderr
+    assert client.disconnect_reason(timeout=2) == 0x87
+    again = subprocess.run(cli + ["revoke", "f" * 64, "--data-dir", str(server.data_dir)], capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and "ResourceNotFoundException" in again.stderr
