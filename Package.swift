@@ -95,7 +95,7 @@ let package = Package(
         .target(
             name: "ControlPlane",
             dependencies: [
-                "AWSSigV4", "Registry", "DeviceIdentity",
+                "AWSSigV4", "Registry", "DeviceIdentity", "Broker", "MQTTCore",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -57,6 +57,12 @@ extension Broker {
         publishEvent(topic: "$aws/events/subscriptions/\(kind)/\(connection.clientID)", json.finished(), at: now)
     }
 
+    /// A registry event (certificate auto-registration, later thing events) to every subscriber.
+    public func publishServiceEvent(topic: String, payload: String, at now: BrokerInstant) -> [BrokerAction] {
+        publishEvent(topic: topic, payload, at: now)
+        return takeActions()
+    }
+
     /// Publishes a service event at QoS 1, so QoS 1 subscribers get it reliably.
     func publishEvent(topic: String, _ payload: String, at now: BrokerInstant) {
         let publish = PublishPacket(topic: topic, payload: ByteBuffer(string: payload), qos: .atLeastOnce,

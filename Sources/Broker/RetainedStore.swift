@@ -201,6 +201,13 @@ final class RetainedStore {
 
     func message(topic: String) -> StoredMessage? { node(for: topic.topicLevels)?.message }
 
+    /// Every live retained message, `$` topics included (ListRetainedMessages).
+    func all(at now: BrokerInstant) -> [StoredMessage] {
+        var found: [StoredMessage] = []
+        collectSubtree(root, skipSystem: false, now: now, limit: .max, into: &found)
+        return found
+    }
+
     /// Drops expired messages (a full walk: run from housekeeping, not per message).
     func purgeExpired(at now: BrokerInstant) {
         var expired: [String] = []

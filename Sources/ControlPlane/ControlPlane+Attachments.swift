@@ -28,8 +28,9 @@ extension ControlPlane {
             let target = try pathParameter(context, "target")
             let marker = request.uri.queryParameters["marker"].map(String.init)
             let pageSize = try intParameter(request, "pageSize")
+            let recursive = try boolParameter(request, "recursive") ?? false
             let (policies, next) = try await registry.read { state throws(RegistryError) in
-                try state.listAttachedPolicies(target: target, marker: marker, pageSize: pageSize)
+                try state.listAttachedPolicies(target: target, recursive: recursive, marker: marker, pageSize: pageSize)
             }
             let arns = await registry.arns
             var out: [String: Any] = ["policies": policies.map { ["policyName": $0.name, "policyArn": arns.policy($0.name)] }]

@@ -168,10 +168,13 @@ extension ControlPlane {
             let pem = try requiredString(body, "caCertificate")
             let verification = try optionalString(body, "verificationCertificate")
             let mode = try optionalString(body, "certificateMode")
+            let tags = try tagList(body)
             let now = Date().timeIntervalSince1970
             let record = try await registry.perform { state throws(RegistryError) in
-                try state.registerCACertificate(pem: pem, verificationPEM: verification, setAsActive: active, allowAutoRegistration: auto,
-                                                mode: mode, now: now)
+                let record = try state.registerCACertificate(pem: pem, verificationPEM: verification, setAsActive: active,
+                                                             allowAutoRegistration: auto, mode: mode, now: now)
+                if let tags { try state.tagResource(arn: state.arns.caCertificate(record.certificateID), tags: tags) }
+                return record
             }
             let arns = await registry.arns
             return try json(["certificateArn": arns.caCertificate(record.certificateID), "certificateId": record.certificateID])

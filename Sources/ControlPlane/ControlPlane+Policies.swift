@@ -11,8 +11,13 @@ extension ControlPlane {
             let name = try pathParameter(context, "policyName")
             let body = try await jsonBody(request, context)
             let document = try requiredString(body, "policyDocument")
+            let tags = try tagList(body)
             let now = Date().timeIntervalSince1970
-            let policy = try await registry.perform { state throws(RegistryError) in try state.createPolicy(name: name, document: document, now: now) }
+            let policy = try await registry.perform { state throws(RegistryError) in
+                let policy = try state.createPolicy(name: name, document: document, now: now)
+                if let tags { try state.tagResource(arn: state.arns.policy(policy.name), tags: tags) }
+                return policy
+            }
             let arns = await registry.arns
             return try json(["policyName": policy.name, "policyArn": arns.policy(policy.name),
                              "policyDocument": policy.defaultVersion.document, "policyVersionId": policy.defaultVersionID])

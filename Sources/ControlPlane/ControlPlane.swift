@@ -15,8 +15,8 @@ import ServiceLifecycle
 /// The AWS-compatible HTTPS API: botocore's `iot` service on the wire (the same methods, URIs, JSON
 /// and error shapes), every request authenticated with SigV4 against the admin access keys. awscli and
 /// boto3 work against it with `--endpoint-url`. One port serves the control plane (`iot` in the
-/// credential scope) and, later, `iot-data` (`iotdata`). Operations so far: DescribeEndpoint, policies,
-/// things, certificates, CA certificates, and attachments of policies and principals.
+/// credential scope) and `iot-data` (`iotdata`): DescribeEndpoint, policies, things, thing types, thing
+/// groups, certificates, CA certificates, attachments and tags; Publish and the retained-message reads.
 public final class ControlPlane: Service, Sendable {
     public struct Configuration: Sendable {
         public var host: String
@@ -53,11 +53,11 @@ public final class ControlPlane: Service, Sendable {
 
     /// - Parameter issuer: the gateway's CA, which signs what CreateKeysAndCertificate and
     ///   CreateCertificateFromCsr hand out.
-    public init(configuration: Configuration, registry: Registry, issuer: CertificateAuthority?, logger: Logger,
+    public init(configuration: Configuration, registry: Registry, issuer: CertificateAuthority?, dataPlane: (any DataPlane)? = nil, logger: Logger,
                 clock: @escaping @Sendable () -> Int64 = ControlPlane.systemClock,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         self.configuration = configuration
-        let router = Self.makeRouter(configuration: configuration, registry: registry, issuer: issuer, clock: clock)
+        let router = Self.makeRouter(configuration: configuration, registry: registry, issuer: issuer, dataPlane: dataPlane, clock: clock)
 
         let chain = try NIOSSLCertificate.fromPEMBytes(Array(configuration.serverCertificateChainPEM.utf8))
         let key = try NIOSSLPrivateKey(bytes: Array(configuration.serverPrivateKeyPEM.utf8), format: .pem)
@@ -108,7 +108,7 @@ public final class ControlPlane: Service, Sendable {
 
     /// Every route behind the SigV4 middleware (added first, so it also wraps "no such route").
     static func makeRouter(configuration: Configuration, registry: Registry, issuer: CertificateAuthority? = nil,
-                           clock: @escaping @Sendable () -> Int64) -> Router<ControlPlaneContext> {
+                           dataPlane: (any DataPlane)? = nil, clock: @escaping @Sendable () -> Int64) -> Router<ControlPlaneContext> {
         let verifier = SigV4Verifier(credentials: configuration.credentials, region: configuration.region,
                                      services: Self.signingNames)
         let router = Router(context: ControlPlaneContext.self)
@@ -118,6 +118,10 @@ public final class ControlPlane: Service, Sendable {
         addThingRoutes(to: router, registry: registry)
         addCertificateRoutes(to: router, registry: registry, issuer: issuer)
         addAttachmentRoutes(to: router, registry: registry)
+        addThingTypeRoutes(to: router, registry: registry)
+        addThingGroupRoutes(to: router, registry: registry)
+        addTagRoutes(to: router, registry: registry)
+        if let dataPlane { addDataPlaneRoutes(to: router, dataPlane: dataPlane) }
         return router
     }
 

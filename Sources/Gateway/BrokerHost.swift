@@ -34,6 +34,30 @@ public final class BrokerHost: @unchecked Sendable {
         self.admits = admits
     }
 
+    /// Publish from the HTTPS data plane: routed under the lock like any PUBLISH; the refusal, if any.
+    public func publishFromAPI(_ publish: PublishPacket, principal: String, sourceIP: String?) -> Broker.APIRefusal? {
+        var refusal: Broker.APIRefusal?
+        process(from: nil) { broker in
+            let (refused, actions) = broker.publishFromAPI(publish, principal: principal, sourceIP: sourceIP, at: SystemClock.now())
+            refusal = refused
+            return actions
+        }
+        return refusal
+    }
+
+    public func retainedMessage(topic: String) -> Broker.RetainedMessageInfo? {
+        withBroker { $0.retainedMessageInfo(topic: topic, at: SystemClock.now()) }
+    }
+
+    public func retainedMessages() -> [Broker.RetainedMessageInfo] {
+        withBroker { $0.retainedMessages(at: SystemClock.now()) }
+    }
+
+    /// Publishes a service event (JSON) on a reserved topic, as the broker's lifecycle events are.
+    public func publishServiceEvent(topic: String, payload: String) {
+        process(from: nil) { broker in broker.publishServiceEvent(topic: topic, payload: payload, at: SystemClock.now()) }
+    }
+
     /// Closes every connection whose principal `admits` no longer accepts: call after the registry changed.
     public func closeConnectionsNoLongerAdmitted() {
         let admits = self.admits

@@ -12,7 +12,7 @@ public final class DeviceDirectory: Sendable {
         var trust: DeviceTrust?
         var parsedCAs: [String: Certificate] = [:]
         var listeners: [@Sendable () -> Void] = []
-        var registrar: (@Sendable (ParsedCertificate, String) -> Void)?
+        var registrar: (@Sendable (PendingCertificate) -> Void)?
     }
 
     private let state = NIOLockedValueBox(State())
@@ -31,8 +31,17 @@ public final class DeviceDirectory: Sendable {
     /// Called after every update (the gateway closes connections that are no longer admitted).
     public func onUpdate(_ listener: @escaping @Sendable () -> Void) { state.withLockedValue { $0.listeners.append(listener) } }
 
-    /// Who registers a certificate PENDING_ACTIVATION under a CA with auto-registration (the registry).
-    public func setRegistrar(_ registrar: @escaping @Sendable (ParsedCertificate, String) -> Void) {
+    /// A certificate presented while PENDING_ACTIVATION under an auto-registering CA.
+    public struct PendingCertificate: Sendable {
+        public var certificateID: String
+        public var caCertificateID: String
+        /// Set when the certificate is not registered yet: register it PENDING_ACTIVATION first.
+        public var register: ParsedCertificate?
+    }
+
+    /// Who registers a certificate PENDING_ACTIVATION under a CA with auto-registration (the registry)
+    /// and announces it.
+    public func setRegistrar(_ registrar: @escaping @Sendable (PendingCertificate) -> Void) {
         state.withLockedValue { $0.registrar = registrar }
     }
 
@@ -51,8 +60,8 @@ public final class DeviceDirectory: Sendable {
             return .success(id)
         case .rejected(let rejection):
             return .failure(rejection)
-        case .registerPending(let certificate, let caID, let rejection):
-            state.withLockedValue { $0.registrar }?(certificate, caID)
+        case .pendingActivation(let id, let caID, let certificate, let rejection):
+            state.withLockedValue { $0.registrar }?(PendingCertificate(certificateID: id, caCertificateID: caID, register: certificate))
             return .failure(rejection)
         }
     }

@@ -5,6 +5,7 @@ import DeviceIdentity
 import Foundation
 import Gateway
 import Logging
+import MQTTCore
 import NIOCore
 import NIOPosix
 import Registry
@@ -53,9 +54,20 @@ public final class PortcullisServer: Sendable {
                                     store: SQLiteRegistryStore(path: dataDirectory.registryDatabasePath),
                                     observer: { directory.update(from: $0) })
         self.registry = registry
-        directory.setRegistrar { certificate, caID in
+        let accountID = configuration.accountID
+        directory.setRegistrar { pending in
             let now = Date().timeIntervalSince1970
-            Task { _ = try? await registry.perform { state throws(RegistryError) in state.autoRegister(certificate, caCertificateID: caID, now: now) } }
+            Task {
+                if let certificate = pending.register {
+                    _ = try? await registry.perform { state throws(RegistryError) in
+                        state.autoRegister(certificate, caCertificateID: pending.caCertificateID, now: now)
+                    }
+                }
+                guard let registered = try? await registry.read({ state throws(RegistryError) in try state.certificate(id: pending.certificateID) }),
+                      registered.status == .pendingActivation else { return }
+                host.publishServiceEvent(topic: "$aws/events/certificates/registered/\(pending.caCertificateID)",
+                                         payload: Self.certificateRegisteredEvent(registered, accountID: accountID, now: now))
+            }
         }
         let material = GatewayTLSMaterial(
             serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM,
@@ -81,9 +93,20 @@ public final class PortcullisServer: Sendable {
                         dataEndpointAddress: configuration.serverHostNames.first ?? "localhost",
                         credentials: [SigV4Credential(accessKeyID: admin.accessKeyID, secretAccessKey: admin.secretAccessKey)],
                         serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM),
-                    registry: registry, issuer: preparation.certificateAuthority, logger: logger, group: group)
+                    registry: registry, issuer: preparation.certificateAuthority, dataPlane: host, logger: logger, group: group)
             }
         }
+    }
+
+    /// The payload AWS publishes when a CA's auto-registration registered a certificate (reference 2.3).
+    static func certificateRegisteredEvent(_ certificate: DeviceCertificate, accountID: String, now: Double) -> String {
+        let object: [String: Any] = [
+            "certificateId": certificate.certificateID, "caCertificateId": certificate.caCertificateID ?? "",
+            "timestamp": Int64(now * 1000), "certificateStatus": certificate.status.rawValue, "awsAccountId": accountID,
+            "certificateRegistrationTimestamp": String(Int64(certificate.createdAt * 1000)),
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// The swift-log level matching an IoT log level.
@@ -116,5 +139,12 @@ public final class PortcullisServer: Sendable {
 
     public func stop() async throws {
         for listener in listeners.reversed() { try await listener.stop() }
+    }
+}
+
+/// The broker serves the iot-data routes of the API.
+extension BrokerHost: DataPlane {
+    public func publish(_ publish: PublishPacket, principal: String, sourceIP: String?) -> Broker.APIRefusal? {
+        publishFromAPI(publish, principal: principal, sourceIP: sourceIP)
     }
 }

@@ -12,6 +12,15 @@ public struct ARNs: Sendable, Hashable {
     public func certificate(_ id: String) -> String { arn("cert/\(id)") }
     public func thing(_ name: String) -> String { arn("thing/\(name)") }
     public func caCertificate(_ id: String) -> String { arn("cacert/\(id)") }
+    public func thingType(_ name: String) -> String { arn("thingtype/\(name)") }
+    public func thingGroup(_ name: String) -> String { arn("thinggroup/\(name)") }
+
+    /// The name in a thing group ARN of this account and region, nil for any other ARN.
+    public func thingGroupName(inARN text: String) -> String? {
+        let prefix = arn("thinggroup/")
+        guard text.hasPrefix(prefix) else { return nil }
+        return String(text.dropFirst(prefix.count))
+    }
 
     /// The certificate id in a certificate ARN of this account and region, nil for any other ARN.
     public func certificateID(inARN text: String) -> String? {

@@ -30,13 +30,15 @@ public struct DeviceTrust: Sendable {
     public enum Decision: Sendable {
         case accepted(certificateID: String)
         case rejected(ClientRejection)
-        /// Unknown, signed by a CA with auto-registration on: register it PENDING_ACTIVATION, and refuse.
-        case registerPending(ParsedCertificate, caCertificateID: String, rejection: ClientRejection)
+        /// PENDING_ACTIVATION under a CA with auto-registration: refused, and announced on
+        /// `$aws/events/certificates/registered/<caCertificateId>`. `register` carries the certificate when
+        /// it is unknown yet and must first be registered PENDING_ACTIVATION.
+        case pendingActivation(certificateID: String, caCertificateID: String, register: ParsedCertificate?, rejection: ClientRejection)
 
         public var rejection: ClientRejection? {
             switch self {
             case .accepted: nil
-            case .rejected(let rejection), .registerPending(_, _, let rejection): rejection
+            case .rejected(let rejection), .pendingActivation(_, _, _, let rejection): rejection
             }
         }
     }
@@ -77,6 +79,10 @@ public struct DeviceTrust: Sendable {
         }
         let leafID = CertificateID.compute(derBytes: leafDER)
         if let entry = certificates[leafID] {
+            if entry.status == .pendingActivation, let caID = entry.caCertificateID {
+                return .pendingActivation(certificateID: leafID, caCertificateID: caID, register: nil, rejection: ClientRejection(
+                    code: .notActive, reason: "certificate \(leafID) is PENDING_ACTIVATION (registered by CA \(caID)); activate it to connect"))
+            }
             guard entry.status == .active else {
                 return .rejected(ClientRejection(code: .notActive, reason: "certificate \(leafID) is \(entry.status.rawValue)"))
             }
@@ -96,7 +102,7 @@ public struct DeviceTrust: Sendable {
         let notRegistered = ClientRejection(code: .notRegistered, reason: "certificate \(leafID) ('\(leaf.subject)') is not registered")
         if let root = chain.last, let rootID = try? CertificateID.compute(root), let ca = authorities[rootID], ca.active, ca.autoRegistration,
            let parsed = try? ParsedCertificate(certificate: leaf) {
-            return .registerPending(parsed, caCertificateID: rootID, rejection: ClientRejection(
+            return .pendingActivation(certificateID: leafID, caCertificateID: rootID, register: parsed, rejection: ClientRejection(
                 code: .notActive, reason: "certificate \(leafID) is registered as PENDING_ACTIVATION (auto-registration by CA \(rootID))"))
         }
         return .rejected(notRegistered)

@@ -13,19 +13,23 @@ extension RegistryState {
     /// registry objects here (yet), so they are refused by name.
     func certificateForPrincipal(_ arn: String, field: String) throws(RegistryError) -> DeviceCertificate {
         guard let id = arns.certificateID(inARN: arn) else {
-            if arn.contains(":thinggroup/") {
-                throw RegistryError(.resourceNotFound, "The thing group \(arn.prefix(256)) does not exist.")
-            }
-            throw RegistryError(.invalidRequest, "\(field) must be a certificate ARN of this account and region (\(arns.certificate("<certificateId>"))).")
+            throw RegistryError(.invalidRequest, "\(field) must be a certificate or thing group ARN of this account and region (\(arns.certificate("<certificateId>"))).")
         }
         return try certificate(id: id)
+    }
+
+    /// A policy target: a certificate or a thing group that exists, as its canonical ARN.
+    func policyTarget(_ text: String) throws(RegistryError) -> String {
+        if let group = arns.thingGroupName(inARN: text) {
+            return arns.thingGroup(try thingGroup(named: group).name)
+        }
+        return arns.certificate(try certificateForPrincipal(text, field: "target").certificateID)
     }
 
     /// AttachPolicy: attaching twice is not an error.
     public mutating func attachPolicy(name: String, target: String) throws(RegistryError) {
         _ = try policy(named: name)
-        let certificate = try certificateForPrincipal(target, field: "target")
-        let arn = arns.certificate(certificate.certificateID)
+        let arn = try policyTarget(target)
         guard !policyTargets[name, default: []].contains(arn) else { return }
         let attached = policyTargets.values.filter { $0.contains(arn) }.count
         guard attached < CertificateRules.maximumPoliciesPerTarget else {
@@ -37,15 +41,20 @@ extension RegistryState {
     /// DetachPolicy: detaching what is not attached is not an error.
     public mutating func detachPolicy(name: String, target: String) throws(RegistryError) {
         _ = try policy(named: name)
-        let certificate = try certificateForPrincipal(target, field: "target")
-        policyTargets[name]?.remove(arns.certificate(certificate.certificateID))
+        let arn = try policyTarget(target)
+        policyTargets[name]?.remove(arn)
     }
 
-    /// ListAttachedPolicies: the policies attached to a target, by name.
-    public func listAttachedPolicies(target: String, marker: String?, pageSize: Int?) throws(RegistryError) -> (policies: [Policy], nextMarker: String?) {
-        let certificate = try certificateForPrincipal(target, field: "target")
-        let arn = arns.certificate(certificate.certificateID)
-        let attached = policyTargets.filter { $0.value.contains(arn) }.keys.sorted().compactMap { policies[$0] }
+    /// ListAttachedPolicies: the policies attached to a target, by name; for a thing group with
+    /// `recursive`, those of its ancestors too.
+    public func listAttachedPolicies(target: String, recursive: Bool = false, marker: String?, pageSize: Int?) throws(RegistryError)
+        -> (policies: [Policy], nextMarker: String?)
+    {
+        var targets: Set<String> = [try policyTarget(target)]
+        if recursive, let group = arns.thingGroupName(inARN: target) {
+            targets.formUnion(ancestors(of: group).map { arns.thingGroup($0.name) })
+        }
+        let attached = policyTargets.filter { !$0.value.isDisjoint(with: targets) }.keys.sorted().compactMap { policies[$0] }
         let page = try Self.page(attached, key: \.name, marker: marker, pageSize: pageSize, maximum: 250)
         return (page.items, page.nextMarker)
     }

@@ -283,5 +283,6 @@ extension RegistryState {
             throw RegistryError(.deleteConflict, "\(remaining) certificates are registered under the CA certificate \(record.certificateID): delete them first.")
         }
         caCertificates[record.certificateID] = nil
+        forgetTags(of: arns.caCertificate(record.certificateID))
     }
 }

@@ -5,11 +5,8 @@ extension RegistryState {
     /// call is idempotent); with different ones it is a conflict.
     public mutating func createThing(name: String, thingTypeName: String?, attributes: [String: String], now: Double) throws(RegistryError) -> Thing {
         try ThingRules.checkName(name)
-        if let thingTypeName {
-            try ThingRules.checkName(thingTypeName, field: "thingTypeName")
-            throw RegistryError(.resourceNotFound, "Thing type \(thingTypeName) not found.")
-        }
-        try ThingRules.checkAttributes(attributes, hasType: false)
+        if let thingTypeName { _ = try assignableThingType(thingTypeName) }
+        try ThingRules.checkAttributes(attributes, hasType: thingTypeName != nil)
         if let existing = things[name] {
             guard existing.thingTypeName == thingTypeName, existing.attributes == attributes else {
                 throw RegistryError(.resourceAlreadyExists, "Thing \(name) already exists with different attributes or type.",
@@ -17,7 +14,7 @@ extension RegistryState {
             }
             return existing
         }
-        let thing = Thing(name: name, thingID: UUID().uuidString.lowercased(), thingTypeName: nil, attributes: attributes,
+        let thing = Thing(name: name, thingID: UUID().uuidString.lowercased(), thingTypeName: thingTypeName, attributes: attributes,
                           version: 1, createdAt: now)
         things[name] = thing
         return thing
@@ -41,9 +38,9 @@ extension RegistryState {
         if removeThingType && thingTypeName != nil {
             throw RegistryError(.invalidRequest, "removeThingType and thingTypeName cannot be given together.")
         }
-        if let thingTypeName {
-            try ThingRules.checkName(thingTypeName, field: "thingTypeName")
-            throw RegistryError(.resourceNotFound, "Thing type \(thingTypeName) not found.")
+        if let thingTypeName, thingTypeName != thing.thingTypeName {
+            _ = try assignableThingType(thingTypeName)
+            thing.thingTypeName = thingTypeName
         }
         if removeThingType { thing.thingTypeName = nil }
         if let attributes {
@@ -51,9 +48,10 @@ extension RegistryState {
             for (key, value) in attributes {
                 if merge && value.isEmpty { updated[key] = nil } else { updated[key] = value }
             }
-            try ThingRules.checkAttributes(updated, hasType: thing.thingTypeName != nil)
             thing.attributes = updated
         }
+        // Checked after the type changed: removing the type needs the attributes down to three.
+        try ThingRules.checkAttributes(thing.attributes, hasType: thing.thingTypeName != nil)
         thing.version += 1
         things[name] = thing
     }
@@ -69,6 +67,7 @@ extension RegistryState {
             throw RegistryError(.invalidRequest, "Cannot delete. Thing \(name) is still attached to one or more principals")
         }
         things[name] = nil
+        groupMemberships[name] = nil
     }
 
     /// ListThings, optionally filtered by an attribute (exact value, or prefix) or thing type.

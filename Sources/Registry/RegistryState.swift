@@ -19,6 +19,12 @@ public struct RegistryState: Sendable {
     var thingPrincipals: [String: [String: ThingPrincipalType]] = [:]
     /// GetRegistrationCode's value, the same on every call until DeleteRegistrationCode.
     var registrationCode: String?
+    var thingTypes: [String: ThingType] = [:]
+    var thingGroups: [String: ThingGroup] = [:]
+    /// Thing name -> the static groups it is in.
+    var groupMemberships: [String: Set<String>] = [:]
+    /// Resource ARN -> its tags.
+    var tags: [String: [String: String]] = [:]
 
     public init(arns: ARNs, localCA: Certificate? = nil) {
         self.arns = arns
@@ -65,6 +71,7 @@ public struct RegistryState: Sendable {
         }
         policies[name] = nil
         policyTargets[name] = nil
+        forgetTags(of: arns.policy(name))
     }
 
     public mutating func createPolicyVersion(name: String, document: String, setAsDefault: Bool, now: Double) throws(RegistryError) -> (Policy, PolicyVersion) {
@@ -127,6 +134,10 @@ public struct RegistryState: Sendable {
                 case .caCertificate: caCertificates[key.key] = try decoder.decode(CACertificateRecord.self, from: data)
                 case .policyTargets: policyTargets[key.key] = try decoder.decode(Set<String>.self, from: data)
                 case .thingPrincipals: thingPrincipals[key.key] = try decoder.decode([String: ThingPrincipalType].self, from: data)
+                case .thingType: thingTypes[key.key] = try decoder.decode(ThingType.self, from: data)
+                case .thingGroup: thingGroups[key.key] = try decoder.decode(ThingGroup.self, from: data)
+                case .groupMemberships: groupMemberships[key.key] = try decoder.decode(Set<String>.self, from: data)
+                case .tags: tags[key.key] = try decoder.decode([String: String].self, from: data)
                 case .setting:
                     if key.key == "registrationCode" { registrationCode = try decoder.decode(String.self, from: data) }
                 }
@@ -154,6 +165,10 @@ public struct RegistryState: Sendable {
         diff(caCertificates, old.caCertificates, .caCertificate)
         diff(policyTargets.filter { !$0.value.isEmpty }, old.policyTargets.filter { !$0.value.isEmpty }, .policyTargets)
         diff(thingPrincipals.filter { !$0.value.isEmpty }, old.thingPrincipals.filter { !$0.value.isEmpty }, .thingPrincipals)
+        diff(thingTypes, old.thingTypes, .thingType)
+        diff(thingGroups, old.thingGroups, .thingGroup)
+        diff(groupMemberships.filter { !$0.value.isEmpty }, old.groupMemberships.filter { !$0.value.isEmpty }, .groupMemberships)
+        diff(tags.filter { !$0.value.isEmpty }, old.tags.filter { !$0.value.isEmpty }, .tags)
         diff(registrationCode.map { ["registrationCode": $0] } ?? [:], old.registrationCode.map { ["registrationCode": $0] } ?? [:], .setting)
         return changes
     }

@@ -22,6 +22,12 @@ public enum RegistryRecordKind: String, Sendable, Hashable, CaseIterable, Codabl
     case thingPrincipals = "thing-principals"
     /// Single values such as the CA registration code.
     case setting
+    case thingType = "thing-type"
+    case thingGroup = "thing-group"
+    /// Per thing: the static thing groups it is in.
+    case groupMemberships = "group-memberships"
+    /// Per resource ARN: its tags.
+    case tags
 }
 
 public struct RegistryRecordKey: Sendable, Hashable, Codable {

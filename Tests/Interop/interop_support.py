@@ -984,3 +984,34 @@ def aws_error(call) -> tuple[str, int]:
         response = refused.response
         return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
     raise AssertionError("the call was not refused")
+
+
+def send_request(server: Server, request) -> tuple[int, dict, dict]:
+    """Sends a prepared botocore AWSRequest to the API; returns status, headers (lower-case names) and the JSON body."""
+    import ssl
+    import urllib.error
+    import urllib.request
+    context = ssl.create_default_context(cafile=str(server.ca_cert))
+    raw = urllib.request.Request(request.url, data=request.body or None, method=request.method,
+                                 headers=dict(request.headers.items()))
+    try:
+        with urllib.request.urlopen(raw, context=context, timeout=10) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}, json.loads(error.read() or b"{}")
+
+
+def awscli(server: Server):
+    """`aws --profile portcullis iot ...` with the generated profile and nothing else from the environment;
+    returns a function running one command and giving its JSON output."""
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(server.data_dir / "admin" / "credentials"),
+               AWS_CONFIG_FILE=str(server.data_dir / "admin" / "config"))
+    aws = [str(Path(sys.executable).parent / "aws"), "--profile", "portcullis", "iot"]
+
+    def run(*args):
+        result = subprocess.run(aws + list(args), capture_output=True, text=True, env=env, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout) if result.stdout.strip() else {}
+    return run

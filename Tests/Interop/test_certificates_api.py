@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from interop_support import aws_error as error_of, V5, V311, Server, iot_client, make_gateway_signed_device, unique
+from interop_support import awscli, aws_error as error_of, V5, V311, Server, iot_client, make_gateway_signed_device, unique
 
 POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]})
@@ -166,11 +166,18 @@ def test_own_ca_with_verification_certificate_and_auto_registration(server, iot,
     assert description["certificateMode"] == "DEFAULT"
     assert ca_id in [c["certificateId"] for c in iot.list_ca_certificates()["certificates"]]
 
-    # A device of that CA connects once: it is registered PENDING_ACTIVATION and refused until activated.
+    # A device of that CA connects once: it is registered PENDING_ACTIVATION, announced, and refused until
+    # activated.
+    topic = f"$aws/events/certificates/registered/{ca_id}"
+    monitor = paho("ca-monitor", V5)
+    monitor.subscribe(topic, 1)
     cert, key = issue(ca_cert, ca_key, "fleet-device", tmp_path / "device")
     assert paho("fleet", V5, connect=False, certfile=cert, keyfile=key).try_connect(timeout=5) is False
+    event = json.loads(monitor.wait_message(topic).payload)
     pending = iot.list_certificates_by_ca(caCertificateId=ca_id)["certificates"]
     assert [c["status"] for c in pending] == ["PENDING_ACTIVATION"]
+    assert event["certificateId"] == pending[0]["certificateId"] and event["caCertificateId"] == ca_id
+    assert event["certificateStatus"] == "PENDING_ACTIVATION" and event["awsAccountId"] == "123456789012"
     iot.update_certificate(certificateId=pending[0]["certificateId"], newStatus="ACTIVE")
     client = paho("fleet", V5, certfile=cert, keyfile=key)
     assert client.connack_reason == 0
@@ -243,15 +250,7 @@ def test_everything_survives_a_restart_and_the_device_still_connects(portcullis_
 
 
 def test_awscli_certificate_round_trip(server, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_SHARED_CREDENTIALS_FILE=str(server.data_dir / "admin" / "credentials"),
-               AWS_CONFIG_FILE=str(server.data_dir / "admin" / "config"))
-    aws = [str(Path(sys.executable).parent / "aws"), "--profile", "portcullis", "iot"]
-
-    def run(*args):
-        result = subprocess.run(aws + list(args), capture_output=True, text=True, env=env, timeout=60)
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout) if result.stdout.strip() else {}
+    run = awscli(server)
 
     created = run("create-keys-and-certificate", "--set-as-active", "--certificate-pem-outfile", str(tmp_path / "c.pem"),
                   "--private-key-outfile", str(tmp_path / "c.key"))

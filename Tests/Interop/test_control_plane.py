@@ -24,19 +24,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from interop_support import Server, admin_keys, endpoint, iot_client
-
-
-def send(server: Server, request: AWSRequest) -> tuple[int, dict, dict]:
-    """Sends a prepared request; returns status, headers (lower-case names) and the JSON body."""
-    context = ssl.create_default_context(cafile=str(server.ca_cert))
-    raw = urllib.request.Request(request.url, data=request.body or None, method=request.method,
-                                 headers=dict(request.headers.items()))
-    try:
-        with urllib.request.urlopen(raw, context=context, timeout=10) as response:
-            return response.status, {k.lower(): v for k, v in response.headers.items()}, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, {k.lower(): v for k, v in error.headers.items()}, json.loads(error.read() or b"{}")
+from interop_support import send_request as send, Server, admin_keys, endpoint, iot_client
 
 
 def signed(server: Server, method: str, path: str, *, service: str = "iot", key: str | None = None,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from interop_support import aws_error as error_of, Server, iot_client, unique
+from interop_support import awscli, aws_error as error_of, Server, iot_client, unique
 
 
 @pytest.fixture(scope="module")
@@ -75,16 +75,8 @@ def test_list_filters_and_pages(iot):
 
 
 def test_awscli_thing_round_trip(server):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_SHARED_CREDENTIALS_FILE=str(server.data_dir / "admin" / "credentials"),
-               AWS_CONFIG_FILE=str(server.data_dir / "admin" / "config"))
-    aws = [str(Path(sys.executable).parent / "aws"), "--profile", "portcullis", "iot"]
+    run = awscli(server)
     name = unique("cli-thing")
-
-    def run(*args):
-        result = subprocess.run(aws + list(args), capture_output=True, text=True, env=env, timeout=60)
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout) if result.stdout.strip() else {}
 
     run("create-thing", "--thing-name", name, "--attribute-payload", '{"attributes": {"model": "x1"}}')
     assert run("describe-thing", "--thing-name", name)["attributes"] == {"model": "x1"}

@@ -1,0 +1,89 @@
+import MQTTCore
+import NIOCore
+
+/// What the HTTPS data plane (iot-data) asks of the broker: publishing without an MQTT connection, and
+/// reading the retained store. Same checks as an MQTT PUBLISH, refusals as values the edge turns into
+/// AWS errors.
+extension Broker {
+    /// Why an API publish was refused, with the iot-data exception and status to answer.
+    public struct APIRefusal: Error, Sendable, Hashable {
+        public var awsErrorType: String
+        public var httpStatus: Int
+        public var message: String
+
+        static func invalid(_ message: String) -> APIRefusal {
+            APIRefusal(awsErrorType: "InvalidRequestException", httpStatus: 400, message: message)
+        }
+    }
+
+    /// A retained message as GetRetainedMessage and ListRetainedMessages describe it.
+    public struct RetainedMessageInfo: Sendable, Hashable {
+        public var topic: String
+        public var payload: [UInt8]
+        public var qos: Int
+        public var lastModifiedMilliseconds: Int64
+        public var userProperties: [UserProperty]
+    }
+
+    /// Publish (iot-data): routed like a device's PUBLISH, retained when asked (an empty payload deletes
+    /// the retained message). `principal` names the caller in the log.
+    public func publishFromAPI(_ publish: PublishPacket, principal: String, sourceIP: String?, at now: BrokerInstant) -> (APIRefusal?, [BrokerAction]) {
+        func refuse(_ refusal: APIRefusal, _ reason: String) -> (APIRefusal?, [BrokerAction]) {
+            if logLevel <= .error {
+                actions.append(.log(IoTLogEvent(epochMilliseconds: now.epochMilliseconds, level: .error, eventType: .publishIn, status: .failure,
+                                                principalID: principal, sourceIP: sourceIP, topicName: publish.topic, retain: publish.retain,
+                                                reason: reason, details: refusal.message)))
+            }
+            return (refusal, takeActions())
+        }
+        if publish.qos == .exactlyOnce { return refuse(.invalid("qos must be 0 or 1."), "QOS_NOT_SUPPORTED") }
+        if publish.payload.readableBytes > limits.maximumPayloadSize {
+            return refuse(APIRefusal(awsErrorType: "RequestEntityTooLargeException", httpStatus: 413,
+                                     message: "The payload is larger than \(limits.maximumPayloadSize) bytes."), "PAYLOAD_LIMIT_EXCEEDED")
+        }
+        if let problem = topicNameProblem(publish.topic) { return refuse(.invalid("The topic is not valid: \(problem)."), "TOPIC_NAME_INVALID") }
+        if publish.topic.hasPrefix("$") {
+            return refuse(APIRefusal(awsErrorType: "ForbiddenException", httpStatus: 403,
+                                     message: "Publishing to reserved '$' topics is not allowed."), "AUTHORIZATION_FAILURE")
+        }
+        if let responseTopic = publish.properties.responseTopic, Topic.validateName(responseTopic) != nil {
+            return refuse(.invalid("responseTopic must be a valid topic name without wildcards."), "CLIENT_ERROR")
+        }
+        if publish.properties.payloadFormat == .utf8, String(validating: publish.payload.readableBytesView, as: UTF8.self) == nil {
+            return refuse(.invalid("The payload is declared UTF-8 but is not."), "PAYLOAD_FORMAT_INVALID")
+        }
+        var publish = publish
+        publish.packetID = nil
+        let message = StoredMessage(publish, at: now, publisher: nil, maximumExpiry: limits.maximumMessageExpiry, compact: false)
+        if publish.retain {
+            var stored = message
+            stored.payload = ByteBuffer(bytes: publish.payload.readableBytesView)
+            if retained.store(stored) == .quotaExceeded {
+                return refuse(APIRefusal(awsErrorType: "ThrottlingException", httpStatus: 429, message: "The retained message store is full."),
+                              "RETAINED_QUOTA_EXCEEDED")
+            }
+        }
+        if logLevel <= .debug {
+            actions.append(.log(IoTLogEvent(epochMilliseconds: now.epochMilliseconds, level: .debug, eventType: .publishIn, status: .success,
+                                            principalID: principal, sourceIP: sourceIP, topicName: publish.topic, retain: publish.retain)))
+        }
+        route(message, at: now)
+        return (nil, takeActions())
+    }
+
+    /// GetRetainedMessage.
+    public func retainedMessageInfo(topic: String, at now: BrokerInstant) -> RetainedMessageInfo? {
+        guard let message = retained.message(topic: topic), !message.isExpired(at: now) else { return nil }
+        return Self.info(message)
+    }
+
+    /// ListRetainedMessages: every live retained message, by topic.
+    public func retainedMessages(at now: BrokerInstant) -> [RetainedMessageInfo] {
+        retained.all(at: now).map(Self.info).sorted { $0.topic < $1.topic }
+    }
+
+    static func info(_ message: StoredMessage) -> RetainedMessageInfo {
+        RetainedMessageInfo(topic: message.topic, payload: Array(message.payload.readableBytesView), qos: Int(message.qos.rawValue),
+                            lastModifiedMilliseconds: message.receivedAt.epochMilliseconds, userProperties: message.properties.userProperties)
+    }
+}

@@ -1,0 +1,118 @@
+import Broker
+import Foundation
+import Hummingbird
+import MQTTCore
+import NIOCore
+
+/// What the iot-data routes need of the broker. The composition root hands in the gateway's broker.
+public protocol DataPlane: Sendable {
+    func publish(_ publish: PublishPacket, principal: String, sourceIP: String?) -> Broker.APIRefusal?
+    func retainedMessage(topic: String) -> Broker.RetainedMessageInfo?
+    func retainedMessages() -> [Broker.RetainedMessageInfo]
+}
+
+/// The iot-data API on the same port as the control plane, chosen by the credential scope's service
+/// (`iotdata`): Publish, GetRetainedMessage, ListRetainedMessages (reference 6). Topics arrive
+/// percent-encoded (`%24aws%2Fthings`); they are one label even with `%2F`, and a raw `/` works too.
+extension ControlPlane {
+    static func addDataPlaneRoutes(to router: Router<ControlPlaneContext>, dataPlane: any DataPlane) {
+        router.post("/topics/**") { request, context in
+            try requireDataPlane(context)
+            let topic = try topicParameter(context)
+            let query = request.uri.queryParameters
+            var publish = PublishPacket(topic: topic, payload: ByteBuffer(), qos: .atMostOnce)
+            if let qos = query["qos"] {
+                guard let value = UInt8(qos), let level = QoS(rawValue: value), level != .exactlyOnce else {
+                    throw AWSErrorResponse.invalidRequest("qos must be 0 or 1.")
+                }
+                publish.qos = level
+            }
+            publish.retain = try boolParameter(request, "retain") ?? false
+            publish.properties.contentType = query["contentType"].map(String.init)
+            publish.properties.responseTopic = query["responseTopic"].map(String.init)
+            if let expiry = query["messageExpiry"] {
+                guard let seconds = UInt32(expiry) else { throw AWSErrorResponse.invalidRequest("messageExpiry must be a number of seconds.") }
+                publish.properties.messageExpiryInterval = seconds
+            }
+            if let format = request.headers[.init("x-amz-mqtt5-payload-format-indicator")!] {
+                switch format {
+                case "UNSPECIFIED_BYTES": publish.properties.payloadFormat = .unspecifiedBytes
+                case "UTF8_DATA": publish.properties.payloadFormat = .utf8
+                default: throw AWSErrorResponse.invalidRequest("x-amz-mqtt5-payload-format-indicator must be UNSPECIFIED_BYTES or UTF8_DATA.")
+                }
+            }
+            if let encoded = request.headers[.init("x-amz-mqtt5-correlation-data")!] {
+                guard let data = Data(base64Encoded: encoded) else {
+                    throw AWSErrorResponse.invalidRequest("x-amz-mqtt5-correlation-data must be base64.")
+                }
+                publish.properties.correlationData = ByteBuffer(data: data)
+            }
+            if let encoded = request.headers[.init("x-amz-mqtt5-user-properties")!] {
+                publish.properties.userProperties = try userProperties(encoded)
+            }
+            var request = request
+            publish.payload = try await request.collectBody(upTo: context.maxUploadSize)
+            if let refusal = dataPlane.publish(publish, principal: context.identity?.accessKeyID ?? "", sourceIP: nil) {
+                throw AWSErrorResponse(status: refusal.httpStatus, type: refusal.awsErrorType, message: refusal.message)
+            }
+            return try json(["message": "OK", "traceId": context.requestID])
+        }
+        router.get("/retainedMessage/**") { _, context in
+            try requireDataPlane(context)
+            let topic = try topicParameter(context)
+            guard let message = dataPlane.retainedMessage(topic: topic) else {
+                throw AWSErrorResponse(status: 404, type: "ResourceNotFoundException", message: "No retained message for the topic.")
+            }
+            var out: [String: Any] = ["topic": message.topic, "payload": Data(message.payload).base64EncodedString(), "qos": message.qos,
+                                      "lastModifiedTime": message.lastModifiedMilliseconds]
+            if !message.userProperties.isEmpty {
+                let list = message.userProperties.map { [$0.name: $0.value] }
+                out["userProperties"] = try JSONSerialization.data(withJSONObject: list).base64EncodedString()
+            }
+            return try json(out)
+        }
+        router.get("/retainedMessage") { request, context in
+            try requireDataPlane(context)
+            let maxResults = try intParameter(request, "maxResults") ?? 200
+            guard (1...200).contains(maxResults) else { throw AWSErrorResponse.invalidRequest("maxResults must be between 1 and 200.") }
+            var messages = dataPlane.retainedMessages()
+            if let token = request.uri.queryParameters["nextToken"] {
+                guard let data = Data(base64Encoded: String(token)), let last = String(data: data, encoding: .utf8) else {
+                    throw AWSErrorResponse.invalidRequest("The nextToken is not valid.")
+                }
+                messages = messages.filter { $0.topic > last }
+            }
+            let page = messages.prefix(maxResults)
+            var out: [String: Any] = ["retainedTopics": page.map { message -> [String: Any] in
+                ["topic": message.topic, "payloadSize": message.payload.count, "qos": message.qos, "lastModifiedTime": message.lastModifiedMilliseconds]
+            }]
+            if messages.count > maxResults, let last = page.last { out["nextToken"] = Data(last.topic.utf8).base64EncodedString() }
+            return try json(out)
+        }
+    }
+
+    /// iot-data operations answer only requests signed for `iotdata` (or `iotdevicegateway`).
+    static func requireDataPlane(_ context: ControlPlaneContext) throws {
+        guard let service = context.identity?.service, service == "iotdata" || service == "iotdevicegateway" else {
+            throw AWSErrorResponse(status: 404, type: "UnknownOperationException",
+                                   message: "This operation belongs to iot-data; the request was signed for \(context.identity?.service ?? "another service").")
+        }
+    }
+
+    /// The topic after the operation's prefix: every remaining segment, percent-decoded once.
+    static func topicParameter(_ context: ControlPlaneContext) throws -> String {
+        let raw = context.parameters.getCatchAll().joined(separator: "/")
+        guard !raw.isEmpty, let topic = raw.removingPercentEncoding else {
+            throw AWSErrorResponse.invalidRequest("The topic is missing or not percent-encoded correctly.")
+        }
+        return topic
+    }
+
+    /// `x-amz-mqtt5-user-properties`: base64 of a JSON array of one-pair objects, `[{"k":"v"}, ...]`.
+    static func userProperties(_ encoded: String) throws -> [UserProperty] {
+        guard let data = Data(base64Encoded: encoded), let list = try? JSONSerialization.jsonObject(with: data) as? [[String: String]] else {
+            throw AWSErrorResponse.invalidRequest("x-amz-mqtt5-user-properties must be base64 of a JSON array of {\"name\": \"value\"} objects.")
+        }
+        return list.flatMap { $0.sorted { $0.key < $1.key }.map { UserProperty($0.key, $0.value) } }
+    }
+}
