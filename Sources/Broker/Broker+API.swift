@@ -77,9 +77,21 @@ extension Broker {
         return Self.info(message)
     }
 
-    /// ListRetainedMessages: every live retained message, by topic.
-    public func retainedMessages(at now: BrokerInstant) -> [RetainedMessageInfo] {
-        retained.all(at: now).map(Self.info).sorted { $0.topic < $1.topic }
+    /// A retained message as ListRetainedMessages lists it: no payload.
+    public struct RetainedSummary: Sendable, Hashable {
+        public var topic: String
+        public var payloadSize: Int
+        public var qos: Int
+        public var lastModifiedMilliseconds: Int64
+    }
+
+    /// ListRetainedMessages: one page of live retained messages by topic, after `afterTopic`, and whether more follow.
+    public func retainedSummaries(after afterTopic: String?, limit: Int, at now: BrokerInstant) -> (page: [RetainedSummary], more: Bool) {
+        let all = retained.all(at: now).lazy.filter { afterTopic == nil || $0.topic > afterTopic! }
+            .map { RetainedSummary(topic: $0.topic, payloadSize: $0.payload.readableBytes, qos: Int($0.qos.rawValue),
+                                   lastModifiedMilliseconds: $0.receivedAt.epochMilliseconds) }
+            .sorted { $0.topic < $1.topic }
+        return (Array(all.prefix(limit)), all.count > limit)
     }
 
     static func info(_ message: StoredMessage) -> RetainedMessageInfo {

@@ -7,6 +7,15 @@ import Registry
 /// DetachThingPrincipal, ListThingPrincipals(V2), ListPrincipalThings(V2), with botocore's URIs.
 extension ControlPlane {
     static let principalHeader = HTTPField.Name("x-amzn-principal")!
+    static let iotPrincipalHeader = HTTPField.Name("x-amzn-iot-principal")!
+    static let iotPolicyHeader = HTTPField.Name("x-amzn-iot-policy")!
+
+    static func header(_ request: Request, _ name: HTTPField.Name) throws -> String {
+        guard let value = request.headers[name], !value.isEmpty else {
+            throw AWSErrorResponse.invalidRequest("The \(name) header is required.")
+        }
+        return value
+    }
 
     static func addAttachmentRoutes(to router: Router<ControlPlaneContext>, registry: Registry) {
         router.put("/target-policies/:policyName") { request, context in
@@ -50,6 +59,47 @@ extension ControlPlane {
             return try json(out)
         }
 
+        // The deprecated principal-policy operations older scripts and awscli commands still use.
+        router.put("/principal-policies/:policyName") { request, context in
+            try requireControlPlane(context)
+            let name = try pathParameter(context, "policyName")
+            let principal = try header(request, iotPrincipalHeader)
+            try await registry.perform { state throws(RegistryError) in try state.attachPolicy(name: name, target: principal) }
+            return try json([:])
+        }
+        router.delete("/principal-policies/:policyName") { request, context in
+            try requireControlPlane(context)
+            let name = try pathParameter(context, "policyName")
+            let principal = try header(request, iotPrincipalHeader)
+            try await registry.perform { state throws(RegistryError) in try state.detachPolicy(name: name, target: principal) }
+            return try json([:])
+        }
+        router.get("/principal-policies") { request, context in
+            try requireControlPlane(context)
+            let principal = try header(request, iotPrincipalHeader)
+            let marker = request.uri.queryParameters["marker"].map(String.init)
+            let pageSize = try intParameter(request, "pageSize")
+            let (policies, next) = try await registry.read { state throws(RegistryError) in
+                try state.listAttachedPolicies(target: principal, marker: marker, pageSize: pageSize)
+            }
+            let arns = await registry.arns
+            var out: [String: Any] = ["policies": policies.map { ["policyName": $0.name, "policyArn": arns.policy($0.name)] }]
+            if let next { out["nextMarker"] = next }
+            return try json(out)
+        }
+        router.get("/policy-principals") { request, context in
+            try requireControlPlane(context)
+            let name = try header(request, iotPolicyHeader)
+            let marker = request.uri.queryParameters["marker"].map(String.init)
+            let pageSize = try intParameter(request, "pageSize")
+            let (targets, next) = try await registry.read { state throws(RegistryError) in
+                try state.listTargetsForPolicy(name: name, marker: marker, pageSize: pageSize)
+            }
+            var out: [String: Any] = ["principals": targets]
+            if let next { out["nextMarker"] = next }
+            return try json(out)
+        }
+
         router.put("/things/:thingName/principals") { request, context in
             try requireControlPlane(context)
             let name = try pathParameter(context, "thingName")
@@ -85,12 +135,7 @@ extension ControlPlane {
         }
     }
 
-    static func principalHeader(_ request: Request) throws -> String {
-        guard let value = request.headers[principalHeader], !value.isEmpty else {
-            throw AWSErrorResponse.invalidRequest("The x-amzn-principal header (the principal's ARN) is required.")
-        }
-        return value
-    }
+    static func principalHeader(_ request: Request) throws -> String { try header(request, principalHeader) }
 
     static func principalType(_ request: Request) throws -> ThingPrincipalType? {
         guard let value = request.uri.queryParameters["thingPrincipalType"] else { return nil }

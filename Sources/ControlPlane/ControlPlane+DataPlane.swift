@@ -8,7 +8,7 @@ import NIOCore
 public protocol DataPlane: Sendable {
     func publish(_ publish: PublishPacket, principal: String, sourceIP: String?) -> Broker.APIRefusal?
     func retainedMessage(topic: String) -> Broker.RetainedMessageInfo?
-    func retainedMessages() -> [Broker.RetainedMessageInfo]
+    func retainedSummaries(after topic: String?, limit: Int) -> (page: [Broker.RetainedSummary], more: Bool)
 }
 
 /// The iot-data API on the same port as the control plane, chosen by the credential scope's service
@@ -75,18 +75,18 @@ extension ControlPlane {
             try requireDataPlane(context)
             let maxResults = try intParameter(request, "maxResults") ?? 200
             guard (1...200).contains(maxResults) else { throw AWSErrorResponse.invalidRequest("maxResults must be between 1 and 200.") }
-            var messages = dataPlane.retainedMessages()
+            var after: String?
             if let token = request.uri.queryParameters["nextToken"] {
                 guard let data = Data(base64Encoded: String(token)), let last = String(data: data, encoding: .utf8) else {
                     throw AWSErrorResponse.invalidRequest("The nextToken is not valid.")
                 }
-                messages = messages.filter { $0.topic > last }
+                after = last
             }
-            let page = messages.prefix(maxResults)
+            let (page, more) = dataPlane.retainedSummaries(after: after, limit: maxResults)
             var out: [String: Any] = ["retainedTopics": page.map { message -> [String: Any] in
-                ["topic": message.topic, "payloadSize": message.payload.count, "qos": message.qos, "lastModifiedTime": message.lastModifiedMilliseconds]
+                ["topic": message.topic, "payloadSize": message.payloadSize, "qos": message.qos, "lastModifiedTime": message.lastModifiedMilliseconds]
             }]
-            if messages.count > maxResults, let last = page.last { out["nextToken"] = Data(last.topic.utf8).base64EncodedString() }
+            if more, let last = page.last { out["nextToken"] = Data(last.topic.utf8).base64EncodedString() }
             return try json(out)
         }
     }

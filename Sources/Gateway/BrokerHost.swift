@@ -21,6 +21,7 @@ public final class BrokerHost: @unchecked Sendable {
     private var nextConnectionID: UInt64 = 1
     private var tickTask: RepeatedTask?
     private var tickUsers = 0
+    private var ticksSinceSweep = 0
     let eventSink: any IoTEventSink
     public let limits: BrokerLimits
     /// Whether a principal may (still) be connected; asked under the lock when a connection registers,
@@ -49,8 +50,8 @@ public final class BrokerHost: @unchecked Sendable {
         withBroker { $0.retainedMessageInfo(topic: topic, at: SystemClock.now()) }
     }
 
-    public func retainedMessages() -> [Broker.RetainedMessageInfo] {
-        withBroker { $0.retainedMessages(at: SystemClock.now()) }
+    public func retainedSummaries(after topic: String?, limit: Int) -> (page: [Broker.RetainedSummary], more: Bool) {
+        withBroker { $0.retainedSummaries(after: topic, limit: limit, at: SystemClock.now()) }
     }
 
     /// Publishes a service event (JSON) on a reserved topic, as the broker's lifecycle events are.
@@ -62,7 +63,7 @@ public final class BrokerHost: @unchecked Sendable {
     public func closeConnectionsNoLongerAdmitted() {
         let admits = self.admits
         process(from: nil) { broker in
-            broker.closeConnections(where: { !admits($0.principalID) }, reason: "the client certificate is no longer active",
+            broker.closeConnections(where: { !admits($0.principalID) }, reason: "the client certificate is no longer active or has expired",
                                     at: SystemClock.now())
         }
     }
@@ -85,7 +86,7 @@ public final class BrokerHost: @unchecked Sendable {
             let now = SystemClock.now()
             var actions = broker.accept(info, at: now)
             if !self.admits(info.principalID) {
-                actions += broker.closeConnections(where: { $0.id == info.id }, reason: "the client certificate is no longer active", at: now)
+                actions += broker.closeConnections(where: { $0.id == info.id }, reason: "the client certificate is no longer active or has expired", at: now)
             }
             return actions
         }
@@ -100,6 +101,14 @@ public final class BrokerHost: @unchecked Sendable {
 
     public func tick() {
         process(from: nil) { $0.tick(at: SystemClock.now()) }
+        // Once a minute: certificates that expired while their connection was open.
+        let sweep = lock.withLock { () -> Bool in
+            ticksSinceSweep += 1
+            guard ticksSinceSweep >= 60 else { return false }
+            ticksSinceSweep = 0
+            return true
+        }
+        if sweep { closeConnectionsNoLongerAdmitted() }
     }
 
     /// Starts the once-a-second broker timer (keep alive, will delays, expiry). Listeners share one

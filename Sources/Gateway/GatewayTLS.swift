@@ -35,7 +35,9 @@ struct GatewayTLS: Sendable {
         // Requests and requires a client certificate; the custom callback replaces BoringSSL's checks.
         configuration.certificateVerification = .noHostnameVerification
         configuration.trustRoots = .certificates(caCertificates)
-        configuration.sendCANameList = true
+        // No CA list: devices registered under their own CA or without one must not be told to pick a
+        // certificate from the gateway's CA (some TLS stacks would then send none).
+        configuration.sendCANameList = false
         self.context = try NIOSSLContext(configuration: configuration)
         self.directory = directory
     }

@@ -52,7 +52,10 @@ public final class PortcullisServer: Sendable {
         let registry = try Registry(arns: ARNs(region: configuration.region, accountID: configuration.accountID),
                                     localCA: preparation.certificateAuthority.certificate,
                                     store: SQLiteRegistryStore(path: dataDirectory.registryDatabasePath),
-                                    observer: { directory.update(from: $0) })
+                                    observer: { state, changed in
+                                        // Only certificates and CAs decide who may connect (policies come with authorization).
+                                        if !changed.isDisjoint(with: [.certificate, .caCertificate]) { directory.update(from: state) }
+                                    })
         self.registry = registry
         let accountID = configuration.accountID
         directory.setRegistrar { pending in

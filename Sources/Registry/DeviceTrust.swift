@@ -12,6 +12,7 @@ public struct DeviceTrust: Sendable {
     public struct Entry: Sendable, Hashable {
         public var status: CertificateStatus
         public var caCertificateID: String?
+        public var notAfter: Double
     }
 
     struct Authority: Sendable {
@@ -48,7 +49,8 @@ public struct DeviceTrust: Sendable {
         var certificates: [String: Entry] = [:]
         certificates.reserveCapacity(state.certificates.count)
         for certificate in state.certificates.values {
-            certificates[certificate.certificateID] = Entry(status: certificate.status, caCertificateID: certificate.caCertificateID)
+            certificates[certificate.certificateID] = Entry(status: certificate.status, caCertificateID: certificate.caCertificateID,
+                                                            notAfter: certificate.notAfter)
         }
         var authorities: [String: Authority] = [:]
         var seen: [String: Certificate] = [:]
@@ -65,9 +67,10 @@ public struct DeviceTrust: Sendable {
         self.classifier = ClientCertificateVerifier(trustRoots: authorities.values.map(\.certificate) + (state.localCA.map { [$0] } ?? []))
     }
 
-    /// Whether a connection authenticated by this certificate may stay connected.
-    public func allowsConnection(certificateID: String) -> Bool {
-        guard let entry = certificates[certificateID], entry.status == .active else { return false }
+    /// Whether a connection authenticated by this certificate may stay connected: still ACTIVE (its CA
+    /// too) and not expired since the handshake.
+    public func allowsConnection(certificateID: String, at time: Date = Date()) -> Bool {
+        guard let entry = certificates[certificateID], entry.status == .active, time.timeIntervalSince1970 <= entry.notAfter else { return false }
         guard let ca = entry.caCertificateID else { return true }
         return authorities[ca]?.active == true
     }

@@ -11,25 +11,27 @@ public actor Registry {
     private var state: RegistryState
     private let store: any RegistryStore
 
-    private var observers: [@Sendable (RegistryState) -> Void] = []
+    /// Sees the state and the kinds of record that changed (every kind the first time).
+    public typealias Observer = @Sendable (RegistryState, Set<RegistryRecordKind>) -> Void
+    private var observers: [Observer] = []
 
     /// - Parameter observer: called with the loaded state, then as `observe` describes.
     public init(arns: ARNs, localCA: Certificate? = nil, store: any RegistryStore = InMemoryRegistryStore(),
-                observer: (@Sendable (RegistryState) -> Void)? = nil) throws {
+                observer: Observer? = nil) throws {
         self.store = store
         self.state = try RegistryState(arns: arns, localCA: localCA, records: try store.loadRecords())
         if let observer {
             observers.append(observer)
-            observer(state)
+            observer(state, Set(RegistryRecordKind.allCases))
         }
     }
 
     /// Calls `observer` with the current state now and after every operation that changed it, before
     /// that operation returns: what the gateway derives from the registry (who may connect) is current
     /// by the time an API call answers.
-    public func observe(_ observer: @escaping @Sendable (RegistryState) -> Void) {
+    public func observe(_ observer: @escaping Observer) {
         observers.append(observer)
-        observer(state)
+        observer(state, Set(RegistryRecordKind.allCases))
     }
 
     public var arns: ARNs { state.arns }
@@ -48,7 +50,8 @@ public actor Registry {
         }
         state = copy
         if !changes.isEmpty {
-            for observer in observers { observer(copy) }
+            let kinds = Set(changes.upserts.keys.map(\.kind)).union(changes.deletions.map(\.kind))
+            for observer in observers { observer(copy, kinds) }
         }
         return result
     }

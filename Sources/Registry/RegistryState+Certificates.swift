@@ -21,7 +21,7 @@ extension RegistryState {
         if let caPEM {
             let ca = try ParsedCertificate(pem: caPEM, field: "caCertificatePem")
             guard let record = caCertificates[ca.certificateID] else {
-                throw RegistryError(.resourceNotFound, "The CA certificate \(ca.certificateID) is not registered.")
+                throw RegistryError(.certificateValidation, "The CA certificate \(ca.certificateID) is not registered.")
             }
             candidates = [record]
         } else {
@@ -212,6 +212,10 @@ extension RegistryState {
                 throw RegistryError(.invalidRequest, "A CA certificate in SNI_ONLY mode takes no verificationCertificate.")
             }
         }
+        guard certificates[ca.certificateID] == nil else {
+            throw RegistryError(.resourceAlreadyExists, "The certificate is registered as a device certificate.", resourceID: ca.certificateID,
+                                resourceARN: arns.certificate(ca.certificateID))
+        }
         guard caCertificates[ca.certificateID] == nil else {
             throw RegistryError(.resourceAlreadyExists, "The CA certificate is already registered.", resourceID: ca.certificateID,
                                 resourceARN: arns.caCertificate(ca.certificateID))
@@ -280,7 +284,7 @@ extension RegistryState {
         }
         let remaining = certificates.values.filter { $0.caCertificateID == record.certificateID }.count
         guard remaining == 0 else {
-            throw RegistryError(.deleteConflict, "\(remaining) certificates are registered under the CA certificate \(record.certificateID): delete them first.")
+            throw RegistryError(.certificateState, "\(remaining) certificates are registered under the CA certificate \(record.certificateID): delete them first.")
         }
         caCertificates[record.certificateID] = nil
         forgetTags(of: arns.caCertificate(record.certificateID))

@@ -40,7 +40,7 @@ extension RegistryState {
                 throw RegistryError(.invalidRequest, "A thing group hierarchy is at most \(ThingGroupRules.maximumDepth) levels deep.")
             }
             guard thingGroups.values.filter({ $0.parentName == parentName }).count < ThingGroupRules.maximumChildren else {
-                throw RegistryError(.limitExceeded, "Thing group \(parentName) already has \(ThingGroupRules.maximumChildren) child groups.")
+                throw RegistryError(.invalidRequest, "Thing group \(parentName) already has \(ThingGroupRules.maximumChildren) child groups.")
             }
         }
         let group = ThingGroup(name: name, thingGroupID: UUID().uuidString.lowercased(), parentName: parentName, description: description,
@@ -150,7 +150,7 @@ extension RegistryState {
         var groups = groupMemberships[thingName, default: []]
         guard !groups.contains(groupName) else { return }
         guard groups.count < ThingGroupRules.maximumGroupsPerThing else {
-            throw RegistryError(.limitExceeded, "Thing \(thingName) is already in \(ThingGroupRules.maximumGroupsPerThing) thing groups.")
+            throw RegistryError(.invalidRequest, "Thing \(thingName) is already in \(ThingGroupRules.maximumGroupsPerThing) thing groups.")
         }
         let root = rootGroup(of: groupName)
         if let other = groups.sorted().first(where: { rootGroup(of: $0) == root }) {

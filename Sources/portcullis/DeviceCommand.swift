@@ -68,17 +68,30 @@ struct DeviceCommand: AsyncParsableCommand {
             let api = try DeviceCommand.api(data)
             let name = self.name
             let policy = self.policy
+            let thingPath = "/things/\(AdminAPIClient.encode(name))"
             let (id, arn, pem, key) = try await DeviceCommand.run {
-                _ = try await api.call("POST", "/things/\(AdminAPIClient.encode(name))", body: [:])
+                // Everything that can be refused is checked before anything is created.
+                if let policy { _ = try await api.call("GET", "/policies/\(AdminAPIClient.encode(policy))") }
+                let thingExisted = (try? await api.call("GET", thingPath)) != nil
+                _ = try await api.call("POST", thingPath, body: [:])
                 let created = try await api.call("POST", "/keys-and-certificate", query: "setAsActive=true")
                 guard let id = created["certificateId"] as? String, let arn = created["certificateArn"] as? String,
                       let pem = created["certificatePem"] as? String,
                       let key = (created["keyPair"] as? [String: Any])?["PrivateKey"] as? String else {
                     throw AdminAPIClient.Failure(description: "the API answered CreateKeysAndCertificate without a certificate")
                 }
-                _ = try await api.call("PUT", "/things/\(AdminAPIClient.encode(name))/principals", headers: [("x-amzn-principal", arn)])
-                if let policy {
-                    _ = try await api.call("PUT", "/target-policies/\(AdminAPIClient.encode(policy))", body: ["target": arn])
+                do {
+                    _ = try await api.call("PUT", "\(thingPath)/principals", headers: [("x-amzn-principal", arn)])
+                    if let policy {
+                        _ = try await api.call("PUT", "/target-policies/\(AdminAPIClient.encode(policy))", body: ["target": arn])
+                    }
+                } catch {
+                    // Leave no ACTIVE certificate whose key nobody has, and no thing this command made.
+                    _ = try? await api.call("DELETE", "\(thingPath)/principals", headers: [("x-amzn-principal", arn)])
+                    _ = try? await api.call("PUT", "/certificates/\(id)", query: "newStatus=INACTIVE")
+                    _ = try? await api.call("DELETE", "/certificates/\(id)", query: "forceDelete=true")
+                    if !thingExisted { _ = try? await api.call("DELETE", thingPath) }
+                    throw error
                 }
                 return (id, arn, pem, key)
             }

@@ -97,7 +97,7 @@ struct LiveMQTTTests {
             // The change is applied before the registry call returns; the close is on its way within a second.
             let packets = try await v5.waitForClose(timeout: .seconds(1))
             #expect(packets.last == .disconnect(DisconnectPacket(reasonCode: .notAuthorized,
-                                                                 properties: MQTTProperties(reasonString: "the client certificate is no longer active"))))
+                                                                 properties: MQTTProperties(reasonString: "the client certificate is no longer active or has expired"))))
             #expect(try await v311.waitForClose(timeout: .seconds(1)).isEmpty)
             let log = await live.events.waitFor { $0.eventType == .disconnect && $0.clientID == "doomed-v5" }
             #expect(log?.reason == "AUTHENTICATION_FAILURE")

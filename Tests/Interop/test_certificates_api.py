@@ -185,7 +185,7 @@ def test_own_ca_with_verification_certificate_and_auto_registration(server, iot,
     # Deactivating the CA closes its devices' connections.
     iot.update_ca_certificate(certificateId=ca_id, newStatus="INACTIVE")
     assert client.disconnect_reason(timeout=2) == 0x87
-    assert error_of(lambda: iot.delete_ca_certificate(certificateId=ca_id)) == ("DeleteConflictException", 409)
+    assert error_of(lambda: iot.delete_ca_certificate(certificateId=ca_id)) == ("CertificateStateException", 406)
 
 
 def test_refusals_a_client_can_trigger(iot, tmp_path):
@@ -282,3 +282,29 @@ def test_device_commands(server, paho):
     assert client.disconnect_reason(timeout=2) == 0x87
     again = subprocess.run(cli + ["revoke", "f" * 64, "--data-dir", str(server.data_dir)], capture_output=True, text=True, timeout=60)
     assert again.returncode == 1 and "ResourceNotFoundException" in again.stderr
+    # A refused create leaves nothing behind.
+    before = len(iot_client(server).list_certificates(pageSize=250)["certificates"])
+    failed = subprocess.run(cli + ["create", unique("no-policy"), "--policy", "no-such-policy", "--data-dir", str(server.data_dir)],
+                            capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 1 and "ResourceNotFoundException" in failed.stderr
+    assert len(iot_client(server).list_certificates(pageSize=250)["certificates"]) == before
+
+
+def test_limits_a_client_can_reach(iot):
+    created = iot.create_keys_and_certificate()
+    arn = created["certificateArn"]
+    names = [unique("limit") for _ in range(11)]
+    for name in names:
+        iot.create_policy(policyName=name, policyDocument=POLICY)
+    for name in names[:10]:
+        iot.attach_policy(policyName=name, target=arn)
+    assert error_of(lambda: iot.attach_policy(policyName=names[10], target=arn)) == ("LimitExceededException", 410)
+    assert len(iot.list_principal_policies(principal=arn)["policies"]) == 10, "the deprecated name for ListAttachedPolicies"
+    iot.detach_principal_policy(policyName=names[0], principal=arn)
+    assert arn not in iot.list_policy_principals(policyName=names[0])["principals"]
+    iot.attach_principal_policy(policyName=names[10], principal=arn)
+    assert iot.list_policy_principals(policyName=names[10])["principals"] == [arn]
+    tags = [{"Key": f"k{i}", "Value": "v"} for i in range(50)]
+    iot.tag_resource(resourceArn=iot.get_policy(policyName=names[0])["policyArn"], tags=tags)
+    assert error_of(lambda: iot.tag_resource(resourceArn=iot.get_policy(policyName=names[0])["policyArn"],
+                                             tags=[{"Key": "one-more", "Value": "v"}])) == ("LimitExceededException", 410)

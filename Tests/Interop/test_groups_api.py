@@ -89,7 +89,7 @@ def test_thing_groups_membership_and_policies(iot):
 
 def test_tags_on_policies(iot):
     name = unique("tagged")
-    arn = iot.create_policy(policyName=name, policyDocument="{}", tags=[{"Key": "env", "Value": "prod"}])["policyArn"]
+    arn = iot.create_policy(policyName=name, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}), tags=[{"Key": "env", "Value": "prod"}])["policyArn"]
     iot.tag_resource(resourceArn=arn, tags=[{"Key": "team", "Value": "b"}])
     assert iot.list_tags_for_resource(resourceArn=arn)["tags"] == [{"Key": "env", "Value": "prod"}, {"Key": "team", "Value": "b"}]
     iot.untag_resource(resourceArn=arn, tagKeys=["env"])

@@ -36,7 +36,7 @@ struct CertificateTests {
         let foreign = try CertificateAuthority.makeRoot(commonName: "Elsewhere", notBefore: Date().addingTimeInterval(-86_400))
         let credential = try device(foreign)
         #expect(refusal { _ = try s.registerCertificate(pem: credential.certificatePEM, caPEM: nil, status: nil, setAsActive: nil, now: 1) } == .certificateValidation)
-        #expect(refusal { _ = try s.registerCertificate(pem: credential.certificatePEM, caPEM: foreign.certificatePEM, status: nil, setAsActive: nil, now: 1) } == .resourceNotFound)
+        #expect(refusal { _ = try s.registerCertificate(pem: credential.certificatePEM, caPEM: foreign.certificatePEM, status: nil, setAsActive: nil, now: 1) } == .certificateValidation)
         let registered = try s.registerCertificateWithoutCA(pem: credential.certificatePEM, status: "ACTIVE", now: 1)
         #expect(registered.mode == .sniOnly && registered.status == .active && registered.caCertificateID == nil)
     }
@@ -150,7 +150,7 @@ struct CertificateTests {
         // Deletion: not while ACTIVE, not while certificates remain under it.
         #expect(refusal { try s.deleteCACertificate(id: record.certificateID) } == .certificateState)
         try s.updateCACertificate(id: record.certificateID, newStatus: "INACTIVE", newAutoRegistrationStatus: nil, removeAutoRegistration: false, now: 4)
-        #expect(refusal { try s.deleteCACertificate(id: record.certificateID) } == .deleteConflict)
+        #expect(refusal { try s.deleteCACertificate(id: record.certificateID) } == .certificateState)
         try s.updateCertificate(id: registered.certificateID, newStatus: "INACTIVE", now: 5)
         try s.deleteCertificate(id: registered.certificateID, forceDelete: false)
         try s.deleteCACertificate(id: record.certificateID)
@@ -171,6 +171,14 @@ struct CertificateTests {
                                                     removeAutoRegistration: false, now: 2) } == .invalidRequest)
     }
 
+    @Test func aCertificateIsEitherADeviceCertificateOrACA() throws {
+        var s = state()
+        let ca = try CertificateAuthority.makeRoot(commonName: "Both", notBefore: Date().addingTimeInterval(-86_400))
+        _ = try s.registerCertificateWithoutCA(pem: ca.certificatePEM, status: nil, now: 1)
+        #expect(refusal { _ = try s.registerCACertificate(pem: ca.certificatePEM, verificationPEM: nil, setAsActive: true,
+                                                          allowAutoRegistration: false, mode: "SNI_ONLY", now: 1) } == .resourceAlreadyExists)
+    }
+
     @Test func aDeviceCertificateIsNotACA() throws {
         var s = state()
         #expect(refusal { _ = try s.registerCACertificate(pem: try device(local).certificatePEM, verificationPEM: nil, setAsActive: true,
@@ -182,7 +190,7 @@ struct CertificateTests {
     @Test func policiesAttachToCertificatesUpToTen() throws {
         var s = state()
         let arn = arns.certificate(try s.registerCertificate(pem: try device(local).certificatePEM, caPEM: nil, status: nil, setAsActive: nil, now: 1).certificateID)
-        for index in 0..<11 { _ = try s.createPolicy(name: "p\(index)", document: "{}", now: Double(index)) }
+        for index in 0..<11 { _ = try s.createPolicy(name: "p\(index)", document: #"{"Version":"2012-10-17","Statement":[]}"#, now: Double(index)) }
         for index in 0..<10 { try s.attachPolicy(name: "p\(index)", target: arn) }
         try s.attachPolicy(name: "p0", target: arn)
         #expect(refusal { try s.attachPolicy(name: "p10", target: arn) } == .limitExceeded)

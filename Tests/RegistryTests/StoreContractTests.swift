@@ -41,7 +41,7 @@ struct StoreContractTests {
             _ = try await registry.perform { state throws(RegistryError) in try state.createPolicy(name: name, document: document, now: 1) }
         }
         _ = try await registry.perform { state throws(RegistryError) in
-            try state.createPolicyVersion(name: "a", document: #"{"v":2}"#, setAsDefault: true, now: 2)
+            try state.createPolicyVersion(name: "a", document: #"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#, setAsDefault: true, now: 2)
         }
         try await registry.perform { state throws(RegistryError) in try state.deletePolicy(name: "b") }
         _ = try await registry.perform { state throws(RegistryError) in
@@ -58,7 +58,7 @@ struct StoreContractTests {
         let after = try await restarted.read { state throws(RegistryError) in try state.listPolicies(marker: nil, pageSize: nil, ascending: true).policies }
         #expect(after == before)
         #expect(after.map(\.name) == ["a", "c"])
-        #expect(after.first?.defaultVersion.document == #"{"v":2}"#)
+        #expect(after.first?.defaultVersion.document == #"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#)
         let things = try await restarted.read { state throws(RegistryError) in
             try state.listThings(nextToken: nil, maxResults: nil, attributeName: nil, attributeValue: nil, usePrefixAttributeValue: false, thingTypeName: nil).things
         }
@@ -132,7 +132,7 @@ extension StoreContractTests {
         let (id, code) = try await registry.perform { state throws(RegistryError) in
             let id = try state.registerCertificate(pem: pem, caPEM: nil, status: "ACTIVE", setAsActive: nil, now: 1).certificateID
             _ = try state.createThing(name: "t", thingTypeName: nil, attributes: [:], now: 1)
-            _ = try state.createPolicy(name: "p", document: "{}", now: 1)
+            _ = try state.createPolicy(name: "p", document: #"{"Version":"2012-10-17","Statement":[]}"#, now: 1)
             try state.attachThingPrincipal(thingName: "t", principal: arns.certificate(id), type: .exclusive)
             try state.attachPolicy(name: "p", target: arns.certificate(id))
             _ = try state.registerCACertificate(pem: fleet.certificatePEM, verificationPEM: nil, setAsActive: true, allowAutoRegistration: true,
