@@ -34,10 +34,15 @@ let package = Package(
             name: "MQTTCore",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
+        // Textual IPv4/IPv6 addresses to bytes, in Swift (no socket headers). No I/O.
+        .target(name: "IPAddressText"),
+        // IoT policies: the document grammar, checked once (reference 3). No I/O.
+        .target(name: "IoTPolicy", dependencies: ["IPAddressText"]),
         // X.509: certificate ids, local CA, issuing, chain verification. No sockets, no files.
         .target(
             name: "DeviceIdentity",
             dependencies: [
+                "IPAddressText",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -80,7 +85,7 @@ let package = Package(
         .target(
             name: "Registry",
             dependencies: [
-                "DeviceIdentity",
+                "DeviceIdentity", "IoTPolicy",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -184,6 +189,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .testTarget(name: "IoTPolicyTests", dependencies: ["IoTPolicy", "IPAddressText"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistrySQLite", "DeviceIdentity", .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1")]),
         .testTarget(
             name: "ControlPlaneTests",

@@ -1,4 +1,5 @@
 #if canImport(FoundationEssentials)
+import IPAddressText
 import FoundationEssentials
 #else
 import Foundation

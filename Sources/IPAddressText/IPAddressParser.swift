@@ -3,9 +3,9 @@
 /// Written in Swift rather than calling `inet_pton` so that this module stays free of the C socket
 /// headers and behaves identically on every platform. Zone identifiers (`fe80::1%eth0`) are refused:
 /// they have no meaning in a certificate.
-enum IPAddressParser {
+public enum IPAddressParser {
     /// Returns 4 bytes for IPv4, 16 for IPv6, or `nil` if the text is neither.
-    static func parse(_ text: String) -> [UInt8]? {
+    public static func parse(_ text: String) -> [UInt8]? {
         if text.contains(":") {
             return parseIPv6(Substring(text))
         }

@@ -1,4 +1,5 @@
 import Foundation
+import IoTPolicy
 
 /// One version of a policy document. Version ids are numeric strings counting up from 1, never reused.
 public struct PolicyVersion: Sendable, Hashable, Codable {
@@ -21,8 +22,8 @@ public struct Policy: Sendable, Hashable, Codable {
     public var defaultVersion: PolicyVersion { versions.first { $0.versionID == defaultVersionID }! }
 }
 
-/// AWS's rules for policy names and documents (reference 3.1). The grammar itself (actions, resources,
-/// conditions) is checked by the policy engine; here: the name, JSON syntax, a top-level object, size.
+/// AWS's rules for policy names and documents (reference 3.1): the name here, the document's grammar and
+/// size by IoTPolicy's parser.
 public enum PolicyRules {
     public static let maximumVersions = 5
     /// AWS counts the document's characters without white space.
@@ -35,14 +36,12 @@ public enum PolicyRules {
         }
     }
 
+    /// The whole grammar (IoTPolicy): a refusal names the JSON path and the problem.
     public static func checkDocument(_ document: String) throws(RegistryError) {
-        let characters = document.unicodeScalars.filter { !CharacterSet.whitespacesAndNewlines.contains($0) }.count
-        guard characters > 0 else { throw RegistryError(.malformedPolicy, "The policy document is empty.") }
-        guard characters <= maximumDocumentCharacters else {
-            throw RegistryError(.malformedPolicy, "The policy document has \(characters) characters without white space; the maximum is \(maximumDocumentCharacters).")
-        }
-        guard let parsed = try? JSONSerialization.jsonObject(with: Data(document.utf8)), parsed is [String: Any] else {
-            throw RegistryError(.malformedPolicy, "The policy document is not a JSON object.")
+        do {
+            _ = try PolicyDocument.parse(document)
+        } catch {
+            throw RegistryError(.malformedPolicy, "The policy document is malformed: \(error)")
         }
     }
 }

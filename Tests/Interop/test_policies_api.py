@@ -51,6 +51,12 @@ def test_refusals_have_aws_names_and_statuses(iot):
     assert response["resourceId"] == name and response["resourceArn"].endswith(f":policy/{name}")
     assert error_of(lambda: iot.get_policy(policyName=unique("missing")))[:2] == ("ResourceNotFoundException", 404)
     assert error_of(lambda: iot.create_policy(policyName=unique("bad"), policyDocument="{not json"))[:2] == ("MalformedPolicyException", 400)
+    bad_effect = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Maybe", "Action": "iot:*", "Resource": "*"}]})
+    code, status, response = error_of(lambda: iot.create_policy(policyName=unique("bad"), policyDocument=bad_effect))
+    assert (code, status) == ("MalformedPolicyException", 400)
+    assert "Statement[0].Effect" in response["Error"]["Message"], response["Error"]["Message"]
+    not_iot = json.dumps({"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}})
+    assert error_of(lambda: iot.create_policy(policyName=unique("bad"), policyDocument=not_iot))[:2] == ("MalformedPolicyException", 400)
     big = json.dumps({"Version": "2012-10-17", "Statement": [], "Padding": "x" * 2100})
     assert error_of(lambda: iot.create_policy(policyName=unique("big"), policyDocument=big))[:2] == ("MalformedPolicyException", 400)
 

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import DeviceIdentity
+import IPAddressText
 
 @Suite("IP address parsing")
 struct IPAddressParserTests {

@@ -31,10 +31,10 @@ struct PolicyTests {
 
     @Test func theSizeLimitCountsCharactersWithoutWhiteSpace() throws {
         var s = state()
-        let padding = String(repeating: "x", count: 2048 - 8)   // {"a":""} is 8 characters
-        let atLimit = "{\"a\":\"\(padding)\"}"
-        _ = try s.createPolicy(name: "at-limit", document: atLimit + String(repeating: " \n", count: 500), now: 1)
-        #expect(refusal { _ = try s.createPolicy(name: "over", document: "{\"a\":\"\(padding)x\"}", now: 1) } == .malformedPolicy)
+        func document(sid: String) -> String { #"{"Statement":{"Sid":""# + sid + #"","Effect":"Allow","Action":"*","Resource":"*"}}"# }
+        let padding = String(repeating: "x", count: 2048 - document(sid: "").count)
+        _ = try s.createPolicy(name: "at-limit", document: document(sid: padding) + String(repeating: " \n", count: 500), now: 1)
+        #expect(refusal { _ = try s.createPolicy(name: "over", document: document(sid: padding + "x"), now: 1) } == .malformedPolicy)
     }
 
     @Test func atMostFiveVersionsAndTheDefaultFollowsSetAsDefault() throws {
