@@ -85,7 +85,7 @@ let package = Package(
         .target(
             name: "Registry",
             dependencies: [
-                "DeviceIdentity", "IoTPolicy",
+                "DeviceIdentity", "IoTPolicy", "IPAddressText",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -100,7 +100,7 @@ let package = Package(
         .target(
             name: "ControlPlane",
             dependencies: [
-                "AWSSigV4", "Registry", "DeviceIdentity", "Broker", "MQTTCore",
+                "AWSSigV4", "Registry", "DeviceIdentity", "Broker", "MQTTCore", "IoTPolicy",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -121,6 +121,7 @@ public final class ControlPlane: Service, Sendable {
         addThingTypeRoutes(to: router, registry: registry)
         addThingGroupRoutes(to: router, registry: registry)
         addTagRoutes(to: router, registry: registry)
+        addAuthorizationRoutes(to: router, registry: registry)
         if let dataPlane { addDataPlaneRoutes(to: router, dataPlane: dataPlane) }
         return router
     }

@@ -26,6 +26,11 @@ extension RegistryState {
         return arns.certificate(try certificateForPrincipal(text, field: "target").certificateID)
     }
 
+    /// The certificate a principal ARN names (TestAuthorization, GetEffectivePolicies).
+    public func certificateForPrincipalARN(_ arn: String) throws(RegistryError) -> DeviceCertificate {
+        try certificateForPrincipal(arn, field: "principal")
+    }
+
     /// AttachPolicy: attaching twice is not an error.
     public mutating func attachPolicy(name: String, target: String) throws(RegistryError) {
         _ = try policy(named: name)

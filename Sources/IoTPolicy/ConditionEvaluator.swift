@@ -1,0 +1,140 @@
+import Foundation
+
+/// IAM's condition semantics: every operator block and every key in it must hold (AND); any of a key's
+/// values may match (OR); `ForAnyValue` / `ForAllValues` for multi-valued keys; `...IfExists` holds when
+/// the key is absent; `Null` tests presence.
+enum ConditionEvaluator {
+    static func allHold(_ conditions: [PolicyCondition], context: AuthorizationContext, substitute: Bool,
+                        now: Date) -> Result<Bool, PolicyPattern.Unresolved> {
+        for condition in conditions {
+            switch holds(condition, context: context, substitute: substitute, now: now) {
+            case .success(true): continue
+            case let other: return other
+            }
+        }
+        return .success(true)
+    }
+
+    static func holds(_ condition: PolicyCondition, context: AuthorizationContext, substitute: Bool,
+                      now: Date) -> Result<Bool, PolicyPattern.Unresolved> {
+        let present = contextValues(condition.key, context: context, now: now)
+        if condition.operator == .null {
+            let wantsAbsent = condition.values.contains { $0.lowercased() == "true" }
+            return .success(wantsAbsent == (present == nil || present?.isEmpty == true))
+        }
+        // Condition values may hold variables too; one that does not resolve makes the condition unusable.
+        var expected: [String] = []
+        var unresolved: [String] = []
+        for value in condition.values {
+            if substitute, value.contains("${") {
+                do {
+                    expected.append(try resolvedText(value, context: context))
+                } catch {
+                    unresolved += error.variables
+                }
+            } else {
+                expected.append(value)
+            }
+        }
+        if !unresolved.isEmpty, expected.isEmpty { return .failure(PolicyPattern.Unresolved(variables: unresolved)) }
+
+        switch condition.qualifier {
+        case .forAllValues:
+            // Vacuously true for an absent or empty key: every (no) value matches.
+            guard let present, !present.isEmpty else { return .success(true) }
+            return .success(present.allSatisfy { match(condition.operator, $0, expected) })
+        case .forAnyValue:
+            guard let present, !present.isEmpty else { return .success(false) }
+            return .success(present.contains { match(condition.operator, $0, expected) })
+        case nil:
+            guard let present, !present.isEmpty else {
+                // IAM: an absent key matches nothing, so a negated operator holds, and IfExists holds.
+                if condition.ifExists || condition.operator.isNegated { return .success(true) }
+                return .failure(PolicyPattern.Unresolved(variables: [condition.key] + unresolved))
+            }
+            if condition.operator.isNegated {
+                // A negated operator holds when no value of the key matches.
+                return .success(present.allSatisfy { match(condition.operator, $0, expected) })
+            }
+            return .success(present.contains { match(condition.operator, $0, expected) })
+        }
+    }
+
+    /// Context keys that are not connection facts: the time of the request.
+    static func contextValues(_ key: String, context: AuthorizationContext, now: Date) -> [String]? {
+        switch key.lowercased() {
+        case "aws:currenttime": return [ISO8601DateFormatter().string(from: now)]
+        case "aws:epochtime": return [String(Int64(now.timeIntervalSince1970))]
+        default: return context.values(of: key)
+        }
+    }
+
+    /// A condition value with its variables substituted as text; `*` and `?` keep their meaning for
+    /// the Like operators, `${*}`, `${?}`, `${$}` become the characters.
+    static func resolvedText(_ template: String, context: AuthorizationContext) throws(PolicyPattern.Unresolved) -> String {
+        var result = ""
+        var unresolved: [String] = []
+        var rest = Substring(template)
+        while let start = rest.range(of: "${"), let close = rest[start.upperBound...].firstIndex(of: "}") {
+            result += rest[..<start.lowerBound]
+            let name = String(rest[start.upperBound..<close])
+            if ["*", "?", "$"].contains(name) {
+                result += name
+            } else if let value = context.substitution(for: name) {
+                result += value
+            } else {
+                unresolved.append(name)
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        result += rest
+        guard unresolved.isEmpty else { throw PolicyPattern.Unresolved(variables: unresolved) }
+        return result
+    }
+
+    /// Whether one context value satisfies the operator against the condition's values: for a positive
+    /// operator, it matches one of them; for a negated one, it matches none.
+    static func match(_ op: ConditionOperator, _ value: String, _ expected: [String]) -> Bool {
+        switch op {
+        case .stringEquals: return expected.contains(value)
+        case .stringNotEquals: return !expected.contains(value)
+        case .stringEqualsIgnoreCase: return expected.contains { $0.lowercased() == value.lowercased() }
+        case .stringNotEqualsIgnoreCase: return !expected.contains { $0.lowercased() == value.lowercased() }
+        case .stringLike, .arnLike: return expected.contains { like($0, value) }
+        case .stringNotLike, .arnNotLike: return !expected.contains { like($0, value) }
+        case .arnEquals: return expected.contains(value)
+        case .arnNotEquals: return !expected.contains(value)
+        case .numericEquals: return numeric(value, expected) { $0 == $1 }
+        case .numericNotEquals: return !numeric(value, expected) { $0 == $1 }
+        case .numericLessThan: return numeric(value, expected) { $0 < $1 }
+        case .numericLessThanEquals: return numeric(value, expected) { $0 <= $1 }
+        case .numericGreaterThan: return numeric(value, expected) { $0 > $1 }
+        case .numericGreaterThanEquals: return numeric(value, expected) { $0 >= $1 }
+        case .dateEquals: return date(value, expected) { $0 == $1 }
+        case .dateNotEquals: return !date(value, expected) { $0 == $1 }
+        case .dateLessThan: return date(value, expected) { $0 < $1 }
+        case .dateLessThanEquals: return date(value, expected) { $0 <= $1 }
+        case .dateGreaterThan: return date(value, expected) { $0 > $1 }
+        case .dateGreaterThanEquals: return date(value, expected) { $0 >= $1 }
+        case .bool: return expected.contains { $0.lowercased() == value.lowercased() }
+        case .binaryEquals: return expected.contains(value)
+        case .ipAddress: return expected.contains { CIDRBlock($0)?.contains(value) == true }
+        case .notIpAddress: return !expected.contains { CIDRBlock($0)?.contains(value) == true }
+        case .null: return false
+        }
+    }
+
+    static func like(_ pattern: String, _ value: String) -> Bool {
+        (try? PolicyPattern(template: pattern, substitute: false, resolve: { _ in nil }))?.matches(value) == true
+    }
+
+    static func numeric(_ value: String, _ expected: [String], _ compare: (Double, Double) -> Bool) -> Bool {
+        guard let number = Double(value) else { return false }
+        return expected.contains { Double($0).map { compare(number, $0) } ?? false }
+    }
+
+    static func date(_ value: String, _ expected: [String], _ compare: (Date, Date) -> Bool) -> Bool {
+        guard let time = PolicyDate.parse(value) else { return false }
+        return expected.contains { PolicyDate.parse($0).map { compare(time, $0) } ?? false }
+    }
+}

@@ -1,0 +1,57 @@
+import DeviceIdentity
+import Foundation
+import IoTPolicy
+import X509
+
+/// What the policy engine needs from the registry for a principal (reference 3.5, 3.6): which thing a
+/// connection is, which policies apply, and the values of the policy variables.
+extension RegistryState {
+    /// The thing a connection with this certificate and client id is: the thing the certificate is
+    /// attached to exclusively, else the attached thing whose name is the client id.
+    public func connectedThing(certificateID: String, clientID: String?) -> Thing? {
+        let attached = thingsAttached(toCertificate: certificateID)
+        if let exclusive = attached.first(where: { $0.type == .exclusive }) { return things[exclusive.thingName] }
+        guard let clientID, attached.contains(where: { $0.thingName == clientID }) else { return nil }
+        return things[clientID]
+    }
+
+    /// The policies that apply: the certificate's, and, when the client id is the connected thing's name,
+    /// those of the thing's groups and of their ancestors. Sorted by name, each once.
+    public func effectivePolicies(certificateID: String, clientID: String?) -> [Policy] {
+        var targets: Set<String> = [arns.certificate(certificateID)]
+        if let thing = connectedThing(certificateID: certificateID, clientID: clientID), clientID == thing.name {
+            for group in thingGroups(ofThing: thing.name) {
+                targets.insert(arns.thingGroup(group))
+                for ancestor in ancestors(of: group) { targets.insert(arns.thingGroup(ancestor.name)) }
+            }
+        }
+        return policyTargets.filter { !$0.value.isDisjoint(with: targets) }.keys.sorted().compactMap { policies[$0] }
+    }
+
+    /// The default versions of `policies`, parsed. A stored document the grammar refuses (written before
+    /// the grammar was checked) grants nothing.
+    public static func namedPolicies(_ policies: [Policy]) -> [NamedPolicy] {
+        policies.compactMap { policy in
+            (try? PolicyDocument.parse(policy.defaultVersion.document)).map { NamedPolicy(name: policy.name, document: $0) }
+        }
+    }
+
+    /// The policy variables of a connection: client id, source IP, the thing's variables when a thing is
+    /// connected, and every certificate field.
+    public func authorizationContext(certificateID: String, clientID: String?, sourceIP: String?) -> AuthorizationContext {
+        var context = AuthorizationContext()
+        context.set("iot:ClientId", clientID)
+        context.set("aws:SourceIp", sourceIP)
+        let thing = connectedThing(certificateID: certificateID, clientID: clientID)
+        context.set("iot:Connection.Thing.IsAttached", thing == nil ? "false" : "true")
+        if let thing {
+            context.set("iot:Connection.Thing.ThingName", thing.name)
+            context.set("iot:Connection.Thing.ThingTypeName", thing.thingTypeName)
+            for (name, value) in thing.attributes { context.set("iot:Connection.Thing.Attributes[\(name)]", value) }
+        }
+        if let record = certificates[certificateID], let certificate = try? PEM.parseCertificate(pem: record.certificatePEM) {
+            CertificateFields.add(certificate, to: &context)
+        }
+        return context
+    }
+}
