@@ -52,7 +52,8 @@ public struct AuthorizationDecision: Sendable, Hashable {
 }
 
 /// IAM's evaluation over a set of policies (reference 3.6): default deny, any explicit Deny wins, else
-/// any Allow allows. Statement order and policy order never matter.
+/// any Allow allows. Statement order and policy order never matter. For one-off decisions (the API);
+/// connections keep a `CompiledPolicySet` or a `ConnectionAuthorizer` instead.
 public struct PolicyEvaluator: Sendable {
     public let policies: [NamedPolicy]
 
@@ -61,59 +62,6 @@ public struct PolicyEvaluator: Sendable {
     }
 
     public func evaluate(_ action: IoTAction, resource: String, context: AuthorizationContext, now: Date) -> AuthorizationDecision {
-        var allows: [AuthorizationDecision.StatementReference] = []
-        var denies: [AuthorizationDecision.StatementReference] = []
-        var missing: [String] = []
-        for policy in policies {
-            let substitute = policy.document.version == .v2012
-            for (index, statement) in policy.document.statements.enumerated() {
-                guard Self.actionMatches(statement, action) else { continue }
-                switch Self.resourceMatches(statement, resource, context: context, substitute: substitute) {
-                case .failure(let unresolved): missing += unresolved.variables; continue
-                case .success(false): continue
-                case .success(true): break
-                }
-                switch ConditionEvaluator.allHold(statement.conditions, context: context, substitute: substitute, now: now) {
-                case .failure(let unresolved): missing += unresolved.variables; continue
-                case .success(false): continue
-                case .success(true): break
-                }
-                let reference = AuthorizationDecision.StatementReference(policyName: policy.name, index: index, sid: statement.sid)
-                if statement.effect == .deny { denies.append(reference) } else { allows.append(reference) }
-            }
-        }
-        var seen = Set<String>()
-        let uniqueMissing = missing.filter { seen.insert($0.lowercased()).inserted }
-        if !denies.isEmpty { return AuthorizationDecision(effect: .explicitDeny, statements: denies, missingContextValues: uniqueMissing) }
-        if !allows.isEmpty { return AuthorizationDecision(effect: .allowed, statements: allows, missingContextValues: uniqueMissing) }
-        return AuthorizationDecision(effect: .implicitDeny, statements: [], missingContextValues: uniqueMissing)
-    }
-
-    static func actionMatches(_ statement: PolicyStatement, _ action: IoTAction) -> Bool {
-        let name = action.matchName
-        let listed = statement.actions.contains { pattern in
-            pattern == name || (try? PolicyPattern(template: pattern, substitute: false, resolve: { _ in nil }))?.matches(name) == true
-        }
-        return listed != statement.notAction
-    }
-
-    /// Whether the request's resource is covered (NotResource: not covered by any). A Resource whose
-    /// variables do not resolve matches nothing; for NotResource it cannot exclude anything either, so
-    /// the statement is skipped, as AWS does.
-    static func resourceMatches(_ statement: PolicyStatement, _ resource: String, context: AuthorizationContext,
-                                substitute: Bool) -> Result<Bool, PolicyPattern.Unresolved> {
-        var unresolved: [String] = []
-        var matched = false
-        for template in statement.resources {
-            if template == "*" { matched = true; break }
-            do {
-                let pattern = try PolicyPattern(template: template, substitute: substitute, resolve: context.substitution(for:))
-                if pattern.matches(resource) { matched = true; break }
-            } catch {
-                unresolved += error.variables
-            }
-        }
-        if !matched, !unresolved.isEmpty { return .failure(PolicyPattern.Unresolved(variables: unresolved)) }
-        return .success(matched != statement.notResource)
+        CompiledPolicySet(policies: policies, context: context).decide(action, resource: resource, now: now)
     }
 }

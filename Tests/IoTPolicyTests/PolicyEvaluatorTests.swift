@@ -154,3 +154,33 @@ struct PolicyEvaluatorTests {
         #expect(decide(e, .connect, "client/c", outside) == .explicitDeny)
     }
 }
+
+/// The compiled form a connection keeps: the same decisions, cached per action and resource, bounded.
+@Suite("Policy evaluation: compiled per connection")
+struct CompiledPolicySetTests {
+    static let arn = "arn:aws:iot:us-east-1:123456789012"
+
+    @Test func decisionsAreCachedAndTheCacheIsBounded() throws {
+        var context = AuthorizationContext()
+        context.set("iot:ClientId", "dev")
+        let document = try PolicyDocument.parse(#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":"\#(Self.arn):topic/${iot:ClientId}/*"}]}"#)
+        let authorizer = ConnectionAuthorizer(policies: CompiledPolicySet(policies: [NamedPolicy(name: "p", document: document)], context: context))
+        let now = Date()
+        #expect(authorizer.decide(.publish, resource: "\(Self.arn):topic/dev/a", now: now).isAllowed)
+        #expect(authorizer.decide(.publish, resource: "\(Self.arn):topic/dev/a", now: now).isAllowed)
+        #expect(authorizer.cachedDecisions == 1)
+        #expect(!authorizer.decide(.publish, resource: "\(Self.arn):topic/other/a", now: now).isAllowed)
+        for index in 0..<(ConnectionAuthorizer.cacheCapacity * 2) {
+            _ = authorizer.decide(.publish, resource: "\(Self.arn):topic/dev/\(index)", now: now)
+        }
+        #expect(authorizer.cachedDecisions <= ConnectionAuthorizer.cacheCapacity)
+    }
+
+    @Test func timeConditionsAreDecidedPerRequestAndNotCached() throws {
+        let document = try PolicyDocument.parse(#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*","Condition":{"DateLessThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"}}}]}"#)
+        let authorizer = ConnectionAuthorizer(policies: CompiledPolicySet(policies: [NamedPolicy(name: "p", document: document)], context: AuthorizationContext()))
+        #expect(authorizer.decide(.connect, resource: "\(Self.arn):client/c", now: Date(timeIntervalSince1970: 1_800_000_000)).isAllowed)
+        #expect(!authorizer.decide(.connect, resource: "\(Self.arn):client/c", now: Date(timeIntervalSince1970: 1_900_000_000)).isAllowed)
+        #expect(authorizer.cachedDecisions == 0)
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+
+/// A connection's policies compiled against its context, once: action patterns built, resource
+/// templates substituted into patterns, time-independent conditions already decided. A decision then
+/// only matches strings: nothing is parsed or substituted per PUBLISH. Build a new set when the policies
+/// or the context change (a new default version, an attachment, a thing attribute).
+public struct CompiledPolicySet: Sendable {
+    struct Statement: Sendable {
+        var reference: AuthorizationDecision.StatementReference
+        var deny: Bool
+        var actionNames: Set<String>
+        var actionPatterns: [PolicyPattern]
+        var notAction: Bool
+        var matchesEveryResource: Bool
+        var resources: [PolicyPattern]
+        var notResource: Bool
+        /// Variables of the Resource that had no value: with no other resource matching, the statement
+        /// cannot apply.
+        var unresolvedResources: [String]
+        /// nil: the conditions hold; a list: they cannot hold (the keys that were missing, if any).
+        var conditionFailure: [String]?
+        /// Conditions that read the request time, evaluated per decision.
+        var timeConditions: [PolicyCondition]
+        var substitute: Bool
+    }
+
+    let statements: [Statement]
+    let context: AuthorizationContext
+    public let policyCount: Int
+
+    static let timeKeys: Set<String> = ["aws:currenttime", "aws:epochtime"]
+
+    public init(policies: [NamedPolicy], context: AuthorizationContext) {
+        var statements: [Statement] = []
+        for policy in policies {
+            let substitute = policy.document.version == .v2012
+            for (index, statement) in policy.document.statements.enumerated() {
+                var names = Set<String>()
+                var patterns: [PolicyPattern] = []
+                for action in statement.actions {
+                    if action.contains("*") || action.contains("?") {
+                        if let pattern = try? PolicyPattern(template: action, substitute: false, resolve: { _ in nil }) { patterns.append(pattern) }
+                    } else {
+                        names.insert(action)
+                    }
+                }
+                var resources: [PolicyPattern] = []
+                var unresolved: [String] = []
+                var every = false
+                for template in statement.resources {
+                    if template == "*" { every = true; continue }
+                    do {
+                        resources.append(try PolicyPattern(template: template, substitute: substitute, resolve: context.substitution(for:)))
+                    } catch {
+                        unresolved += error.variables
+                    }
+                }
+                let timeConditions = statement.conditions.filter { Self.timeKeys.contains($0.key.lowercased()) }
+                let fixed = statement.conditions.filter { !Self.timeKeys.contains($0.key.lowercased()) }
+                var failure: [String]?
+                switch ConditionEvaluator.allHold(fixed, context: context, substitute: substitute, now: Date(timeIntervalSince1970: 0)) {
+                case .success(true): failure = nil
+                case .success(false): failure = []
+                case .failure(let missing): failure = missing.variables
+                }
+                statements.append(Statement(
+                    reference: .init(policyName: policy.name, index: index, sid: statement.sid), deny: statement.effect == .deny,
+                    actionNames: names, actionPatterns: patterns, notAction: statement.notAction, matchesEveryResource: every,
+                    resources: resources, notResource: statement.notResource, unresolvedResources: unresolved,
+                    conditionFailure: failure, timeConditions: timeConditions, substitute: substitute))
+            }
+        }
+        self.statements = statements
+        self.context = context
+        self.policyCount = policies.count
+    }
+
+    /// The decision for one request.
+    public func decide(_ action: IoTAction, resource: String, now: Date) -> AuthorizationDecision {
+        let name = action.matchName
+        var allows: [AuthorizationDecision.StatementReference] = []
+        var denies: [AuthorizationDecision.StatementReference] = []
+        var missing: [String] = []
+        for statement in statements {
+            let listed = statement.actionNames.contains(name) || statement.actionPatterns.contains { $0.matches(name) }
+            guard listed != statement.notAction else { continue }
+            let covered = statement.matchesEveryResource || statement.resources.contains { $0.matches(resource) }
+            if !covered, !statement.unresolvedResources.isEmpty {
+                missing += statement.unresolvedResources
+                continue
+            }
+            guard covered != statement.notResource else { continue }
+            if let failure = statement.conditionFailure {
+                missing += failure
+                continue
+            }
+            if !statement.timeConditions.isEmpty {
+                switch ConditionEvaluator.allHold(statement.timeConditions, context: context, substitute: statement.substitute, now: now) {
+                case .success(true): break
+                case .success(false): continue
+                case .failure(let unresolved): missing += unresolved.variables; continue
+                }
+            }
+            if statement.deny { denies.append(statement.reference) } else { allows.append(statement.reference) }
+        }
+        var seen = Set<String>()
+        let uniqueMissing = missing.filter { seen.insert($0.lowercased()).inserted }
+        if !denies.isEmpty { return AuthorizationDecision(effect: .explicitDeny, statements: denies, missingContextValues: uniqueMissing) }
+        if !allows.isEmpty { return AuthorizationDecision(effect: .allowed, statements: allows, missingContextValues: uniqueMissing) }
+        return AuthorizationDecision(effect: .implicitDeny, statements: [], missingContextValues: uniqueMissing)
+    }
+
+    /// Whether any statement reads the request time: such decisions are not cached.
+    public var dependsOnTime: Bool { statements.contains { !$0.timeConditions.isEmpty } }
+}
+
+/// A connection's authorizer: its compiled policies and a bounded cache of decisions by action and
+/// resource, so a device publishing to the same topics pays for matching once. Not thread-safe: it
+/// belongs to one connection, used under the broker's lock.
+public final class ConnectionAuthorizer {
+    public let policies: CompiledPolicySet
+    private var cache: [CacheKey: AuthorizationDecision] = [:]
+    public static let cacheCapacity = 256
+
+    struct CacheKey: Hashable {
+        var action: IoTAction
+        var resource: String
+    }
+
+    public init(policies: CompiledPolicySet) {
+        self.policies = policies
+    }
+
+    public func decide(_ action: IoTAction, resource: String, now: Date) -> AuthorizationDecision {
+        if policies.dependsOnTime { return policies.decide(action, resource: resource, now: now) }
+        let key = CacheKey(action: action, resource: resource)
+        if let cached = cache[key] { return cached }
+        let decision = policies.decide(action, resource: resource, now: now)
+        // Bounded: a device cycling through endless topics cannot grow it (cleared, not evicted one by one).
+        if cache.count >= Self.cacheCapacity { cache.removeAll(keepingCapacity: true) }
+        cache[key] = decision
+        return decision
+    }
+
+    public var cachedDecisions: Int { cache.count }
+}
