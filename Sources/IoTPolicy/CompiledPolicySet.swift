@@ -30,6 +30,12 @@ public struct CompiledPolicySet: Sendable {
 
     static let timeKeys: Set<String> = ["aws:currenttime", "aws:epochtime"]
 
+    /// A condition on the request time, as its key or inside a value (`${aws:CurrentTime}`).
+    static func readsTime(_ condition: PolicyCondition) -> Bool {
+        timeKeys.contains(condition.key.lowercased())
+            || condition.values.contains { value in timeKeys.contains { value.lowercased().contains("${\($0)}") } }
+    }
+
     public init(policies: [NamedPolicy], context: AuthorizationContext) {
         var statements: [Statement] = []
         for policy in policies {
@@ -55,8 +61,8 @@ public struct CompiledPolicySet: Sendable {
                         unresolved += error.variables
                     }
                 }
-                let timeConditions = statement.conditions.filter { Self.timeKeys.contains($0.key.lowercased()) }
-                let fixed = statement.conditions.filter { !Self.timeKeys.contains($0.key.lowercased()) }
+                let timeConditions = statement.conditions.filter(Self.readsTime)
+                let fixed = statement.conditions.filter { !Self.readsTime($0) }
                 var failure: [String]?
                 switch ConditionEvaluator.allHold(fixed, context: context, substitute: substitute, now: Date(timeIntervalSince1970: 0)) {
                 case .success(true): failure = nil
@@ -85,9 +91,11 @@ public struct CompiledPolicySet: Sendable {
             let listed = statement.actionNames.contains(name) || statement.actionPatterns.contains { $0.matches(name) }
             guard listed != statement.notAction else { continue }
             let covered = statement.matchesEveryResource || statement.resources.contains { $0.matches(resource) }
+            // An unresolved entry matches nothing: a Resource statement cannot apply, a NotResource one
+            // excludes nothing (so it applies, as IAM has it).
             if !covered, !statement.unresolvedResources.isEmpty {
                 missing += statement.unresolvedResources
-                continue
+                if !statement.notResource { continue }
             }
             guard covered != statement.notResource else { continue }
             if let failure = statement.conditionFailure {

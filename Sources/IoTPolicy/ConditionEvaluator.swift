@@ -22,48 +22,73 @@ enum ConditionEvaluator {
             let wantsAbsent = condition.values.contains { $0.lowercased() == "true" }
             return .success(wantsAbsent == (present == nil || present?.isEmpty == true))
         }
-        // Condition values may hold variables too; one that does not resolve makes the condition unusable.
-        var expected: [String] = []
+        // Condition values may hold variables too. One that does not resolve is a null value (IAM): it
+        // matches nothing, so positive operators fail on it and negated ones hold.
+        let resolve = resolver(context: context, now: now)
+        var expected: [Expected] = []
         var unresolved: [String] = []
         for value in condition.values {
+            let text: String
             if substitute, value.contains("${") {
                 do {
-                    expected.append(try resolvedText(value, context: context))
+                    text = try resolvedText(value, resolve: resolve)
                 } catch {
                     unresolved += error.variables
+                    continue
                 }
             } else {
-                expected.append(value)
+                text = value
             }
+            // For the Like operators the value is a pattern whose substituted parts stay literal.
+            let pattern = condition.operator.isLike
+                ? try? PolicyPattern(template: value, substitute: substitute, resolve: resolve) : nil
+            expected.append(Expected(text: text, pattern: pattern))
         }
-        if !unresolved.isEmpty, expected.isEmpty { return .failure(PolicyPattern.Unresolved(variables: unresolved)) }
 
+        let result: Bool
         switch condition.qualifier {
         case .forAllValues:
             // Vacuously true for an absent or empty key: every (no) value matches.
             guard let present, !present.isEmpty else { return .success(true) }
-            return .success(present.allSatisfy { match(condition.operator, $0, expected) })
+            result = present.allSatisfy { match(condition.operator, $0, expected) }
         case .forAnyValue:
-            guard let present, !present.isEmpty else { return .success(false) }
-            return .success(present.contains { match(condition.operator, $0, expected) })
+            guard let present, !present.isEmpty else { return .success(condition.ifExists) }
+            result = present.contains { match(condition.operator, $0, expected) }
         case nil:
             guard let present, !present.isEmpty else {
                 // IAM: an absent key matches nothing, so a negated operator holds, and IfExists holds.
                 if condition.ifExists || condition.operator.isNegated { return .success(true) }
                 return .failure(PolicyPattern.Unresolved(variables: [condition.key] + unresolved))
             }
-            if condition.operator.isNegated {
-                // A negated operator holds when no value of the key matches.
-                return .success(present.allSatisfy { match(condition.operator, $0, expected) })
+            // A negated operator holds when no value of the key matches.
+            result = condition.operator.isNegated
+                ? present.allSatisfy { match(condition.operator, $0, expected) }
+                : present.contains { match(condition.operator, $0, expected) }
+        }
+        if !result, !unresolved.isEmpty { return .failure(PolicyPattern.Unresolved(variables: unresolved)) }
+        return .success(result)
+    }
+
+    /// A condition value, as text and (for the Like operators) as a pattern.
+    struct Expected {
+        var text: String
+        var pattern: PolicyPattern?
+    }
+
+    /// Resolves `${key}` in condition values: the request time keys, then the context.
+    static func resolver(context: AuthorizationContext, now: Date) -> (String) -> String? {
+        { key in
+            switch key.lowercased() {
+            case "aws:currenttime", "aws:epochtime": contextValues(key, context: context, now: now)?.first
+            default: context.substitution(for: key)
             }
-            return .success(present.contains { match(condition.operator, $0, expected) })
         }
     }
 
     /// Context keys that are not connection facts: the time of the request.
     static func contextValues(_ key: String, context: AuthorizationContext, now: Date) -> [String]? {
         switch key.lowercased() {
-        case "aws:currenttime": return [ISO8601DateFormatter().string(from: now)]
+        case "aws:currenttime": return [now.formatted(.iso8601)]
         case "aws:epochtime": return [String(Int64(now.timeIntervalSince1970))]
         default: return context.values(of: key)
         }
@@ -71,7 +96,7 @@ enum ConditionEvaluator {
 
     /// A condition value with its variables substituted as text; `*` and `?` keep their meaning for
     /// the Like operators, `${*}`, `${?}`, `${$}` become the characters.
-    static func resolvedText(_ template: String, context: AuthorizationContext) throws(PolicyPattern.Unresolved) -> String {
+    static func resolvedText(_ template: String, resolve: (String) -> String?) throws(PolicyPattern.Unresolved) -> String {
         var result = ""
         var unresolved: [String] = []
         var rest = Substring(template)
@@ -80,7 +105,7 @@ enum ConditionEvaluator {
             let name = String(rest[start.upperBound..<close])
             if ["*", "?", "$"].contains(name) {
                 result += name
-            } else if let value = context.substitution(for: name) {
+            } else if let value = resolve(name) {
                 result += value
             } else {
                 unresolved.append(name)
@@ -94,14 +119,15 @@ enum ConditionEvaluator {
 
     /// Whether one context value satisfies the operator against the condition's values: for a positive
     /// operator, it matches one of them; for a negated one, it matches none.
-    static func match(_ op: ConditionOperator, _ value: String, _ expected: [String]) -> Bool {
+    static func match(_ op: ConditionOperator, _ value: String, _ values: [Expected]) -> Bool {
+        let expected = values.map(\.text)
         switch op {
         case .stringEquals: return expected.contains(value)
         case .stringNotEquals: return !expected.contains(value)
         case .stringEqualsIgnoreCase: return expected.contains { $0.lowercased() == value.lowercased() }
         case .stringNotEqualsIgnoreCase: return !expected.contains { $0.lowercased() == value.lowercased() }
-        case .stringLike, .arnLike: return expected.contains { like($0, value) }
-        case .stringNotLike, .arnNotLike: return !expected.contains { like($0, value) }
+        case .stringLike, .arnLike: return values.contains { $0.pattern?.matches(value) == true }
+        case .stringNotLike, .arnNotLike: return !values.contains { $0.pattern?.matches(value) == true }
         case .arnEquals: return expected.contains(value)
         case .arnNotEquals: return !expected.contains(value)
         case .numericEquals: return numeric(value, expected) { $0 == $1 }
@@ -122,10 +148,6 @@ enum ConditionEvaluator {
         case .notIpAddress: return !expected.contains { CIDRBlock($0)?.contains(value) == true }
         case .null: return false
         }
-    }
-
-    static func like(_ pattern: String, _ value: String) -> Bool {
-        (try? PolicyPattern(template: pattern, substitute: false, resolve: { _ in nil }))?.matches(value) == true
     }
 
     static func numeric(_ value: String, _ expected: [String], _ compare: (Double, Double) -> Bool) -> Bool {

@@ -101,6 +101,9 @@ public enum ConditionOperator: String, Sendable, Hashable, CaseIterable {
     case arnNotLike = "ArnNotLike"
     case null = "Null"
 
+    /// The operators whose values are patterns (`*`, `?`).
+    public var isLike: Bool { [.stringLike, .stringNotLike, .arnLike, .arnNotLike].contains(self) }
+
     /// Operators whose match is negated: with `ForAnyValue`/`ForAllValues` and missing keys they behave
     /// as IAM documents.
     public var isNegated: Bool {

@@ -155,6 +155,81 @@ struct PolicyEvaluatorTests {
     }
 }
 
+/// Unresolved variables, escapes in Like values, set qualifiers: the cases a reviewer found wrong.
+@Suite("Policy evaluation: unresolved values and patterns")
+struct PolicyEdgeCaseTests {
+    static let arn = "arn:aws:iot:us-east-1:123456789012"
+    let now = Date(timeIntervalSince1970: 1_790_000_000)
+
+    func decide(_ document: String, _ action: IoTAction, _ resource: String, _ context: AuthorizationContext = AuthorizationContext()) throws -> AuthorizationDecision.Effect {
+        PolicyEvaluator(policies: [NamedPolicy(name: "p", document: try PolicyDocument.parse(document))])
+            .evaluate(action, resource: "\(Self.arn):\(resource)", context: context, now: now).effect
+    }
+
+    @Test func aNotResourceWhoseVariableDoesNotResolveExcludesNothing() throws {
+        let document = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":"\#(Self.arn):topic/*"},{"Effect":"Deny","Action":"iot:Publish","NotResource":"\#(Self.arn):topic/${iot:Connection.Thing.ThingName}/*"}]}"#
+        #expect(try decide(document, .publish, "topic/x") == .explicitDeny, "no thing: the deny covers every topic")
+        var context = AuthorizationContext()
+        context.set("iot:Connection.Thing.ThingName", "lamp")
+        #expect(try decide(document, .publish, "topic/lamp/state", context) == .allowed)
+    }
+
+    @Test func anUnresolvedConditionValueIsNullSoNegatedOperatorsHold() throws {
+        let document = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"},{"Effect":"Deny","Action":"iot:Connect","Resource":"*","Condition":{"StringNotEquals":{"iot:ClientId":"${iot:Connection.Thing.ThingName}"}}}]}"#
+        var context = AuthorizationContext()
+        context.set("iot:ClientId", "dev")
+        #expect(try decide(document, .connect, "client/dev", context) == .explicitDeny)
+        context.set("iot:Connection.Thing.ThingName", "dev")
+        #expect(try decide(document, .connect, "client/dev", context) == .allowed)
+    }
+
+    @Test func likeValuesKeepEscapesAndSubstitutedTextLiteral() throws {
+        var context = AuthorizationContext()
+        context.set("iot:ClientId", "*")
+        context.set("k", "axyz")
+        let escaped = #"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iot:Connect","Resource":"*","Condition":{"StringLike":{"k":"a${*}"}}}}"#
+        #expect(try decide(escaped, .connect, "client/c", context) == .implicitDeny, "${*} is a literal star")
+        let clientID = #"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iot:Connect","Resource":"*","Condition":{"StringLike":{"k":"${iot:ClientId}"}}}}"#
+        #expect(try decide(clientID, .connect, "client/c", context) == .implicitDeny, "a client id of * matches only *")
+        let wildcard = #"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iot:Connect","Resource":"*","Condition":{"StringLike":{"k":"a*"}}}}"#
+        #expect(try decide(wildcard, .connect, "client/c", context) == .allowed)
+    }
+
+    @Test func setQualifiersOnMultiValuedKeys() throws {
+        var context = AuthorizationContext()
+        context.set("tags", values: ["a", "b"])
+        func condition(_ text: String) -> String {
+            #"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iot:Connect","Resource":"*","Condition":"# + text + "}}"
+        }
+        #expect(try decide(condition(#"{"ForAnyValue:StringNotEquals":{"tags":"a"}}"#), .connect, "client/c", context) == .allowed)
+        #expect(try decide(condition(#"{"ForAllValues:StringNotEquals":{"tags":"a"}}"#), .connect, "client/c", context) == .implicitDeny)
+        #expect(try decide(condition(#"{"StringNotEquals":{"tags":"a"}}"#), .connect, "client/c", context) == .implicitDeny)
+        #expect(try decide(condition(#"{"ForAnyValue:StringEqualsIfExists":{"absent":"a"}}"#), .connect, "client/c", context) == .allowed)
+        #expect(try decide(condition(#"{"ForAnyValue:StringEquals":{"absent":"a"}}"#), .connect, "client/c", context) == .implicitDeny)
+    }
+
+    @Test func theRequestTimeResolvesInsideValues() throws {
+        var context = AuthorizationContext()
+        context.set("iot:Connection.Thing.Attributes[expiry]", "2040-01-01T00:00:00Z")
+        let document = #"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iot:Connect","Resource":"*","Condition":{"DateGreaterThan":{"iot:Connection.Thing.Attributes[expiry]":"${aws:CurrentTime}"}}}}"#
+        #expect(try decide(document, .connect, "client/c", context) == .allowed)
+        context.set("iot:Connection.Thing.Attributes[expiry]", "2020-01-01T00:00:00Z")
+        #expect(try decide(document, .connect, "client/c", context) == .implicitDeny)
+    }
+
+    @Test(arguments: [("*?", "", false), ("*aab", "aaab", true), ("a*a", "a", false), ("**", "", true), ("a*b*c", "axxbyyc", true),
+                      ("a*b*c", "axxbyy", false), ("é?", "éa", true), ("?", "", false), ("", "", true), ("x", "", false)])
+    func wildcardMatching(pattern: String, text: String, matches: Bool) throws {
+        #expect(try PolicyPattern(template: pattern, substitute: false, resolve: { _ in nil }).matches(text) == matches)
+    }
+
+    @Test func actionNamesIgnoreCaseAndResourcesDoNot() throws {
+        let document = #"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"IOT:PUBLISH","Resource":"\#(Self.arn):topic/Lamp"}}"#
+        #expect(try decide(document, .publish, "topic/Lamp") == .allowed)
+        #expect(try decide(document, .publish, "topic/lamp") == .implicitDeny)
+    }
+}
+
 /// The compiled form a connection keeps: the same decisions, cached per action and resource, bounded.
 @Suite("Policy evaluation: compiled per connection")
 struct CompiledPolicySetTests {
