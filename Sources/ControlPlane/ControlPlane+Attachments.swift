@@ -35,8 +35,7 @@ extension ControlPlane {
         router.post("/attached-policies/:target") { request, context in
             try requireControlPlane(context)
             let target = try pathParameter(context, "target")
-            let marker = request.uri.queryParameters["marker"].map(String.init)
-            let pageSize = try intParameter(request, "pageSize")
+            let (marker, pageSize, _) = try markerPage(request)
             let recursive = try boolParameter(request, "recursive") ?? false
             let (policies, next) = try await registry.read { state throws(RegistryError) in
                 try state.listAttachedPolicies(target: target, recursive: recursive, marker: marker, pageSize: pageSize)
@@ -49,8 +48,7 @@ extension ControlPlane {
         router.post("/policy-targets/:policyName") { request, context in
             try requireControlPlane(context)
             let name = try pathParameter(context, "policyName")
-            let marker = request.uri.queryParameters["marker"].map(String.init)
-            let pageSize = try intParameter(request, "pageSize")
+            let (marker, pageSize, _) = try markerPage(request)
             let (targets, next) = try await registry.read { state throws(RegistryError) in
                 try state.listTargetsForPolicy(name: name, marker: marker, pageSize: pageSize)
             }
@@ -77,8 +75,7 @@ extension ControlPlane {
         router.get("/principal-policies") { request, context in
             try requireControlPlane(context)
             let principal = try header(request, iotPrincipalHeader)
-            let marker = request.uri.queryParameters["marker"].map(String.init)
-            let pageSize = try intParameter(request, "pageSize")
+            let (marker, pageSize, _) = try markerPage(request)
             let (policies, next) = try await registry.read { state throws(RegistryError) in
                 try state.listAttachedPolicies(target: principal, marker: marker, pageSize: pageSize)
             }
@@ -90,8 +87,7 @@ extension ControlPlane {
         router.get("/policy-principals") { request, context in
             try requireControlPlane(context)
             let name = try header(request, iotPolicyHeader)
-            let marker = request.uri.queryParameters["marker"].map(String.init)
-            let pageSize = try intParameter(request, "pageSize")
+            let (marker, pageSize, _) = try markerPage(request)
             let (targets, next) = try await registry.read { state throws(RegistryError) in
                 try state.listTargetsForPolicy(name: name, marker: marker, pageSize: pageSize)
             }

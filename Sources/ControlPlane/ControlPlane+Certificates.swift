@@ -127,9 +127,7 @@ extension ControlPlane {
     }
 
     static func listCertificates(_ request: Request, registry: Registry, caCertificateID: String?) async throws -> Response {
-        let marker = request.uri.queryParameters["marker"].map(String.init)
-        let pageSize = try intParameter(request, "pageSize")
-        let ascending = try boolParameter(request, "isAscendingOrder") ?? false
+        let (marker, pageSize, ascending) = try markerPage(request)
         let (certificates, next) = try await registry.read { state throws(RegistryError) in
             try state.listCertificates(caCertificateID: caCertificateID, marker: marker, pageSize: pageSize, ascending: ascending)
         }
@@ -196,9 +194,7 @@ extension ControlPlane {
         }
         router.get("/cacertificates") { request, context in
             try requireControlPlane(context)
-            let marker = request.uri.queryParameters["marker"].map(String.init)
-            let pageSize = try intParameter(request, "pageSize")
-            let ascending = try boolParameter(request, "isAscendingOrder") ?? false
+            let (marker, pageSize, ascending) = try markerPage(request)
             let (records, next) = try await registry.read { state throws(RegistryError) in
                 try state.listCACertificates(marker: marker, pageSize: pageSize, ascending: ascending)
             }

@@ -11,6 +11,12 @@ extension ControlPlane {
         return value.removingPercentEncoding ?? value
     }
 
+    /// The `marker`, `pageSize` and `isAscendingOrder` of the marker-paged list operations.
+    static func markerPage(_ request: Request) throws -> (marker: String?, pageSize: Int?, ascending: Bool) {
+        (request.uri.queryParameters["marker"].map(String.init), try intParameter(request, "pageSize"),
+         try boolParameter(request, "isAscendingOrder") ?? false)
+    }
+
     static func boolParameter(_ request: Request, _ name: String) throws -> Bool? {
         guard let value = request.uri.queryParameters[Substring(name)] else { return nil }
         switch value.lowercased() {

@@ -40,9 +40,7 @@ extension ControlPlane {
         }
         router.get("/policies") { request, context in
             try requireControlPlane(context)
-            let marker = request.uri.queryParameters["marker"].map(String.init)
-            let pageSize = try intParameter(request, "pageSize")
-            let ascending = try boolParameter(request, "isAscendingOrder") ?? false
+            let (marker, pageSize, ascending) = try markerPage(request)
             let (policies, next) = try await registry.read { state throws(RegistryError) in
                 try state.listPolicies(marker: marker, pageSize: pageSize, ascending: ascending)
             }

@@ -19,6 +19,8 @@ public struct DeviceTrust: Sendable {
         var certificate: Certificate
         var active: Bool
         var autoRegistration: Bool
+        /// Built with the snapshot, not per handshake.
+        var verifier: ClientCertificateVerifier
     }
 
     public let certificates: [String: Entry]
@@ -59,7 +61,8 @@ public struct DeviceTrust: Sendable {
             guard let parsed else { continue }
             seen[record.certificateID] = parsed
             authorities[record.certificateID] = Authority(certificate: parsed, active: record.status == .active,
-                                                          autoRegistration: record.autoRegistration)
+                                                          autoRegistration: record.autoRegistration,
+                                                          verifier: ClientCertificateVerifier(trustRoots: [parsed]))
         }
         parsedCAs = seen
         self.certificates = certificates
@@ -98,7 +101,7 @@ public struct DeviceTrust: Sendable {
             guard let ca = authorities[caID], ca.active else {
                 return .rejected(ClientRejection(code: .caNotActive, reason: "certificate \(leafID) was registered under CA \(caID), which is not ACTIVE"))
             }
-            return Self.decision(await ClientCertificateVerifier(trustRoots: [ca.certificate]).verify(derChain: derChain, at: time))
+            return Self.decision(await ca.verifier.verify(derChain: derChain, at: time))
         }
         let verification = await classifier.verify(derChain: derChain, at: time)
         guard case .trusted(let leaf, let chain, _) = verification else { return Self.decision(verification) }
