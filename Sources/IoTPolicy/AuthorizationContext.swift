@@ -72,4 +72,14 @@ public enum IoTAction: String, Sendable, Hashable, CaseIterable {
 
     /// The lower-cased name statements are matched against.
     public var matchName: String { rawValue.lowercased() }
+
+    /// The resource type in this action's ARNs (reference 3.2, 3.3).
+    public var resourceType: String {
+        switch self {
+        case .connect, .deleteConnection, .getConnection, .listSubscriptions, .sendDirectMessage: "client/"
+        case .publish, .receive, .retainPublish, .getRetainedMessage, .listRetainedMessages: "topic/"
+        case .subscribe: "topicfilter/"
+        case .getThingShadow, .updateThingShadow, .deleteThingShadow, .listNamedShadowsForThing: "thing/"
+        }
+    }
 }

@@ -53,10 +53,16 @@ public struct CompiledPolicySet: Sendable {
                 var resources: [PolicyPattern] = []
                 var unresolved: [String] = []
                 var every = false
+                var used: [String] = []
+                let resolve: (String) -> String? = { name in
+                    let value = context.substitution(for: name)
+                    if let value, !used.contains(where: { $0.hasPrefix(name + "=") }) { used.append("\(name)=\(value)") }
+                    return value
+                }
                 for template in statement.resources {
                     if template == "*" { every = true; continue }
                     do {
-                        resources.append(try PolicyPattern(template: template, substitute: substitute, resolve: context.substitution(for:)))
+                        resources.append(try PolicyPattern(template: template, substitute: substitute, resolve: resolve))
                     } catch {
                         unresolved += error.variables
                     }
@@ -70,7 +76,8 @@ public struct CompiledPolicySet: Sendable {
                 case .failure(let missing): failure = missing.variables
                 }
                 statements.append(Statement(
-                    reference: .init(policyName: policy.name, index: index, sid: statement.sid), deny: statement.effect == .deny,
+                    reference: .init(policyName: policy.name, versionID: policy.versionID, index: index, sid: statement.sid, variables: used),
+                    deny: statement.effect == .deny,
                     actionNames: names, actionPatterns: patterns, notAction: statement.notAction, matchesEveryResource: every,
                     resources: resources, notResource: statement.notResource, unresolvedResources: unresolved,
                     conditionFailure: failure, timeConditions: timeConditions, substitute: substitute))
@@ -87,9 +94,11 @@ public struct CompiledPolicySet: Sendable {
         var allows: [AuthorizationDecision.StatementReference] = []
         var denies: [AuthorizationDecision.StatementReference] = []
         var missing: [String] = []
+        var considered: [AuthorizationDecision.StatementReference] = []
         for statement in statements {
             let listed = statement.actionNames.contains(name) || statement.actionPatterns.contains { $0.matches(name) }
             guard listed != statement.notAction else { continue }
+            considered.append(statement.reference)
             let covered = statement.matchesEveryResource || statement.resources.contains { $0.matches(resource) }
             // An unresolved entry matches nothing: a Resource statement cannot apply, a NotResource one
             // excludes nothing (so it applies, as IAM has it).
@@ -115,7 +124,7 @@ public struct CompiledPolicySet: Sendable {
         let uniqueMissing = missing.filter { seen.insert($0.lowercased()).inserted }
         if !denies.isEmpty { return AuthorizationDecision(effect: .explicitDeny, statements: denies, missingContextValues: uniqueMissing) }
         if !allows.isEmpty { return AuthorizationDecision(effect: .allowed, statements: allows, missingContextValues: uniqueMissing) }
-        return AuthorizationDecision(effect: .implicitDeny, statements: [], missingContextValues: uniqueMissing)
+        return AuthorizationDecision(effect: .implicitDeny, statements: [], missingContextValues: uniqueMissing, considered: considered)
     }
 
     /// Whether any statement reads the request time: such decisions are not cached.
@@ -123,31 +132,46 @@ public struct CompiledPolicySet: Sendable {
 }
 
 /// A connection's authorizer: its compiled policies and a bounded cache of decisions by action and
-/// resource, so a device publishing to the same topics pays for matching once. Not thread-safe: it
-/// belongs to one connection, used under the broker's lock.
+/// resource name, so a device publishing to the same topics pays for matching once and a cache hit builds
+/// no ARN. Not thread-safe: it belongs to one connection, used under the broker's lock.
 public final class ConnectionAuthorizer {
     public let policies: CompiledPolicySet
+    /// `arn:aws:iot:<region>:<account>:`, put before `client/`, `topic/`, `topicfilter/`, `thing/`.
+    public let arnPrefix: String
     private var cache: [CacheKey: AuthorizationDecision] = [:]
     public static let cacheCapacity = 256
 
     struct CacheKey: Hashable {
         var action: IoTAction
-        var resource: String
+        var name: String
     }
 
-    public init(policies: CompiledPolicySet) {
+    public init(policies: CompiledPolicySet, arnPrefix: String = "") {
         self.policies = policies
+        self.arnPrefix = arnPrefix
     }
 
-    public func decide(_ action: IoTAction, resource: String, now: Date) -> AuthorizationDecision {
-        if policies.dependsOnTime { return policies.decide(action, resource: resource, now: now) }
-        let key = CacheKey(action: action, resource: resource)
+    /// The resource ARN for an action on a name (a client id, a topic, a topic filter, a thing).
+    public func resource(_ action: IoTAction, _ name: String) -> String { arnPrefix + action.resourceType + name }
+
+    /// The decision for `action` on the resource named `name` (turned into an ARN only on a cache miss).
+    public func decide(_ action: IoTAction, name: String, now: Date) -> AuthorizationDecision {
+        if policies.dependsOnTime { return policies.decide(action, resource: resource(action, name), now: now) }
+        let key = CacheKey(action: action, name: name)
         if let cached = cache[key] { return cached }
-        let decision = policies.decide(action, resource: resource, now: now)
+        let decision = policies.decide(action, resource: resource(action, name), now: now)
         // Bounded: a device cycling through endless topics cannot grow it (cleared, not evicted one by one).
         if cache.count >= Self.cacheCapacity { cache.removeAll(keepingCapacity: true) }
         cache[key] = decision
         return decision
+    }
+
+    /// The decision for a full resource ARN (the API, offline tests).
+    public func decide(_ action: IoTAction, resource: String, now: Date) -> AuthorizationDecision {
+        if !arnPrefix.isEmpty, resource.hasPrefix(arnPrefix + action.resourceType) {
+            return decide(action, name: String(resource.dropFirst(arnPrefix.count + action.resourceType.count)), now: now)
+        }
+        return policies.decide(action, resource: resource, now: now)
     }
 
     public var cachedDecisions: Int { cache.count }

@@ -3,10 +3,13 @@ import Foundation
 /// A named policy's default version, parsed: what the evaluator holds for each attached policy.
 public struct NamedPolicy: Sendable, Hashable {
     public var name: String
+    /// The default version's id, for explanations (nil for documents that are not stored, e.g. offline tests).
+    public var versionID: String?
     public var document: PolicyDocument
 
-    public init(name: String, document: PolicyDocument) {
+    public init(name: String, versionID: String? = nil, document: PolicyDocument) {
         self.name = name
+        self.versionID = versionID
         self.document = document
     }
 }
@@ -22,9 +25,20 @@ public struct AuthorizationDecision: Sendable, Hashable {
     /// A statement by its policy and its position in the document.
     public struct StatementReference: Sendable, Hashable, CustomStringConvertible {
         public var policyName: String
+        public var versionID: String?
         public var index: Int
         public var sid: String?
-        public var description: String { "\(policyName) statement \(index)\(sid.map { " (\($0))" } ?? "")" }
+        /// The variables substituted into this statement, with their values (`iot:ClientId=lamp`).
+        public var variables: [String] = []
+
+        public var description: String {
+            var text = "policy \(policyName)"
+            if let versionID { text += " version \(versionID)" }
+            text += " Statement[\(index)]"
+            if let sid { text += " (Sid \(sid))" }
+            if !variables.isEmpty { text += " with " + variables.joined(separator: ", ") }
+            return text
+        }
     }
 
     public var effect: Effect
@@ -33,6 +47,15 @@ public struct AuthorizationDecision: Sendable, Hashable {
     /// Variables and condition keys that had no value where a statement needed one (TestAuthorization's
     /// `missingContextValues`).
     public var missingContextValues: [String]
+    /// For IMPLICIT_DENY: the statements that name the action but whose resource or condition did not match.
+    public var considered: [StatementReference]
+
+    public init(effect: Effect, statements: [StatementReference], missingContextValues: [String], considered: [StatementReference] = []) {
+        self.effect = effect
+        self.statements = statements
+        self.missingContextValues = missingContextValues
+        self.considered = considered
+    }
 
     public var isAllowed: Bool { effect == .allowed }
 
@@ -46,6 +69,10 @@ public struct AuthorizationDecision: Sendable, Hashable {
         case .implicitDeny:
             var text = "no statement of the \(policyCount) attached \(policyCount == 1 ? "policy" : "policies") allows \(action.rawValue) on \(resource)"
             if !missingContextValues.isEmpty { text += " (no value for \(missingContextValues.map { "${\($0)}" }.joined(separator: ", ")))" }
+            if !considered.isEmpty {
+                let shown = considered.prefix(5).map(\.description).joined(separator: "; ")
+                text += "; resource or condition not matched in " + shown + (considered.count > 5 ? "; and \(considered.count - 5) more" : "")
+            }
             return text
         }
     }

@@ -47,7 +47,7 @@ struct PolicyEvaluatorTests {
         }
         let decision = try evaluator(allow, deny).evaluate(.publish, resource: "\(Self.arn):topic/secret/x", context: AuthorizationContext(), now: now)
         #expect(decision.statements.map(\.policyName) == ["p1"])
-        #expect(decision.explanation(action: .publish, resource: "topic/secret/x", policyCount: 2).contains("explicitly denied by p1 statement 0"))
+        #expect(decision.explanation(action: .publish, resource: "topic/secret/x", policyCount: 2).contains("explicitly denied by policy p1 Statement[0]"))
     }
 
     @Test func actionPatternsAndNotActionNotResource() throws {
@@ -239,14 +239,25 @@ struct CompiledPolicySetTests {
         var context = AuthorizationContext()
         context.set("iot:ClientId", "dev")
         let document = try PolicyDocument.parse(#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":"\#(Self.arn):topic/${iot:ClientId}/*"}]}"#)
-        let authorizer = ConnectionAuthorizer(policies: CompiledPolicySet(policies: [NamedPolicy(name: "p", document: document)], context: context))
+        let authorizer = ConnectionAuthorizer(policies: CompiledPolicySet(policies: [NamedPolicy(name: "p", versionID: "3", document: document)], context: context),
+                                              arnPrefix: Self.arn + ":")
         let now = Date()
-        #expect(authorizer.decide(.publish, resource: "\(Self.arn):topic/dev/a", now: now).isAllowed)
-        #expect(authorizer.decide(.publish, resource: "\(Self.arn):topic/dev/a", now: now).isAllowed)
+        #expect(authorizer.resource(.publish, "dev/a") == "\(Self.arn):topic/dev/a")
+        #expect(authorizer.resource(.subscribe, "dev/#") == "\(Self.arn):topicfilter/dev/#")
+        #expect(authorizer.resource(.connect, "dev") == "\(Self.arn):client/dev")
+        #expect(authorizer.decide(.publish, name: "dev/a", now: now).isAllowed)
+        // A full ARN of this prefix shares the cache entry.
+        let allowed = authorizer.decide(.publish, resource: "\(Self.arn):topic/dev/a", now: now)
+        #expect(allowed.isAllowed)
         #expect(authorizer.cachedDecisions == 1)
-        #expect(!authorizer.decide(.publish, resource: "\(Self.arn):topic/other/a", now: now).isAllowed)
+        #expect(allowed.statements.first?.description == "policy p version 3 Statement[0] with iot:ClientId=dev")
+        let denied = authorizer.decide(.publish, name: "other/a", now: now)
+        #expect(!denied.isAllowed)
+        #expect(denied.considered.map(\.policyName) == ["p"])
+        // Receive is not in the statement's actions: nothing considered.
+        #expect(authorizer.decide(.receive, name: "dev/a", now: now).considered.isEmpty)
         for index in 0..<(ConnectionAuthorizer.cacheCapacity * 2) {
-            _ = authorizer.decide(.publish, resource: "\(Self.arn):topic/dev/\(index)", now: now)
+            _ = authorizer.decide(.publish, name: "dev/\(index)", now: now)
         }
         #expect(authorizer.cachedDecisions <= ConnectionAuthorizer.cacheCapacity)
     }
