@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "MQTTCore", "Broker", "DeviceIdentity", "CivilTime", "Registry",
+                "MQTTCore", "Broker", "DeviceIdentity", "CivilTime", "Registry", "IoTPolicy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -217,7 +217,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "PortcullisTesting", "PortcullisServer", "Gateway", "MQTTCore", "DeviceIdentity",
+                "PortcullisTesting", "PortcullisServer", "Gateway", "MQTTCore", "DeviceIdentity", "Registry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

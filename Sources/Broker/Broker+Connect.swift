@@ -101,6 +101,24 @@ extension Broker {
         }
         connection.requestProblemInformation = connect.properties.requestProblemInformation ?? true
 
+        // Policies: Connect on the client id, and for a will Publish (and RetainPublish) on its topic.
+        if let authorizer {
+            let request = ConnectAuthorizationRequest(
+                connection: connection.info, clientID: clientID,
+                persistentSession: connection.isV5 ? requestedExpiry > 0 : !connect.cleanStart, willTopic: connect.will?.topic)
+            let authorization = authorizer.authorization(for: request)
+            var checks: [(DeviceAction, String)] = [(.connect, clientID)]
+            if let will = connect.will {
+                checks.append((.publish, will.topic))
+                if will.retain { checks.append((.retainPublish, will.topic)) }
+            }
+            if let explanation = denial(authorization, checks, at: now) {
+                return refuse(.notAuthorized, "AUTHORIZATION_FAILURE", explanation)
+            }
+            connection.authorization = authorization
+            connection.authorizationRequest = request
+        }
+
         // Take over a live connection with the same client id.
         if let key = sessionsByClientID[clientID], let existing = sessions[key], let oldID = existing.connection,
            let old = connections[oldID] {
@@ -128,6 +146,7 @@ extension Broker {
             session = makeSession(clientID: clientID, version: connection.version, expiry: expiry, window: window)
         }
         session.connection = id
+        session.authorization = connection.authorization
         session.disconnectedAt = nil
         session.maximumPacketSize = connect.properties.maximumPacketSize.map { Int($0) } ?? .max
         offlineSessions.remove(session.key)
@@ -157,7 +176,10 @@ extension Broker {
         log(.connect, .success, connection, at: now)
         publishPresenceEvent(connected: true, connection, at: now)
 
-        if sessionPresent { resumeDeliveries(session, at: now) }
+        if sessionPresent {
+            removeSubscriptionsNoLongerAllowed(on: connection, at: now)
+            resumeDeliveries(session, at: now)
+        }
     }
 
     func makeSession(clientID: String, version: ProtocolVersion, expiry: UInt32, window: Int) -> Session {
@@ -262,10 +284,22 @@ extension Broker {
 
         guard let session = connection.session, session.connection == connection.info.id else { return }
         session.connection = nil
+        session.authorization = nil
         session.disconnectedAt = now
         // An offline session holds no publisher back.
         releaseAllHeldPublishers(of: session)
+        // The will goes out under what the client may do now: a policy change since CONNECT counts.
+        var willDenied = false
         if publishWill, let will = connection.will {
+            var checks: [(DeviceAction, String)] = [(.publish, will.topic)]
+            if will.retain { checks.append((.retainPublish, will.topic)) }
+            if let explanation = denial(connection.authorization, checks, at: now) {
+                willDenied = true
+                logDenial(.publishIn, connection, topic: will.topic, retain: will.retain,
+                          explanation: "the will was not published: " + explanation, at: now)
+            }
+        }
+        if publishWill, !willDenied, let will = connection.will {
             var publish = PublishPacket(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain,
                                         properties: will.properties)
             publish.packetID = nil

@@ -78,8 +78,8 @@ extension Broker {
                 reason: logReason, details: details, level: .error)
             if !connection.isV5 {
                 // 3.1.1 cannot refuse a PUBLISH; AWS closes the connection.
-                serverDisconnect(connection, reason: reason, reasonString: details, lifecycle: .clientError,
-                                 logReason: logReason, at: now)
+                serverDisconnect(connection, reason: reason, reasonString: details,
+                                 lifecycle: reason == .notAuthorized ? .authError : .clientError, logReason: logReason, at: now)
             } else if let packetID = publish.packetID {
                 actions.append(.send(id, .puback(AckPacket(packetID: packetID, reasonCode: reason,
                                                            properties: problem(connection, details)))))
@@ -91,6 +91,14 @@ extension Broker {
         }
         if publish.topic.hasPrefix("$") {
             return reject(.notAuthorized, "AUTHORIZATION_FAILURE", "devices may not publish to reserved '$' topics")
+        }
+        if let authorization = connection.authorization {
+            if case .denied(let explanation) = authorization.decide(.publish, publish.topic, at: now) {
+                return reject(.notAuthorized, "AUTHORIZATION_FAILURE", explanation)
+            }
+            if publish.retain, case .denied(let explanation) = authorization.decide(.retainPublish, publish.topic, at: now) {
+                return reject(.notAuthorized, "AUTHORIZATION_FAILURE", explanation)
+            }
         }
         if publish.properties.payloadFormat == .utf8,
            String(validating: publish.payload.readableBytesView, as: UTF8.self) == nil {
@@ -304,6 +312,15 @@ extension Broker {
               at now: BrokerInstant) -> Bool {
         let message = delivery.message
         if message.isExpired(at: now) { return false }
+        // Receive on every delivery (live, queued, retained, redelivered): a policy change stops what
+        // the client may no longer receive, and only for this client.
+        if let authorization = session.authorization,
+           case .denied(let explanation) = authorization.decide(.receive, message.topic, at: now) {
+            if logLevel <= .error, let conn = connections[connection] {
+                logDenial(.publishOut, conn, topic: message.topic, explanation: explanation, at: now)
+            }
+            return false
+        }
         var properties = message.outgoingProperties(at: now)
         properties.subscriptionIdentifiers = delivery.subscriptionIdentifiers
         let publish = PublishPacket(topic: message.topic, payload: message.payload, qos: delivery.qos,

@@ -9,6 +9,9 @@ import NIOCore
 /// a single owner and tests drive it deterministically.
 public final class Broker {
     public let limits: BrokerLimits
+    /// Decides every Connect, Publish, RetainPublish, Subscribe and Receive; nil allows everything (tests
+    /// of the broker alone).
+    let authorizer: (any BrokerAuthorizer)?
     /// IoT log entries below this level are not even created.
     public var logLevel: IoTLogLevel
 
@@ -33,8 +36,10 @@ public final class Broker {
 
     /// - Parameter assignedClientIDPrefix: prefix of client ids the broker assigns to MQTT 5 clients that
     ///   send none; make it unique per process so ids are not reused across restarts.
-    public init(limits: BrokerLimits = BrokerLimits(), logLevel: IoTLogLevel = .info, assignedClientIDPrefix: String = "portcullis-") {
+    public init(limits: BrokerLimits = BrokerLimits(), logLevel: IoTLogLevel = .info, assignedClientIDPrefix: String = "portcullis-",
+                authorizer: (any BrokerAuthorizer)? = nil) {
         self.limits = limits
+        self.authorizer = authorizer
         self.logLevel = logLevel
         self.assignedClientIDPrefix = assignedClientIDPrefix
         self.retained = RetainedStore(maximumCount: limits.maximumRetainedMessages, maximumBytes: limits.maximumRetainedBytes)

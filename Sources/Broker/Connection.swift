@@ -24,6 +24,9 @@ final class Connection {
     var pausedUntil: BrokerInstant?
     /// Since when a subscriber's back pressure has held this connection without a break.
     var heldSince: BrokerInstant?
+    /// What this client may do (nil without an authorizer), and what it was made from.
+    var authorization: (any ConnectionAuthorization)?
+    var authorizationRequest: ConnectAuthorizationRequest?
     var publishBucket: TokenBucket
     var byteBucket: TokenBucket
 

@@ -33,6 +33,8 @@ final class Session {
     /// Seconds the session survives its connection. 0: it ends with the connection.
     var expiryInterval: UInt32
     var connection: ConnectionID?
+    /// The connected client's authorization, for Receive on every delivery; nil while offline.
+    var authorization: (any ConnectionAuthorization)?
     var disconnectedAt: BrokerInstant?
     var subscriptions: [TopicKey: SessionSubscription] = [:]
     /// Deques allocate nothing while empty, so an idle session costs no ring buffers.

@@ -46,8 +46,15 @@ extension ControlPlane {
                 let deniedBy = decisions.filter { $0.effect == .explicitDeny }.flatMap { $0.statements.map(\.policyName) }
                 var missing: [String] = []
                 for name in decisions.flatMap(\.missingContextValues) where !missing.contains(name) { missing.append(name) }
+                // Beyond AWS's shape (clients ignore unknown members): per resource, which policy,
+                // version and statement decided, with the variable values used.
+                let explanations: [[String: Any]] = zip(entry.resources, decisions).map { resource, decision in
+                    ["resource": resource, "authDecision": decision.effect.rawValue,
+                     "explanation": decision.explanation(action: entry.action, resource: resource, policyCount: policies.count)]
+                }
                 return [
                     "authInfo": ["actionType": entry.type, "resources": entry.resources],
+                    "portcullisExplanations": explanations,
                     "allowed": list(effect == .allowed ? allowedBy : []),
                     "denied": ["implicitDeny": list(effect == .implicitDeny ? policies.map(\.name) : []), "explicitDeny": list(deniedBy)],
                     "authDecision": effect.rawValue,

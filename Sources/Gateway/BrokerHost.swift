@@ -68,6 +68,11 @@ public final class BrokerHost: @unchecked Sendable {
         }
     }
 
+    /// Asks every connection's authorization again: call after policies, attachments, things or groups changed.
+    public func reauthorize() {
+        process(from: nil) { broker in broker.reauthorize(at: SystemClock.now()) }
+    }
+
     func makeConnectionID() -> ConnectionID {
         lock.withLock {
             defer { nextConnectionID += 1 }

@@ -40,21 +40,28 @@ public final class PortcullisServer: Sendable {
         var iotLogger = logger
         iotLogger.logLevel = Self.swiftLogLevel(configuration.logLevel)
         let sink = eventSink ?? LoggingIoTEventSink(logger: iotLogger, accountID: configuration.accountID)
-        let broker = Broker(limits: configuration.limits, logLevel: configuration.logLevel,
-                            assignedClientIDPrefix: "portcullis-\(UUID().uuidString.prefix(8).lowercased())-")
-        // The registry decides who may connect: the directory holds its latest snapshot, and every
-        // change closes the connections it no longer admits (within the API call that made it).
+        // The registry decides who may connect and what each client may do: the directory holds its
+        // latest snapshot, and every change closes the connections it no longer admits and re-authorizes
+        // the others (within the API call that made it).
         let directory = DeviceDirectory()
         self.deviceDirectory = directory
+        let arns = ARNs(region: configuration.region, accountID: configuration.accountID)
+        let broker = Broker(limits: configuration.limits, logLevel: configuration.logLevel,
+                            assignedClientIDPrefix: "portcullis-\(UUID().uuidString.prefix(8).lowercased())-",
+                            authorizer: PolicyAuthorizer(directory: directory, arns: arns))
         let host = BrokerHost(broker: broker, eventSink: sink, admits: { directory.admits($0) })
         self.host = host
-        directory.onUpdate { host.closeConnectionsNoLongerAdmitted() }
-        let registry = try Registry(arns: ARNs(region: configuration.region, accountID: configuration.accountID),
+        directory.onUpdate {
+            host.closeConnectionsNoLongerAdmitted()
+            host.reauthorize()
+        }
+        let registry = try Registry(arns: arns,
                                     localCA: preparation.certificateAuthority.certificate,
                                     store: SQLiteRegistryStore(path: dataDirectory.registryDatabasePath),
                                     observer: { state, changed in
-                                        // Only certificates and CAs decide who may connect (policies come with authorization).
-                                        if !changed.isDisjoint(with: [.certificate, .caCertificate]) { directory.update(from: state) }
+                                        // Settings and tags change nothing a connection is allowed.
+                                        guard !changed.isSubset(of: [.setting, .tags]) else { return }
+                                        directory.update(from: state, identities: !changed.isDisjoint(with: [.certificate, .caCertificate]))
                                     })
         self.registry = registry
         let accountID = configuration.accountID

@@ -59,27 +59,71 @@ public final class LiveServer: Sendable {
     public var caPEM: String { pki.authority.certificatePEM }
 
     /// A client with a fresh device certificate from the server's CA (or the given credential),
-    /// registered ACTIVE first unless `register` is false (the gateway admits registered certificates only).
+    /// registered ACTIVE first unless `register` is false (the gateway admits registered certificates only),
+    /// with `policy` attached (by default one that allows everything; nil: none).
     public func client(_ name: String, version: ProtocolVersion = .v5, credential: IssuedCredential? = nil,
-                       register: Bool = true) async throws -> MQTTTestClient {
+                       register: Bool = true, policy: String? = LiveServer.allowAllPolicy) async throws -> MQTTTestClient {
         let credential = try credential ?? pki.device(name)
-        if register { try await self.register(credential) }
+        if register { try await self.register(credential, policy: policy) }
         return try await MQTTTestClient.open(port: port, caPEM: caPEM, credential: credential, version: version)
     }
 
-    /// Registers a certificate signed by the server's CA (RegisterCertificate), ACTIVE unless told otherwise.
-    /// Registering one twice is not an error here.
-    public func register(_ credential: IssuedCredential, status: String = "ACTIVE") async throws {
-        try await Self.register(credential, status: status, in: server)
+    /// The policy tests attach unless they say otherwise: `iot:*` on everything.
+    public static let allowAllPolicy = "test-allow-all"
+    static let allowAllDocument = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#
+
+    /// Registers a certificate signed by the server's CA (RegisterCertificate), ACTIVE unless told otherwise,
+    /// and attaches `policy` (created first if it is `allowAllPolicy`). Registering one twice is not an error here.
+    public func register(_ credential: IssuedCredential, status: String = "ACTIVE", policy: String? = LiveServer.allowAllPolicy) async throws {
+        try await Self.register(credential, status: status, policy: policy, in: server)
     }
 
-    public static func register(_ credential: IssuedCredential, status: String = "ACTIVE", in server: PortcullisServer) async throws {
+    public static func register(_ credential: IssuedCredential, status: String = "ACTIVE", policy: String? = LiveServer.allowAllPolicy,
+                                in server: PortcullisServer) async throws {
         let pem = credential.certificatePEM
+        let id = credential.certificateID
         let now = Date().timeIntervalSince1970
-        let result: Result<DeviceCertificate, RegistryError> = try await server.registry.perform { state in
-            Result { () throws(RegistryError) in try state.registerCertificate(pem: pem, caPEM: nil, status: status, setAsActive: nil, now: now) }
+        let result: Result<Void, RegistryError> = try await server.registry.perform { state in
+            Result { () throws(RegistryError) in
+                do throws(RegistryError) {
+                    _ = try state.registerCertificate(pem: pem, caPEM: nil, status: status, setAsActive: nil, now: now)
+                } catch {
+                    guard error.code == .resourceAlreadyExists else { throw error }
+                }
+                guard let policy else { return }
+                if policy == allowAllPolicy, (try? state.policy(named: policy)) == nil {
+                    _ = try state.createPolicy(name: policy, document: allowAllDocument, now: now)
+                }
+                try state.attachPolicy(name: policy, target: state.arns.certificate(id))
+            }
         }
-        if case .failure(let error) = result, error.code != .resourceAlreadyExists { throw error }
+        try result.get()
+    }
+
+    /// Replaces the default version of a policy (creating the policy if needed), as CreatePolicyVersion
+    /// with setAsDefault does; the oldest non-default version goes when five exist.
+    public func setPolicy(_ name: String, document: String) async throws {
+        let now = Date().timeIntervalSince1970
+        try await server.registry.perform { state throws(RegistryError) in
+            if let existing = try? state.policy(named: name) {
+                if existing.versions.count >= PolicyRules.maximumVersions,
+                   let oldest = existing.versions.first(where: { $0.versionID != existing.defaultVersionID }) {
+                    try state.deletePolicyVersion(name: name, versionID: oldest.versionID)
+                }
+                _ = try state.createPolicyVersion(name: name, document: document, setAsDefault: true, now: now)
+            } else {
+                _ = try state.createPolicy(name: name, document: document, now: now)
+            }
+        }
+    }
+
+    /// Attaches a policy to a certificate (AttachPolicy) or detaches it.
+    public func attach(_ policy: String, to credential: IssuedCredential, detach: Bool = false) async throws {
+        let id = credential.certificateID
+        try await server.registry.perform { state throws(RegistryError) in
+            let target = state.arns.certificate(id)
+            if detach { try state.detachPolicy(name: policy, target: target) } else { try state.attachPolicy(name: policy, target: target) }
+        }
     }
 
     /// Changes a registered certificate's status (UpdateCertificate).

@@ -8,6 +8,9 @@ public struct ARNs: Sendable, Hashable {
         self.accountID = accountID
     }
 
+    /// `arn:aws:iot:<region>:<account>:`, before a resource type and name.
+    public var prefix: String { arn("") }
+
     public func policy(_ name: String) -> String { arn("policy/\(name)") }
     public func certificate(_ id: String) -> String { arn("cert/\(id)") }
     public func thing(_ name: String) -> String { arn("thing/\(name)") }

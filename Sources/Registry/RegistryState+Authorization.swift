@@ -32,14 +32,20 @@ extension RegistryState {
     /// the grammar was checked) grants nothing.
     public static func namedPolicies(_ policies: [Policy]) -> [NamedPolicy] {
         policies.compactMap { policy in
-            (try? PolicyDocument.parse(policy.defaultVersion.document)).map { NamedPolicy(name: policy.name, document: $0) }
+            (try? PolicyDocument.parse(policy.defaultVersion.document)).map {
+                NamedPolicy(name: policy.name, versionID: policy.defaultVersionID, document: $0)
+            }
         }
     }
 
     /// The policy variables of a connection: client id, source IP, the thing's variables when a thing is
     /// connected, and every certificate field.
-    public func authorizationContext(certificateID: String, clientID: String?, sourceIP: String?) -> AuthorizationContext {
-        var context = AuthorizationContext()
+    ///
+    /// - Parameter certificateFields: the certificate's variables if the caller has them already
+    ///   (`certificateContext`); parsed from the stored certificate otherwise.
+    public func authorizationContext(certificateID: String, clientID: String?, sourceIP: String?,
+                                     certificateFields: AuthorizationContext? = nil) -> AuthorizationContext {
+        var context = certificateFields ?? certificateContext(certificateID: certificateID)
         context.set("iot:ClientId", clientID)
         context.set("aws:SourceIp", sourceIP)
         let thing = connectedThing(certificateID: certificateID, clientID: clientID)
@@ -49,6 +55,13 @@ extension RegistryState {
             context.set("iot:Connection.Thing.ThingTypeName", thing.thingTypeName)
             for (name, value) in thing.attributes { context.set("iot:Connection.Thing.Attributes[\(name)]", value) }
         }
+        return context
+    }
+
+    /// The certificate's policy variables alone (they never change for a certificate id, so callers
+    /// may keep them).
+    public func certificateContext(certificateID: String) -> AuthorizationContext {
+        var context = AuthorizationContext()
         if let record = certificates[certificateID], let certificate = try? PEM.parseCertificate(pem: record.certificatePEM) {
             CertificateFields.add(certificate, to: &context)
         }

@@ -13,6 +13,8 @@ import PortcullisServer
 struct AdminAPIClient {
     struct Failure: Error, CustomStringConvertible {
         var description: String
+        /// The AWS error type (`ResourceNotFoundException`), when the API answered one.
+        var errorType: String?
     }
 
     let endpoint: URL
@@ -68,7 +70,7 @@ struct AdminAPIClient {
         let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
         guard status == 200 else {
             let type = responseHeaders.first { $0.0.lowercased() == "x-amzn-errortype" }?.1 ?? "HTTP \(status)"
-            throw Failure(description: "\(type): \(object["message"] as? String ?? "")")
+            throw Failure(description: "\(type): \(object["message"] as? String ?? "")", errorType: type)
         }
         return object
     }

@@ -38,6 +38,30 @@ struct DeviceCommand: AsyncParsableCommand {
         }
     }
 
+    /// The policy `device create` attaches when no --policy is named: the device connects with its thing
+    /// name as client id only, and may publish, subscribe and receive on any topic.
+    static let quickstartPolicyName = "portcullis-quickstart"
+    static let quickstartPolicyDocument = """
+        {"Version":"2012-10-17","Statement":[\
+        {"Sid":"ConnectAsThingName","Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:*:*:client/${iot:Connection.Thing.ThingName}"},\
+        {"Sid":"PublishAndReceive","Effect":"Allow","Action":["iot:Publish","iot:RetainPublish","iot:Receive"],"Resource":"arn:aws:iot:*:*:topic/*"},\
+        {"Sid":"Subscribe","Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:*:*:topicfilter/*"}]}
+        """
+
+    /// Creates the quick-start policy unless it exists (as the user may have changed it, it is never overwritten).
+    static func ensureQuickstartPolicy(_ api: AdminAPIClient) async throws {
+        let path = "/policies/\(quickstartPolicyName)"
+        do {
+            _ = try await api.call("GET", path)
+        } catch let error as AdminAPIClient.Failure where error.errorType == "ResourceNotFoundException" {
+            do {
+                _ = try await api.call("POST", path, body: ["policyDocument": quickstartPolicyDocument])
+            } catch let error as AdminAPIClient.Failure where error.errorType == "ResourceAlreadyExistsException" {
+                // Another `device create` made it meanwhile.
+            }
+        }
+    }
+
     /// The AWS getting-started flow in one command: a thing, an RSA key pair and an ACTIVE certificate
     /// from the gateway's CA, the certificate attached to the thing (and to a policy if named).
     struct Create: AsyncParsableCommand {
@@ -45,9 +69,12 @@ struct DeviceCommand: AsyncParsableCommand {
             commandName: "create",
             abstract: "Create a thing with a new key pair and an ACTIVE certificate, and write the files the device needs.",
             discussion: """
-                Does what CreateThing, CreateKeysAndCertificate (setAsActive), AttachThingPrincipal and, with
-                --policy, AttachPolicy do, and writes NAME.cert.pem, NAME.private.key (mode 0600) and
-                root-ca.pem into --out (default: DATA_DIR/devices/NAME). Use NAME as the MQTT client id.
+                Does what CreateThing, CreateKeysAndCertificate (setAsActive), AttachThingPrincipal and
+                AttachPolicy do, and writes NAME.cert.pem, NAME.private.key (mode 0600) and root-ca.pem into
+                --out (default: DATA_DIR/devices/NAME). Use NAME as the MQTT client id.
+                Without --policy the certificate gets the policy portcullis-quickstart (created on first use,
+                never overwritten): connect with the thing name as client id, publish, subscribe and receive
+                on any topic. Policies are enforced: a device may do only what its policies allow.
                 """
         )
 
@@ -60,18 +87,20 @@ struct DeviceCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Folder to write the files to.")
         var out: String?
 
-        @Option(name: .long, help: "Name of an existing policy to attach to the certificate.")
+        @Option(name: .long, help: "Name of an existing policy to attach to the certificate (default: portcullis-quickstart).")
         var policy: String?
 
         func run() async throws {
             let data = DeviceCommand.dataDirectory(dataDir)
             let api = try DeviceCommand.api(data)
             let name = self.name
-            let policy = self.policy
+            let policy = self.policy ?? DeviceCommand.quickstartPolicyName
+            let quickstart = self.policy == nil
             let thingPath = "/things/\(AdminAPIClient.encode(name))"
             let (id, arn, pem, key) = try await DeviceCommand.run {
                 // Everything that can be refused is checked before anything is created.
-                if let policy { _ = try await api.call("GET", "/policies/\(AdminAPIClient.encode(policy))") }
+                if quickstart { try await DeviceCommand.ensureQuickstartPolicy(api) }
+                _ = try await api.call("GET", "/policies/\(AdminAPIClient.encode(policy))")
                 let thingExisted = (try? await api.call("GET", thingPath)) != nil
                 _ = try await api.call("POST", thingPath, body: [:])
                 let created = try await api.call("POST", "/keys-and-certificate", query: "setAsActive=true")
@@ -82,9 +111,7 @@ struct DeviceCommand: AsyncParsableCommand {
                 }
                 do {
                     _ = try await api.call("PUT", "\(thingPath)/principals", headers: [("x-amzn-principal", arn)])
-                    if let policy {
-                        _ = try await api.call("PUT", "/target-policies/\(AdminAPIClient.encode(policy))", body: ["target": arn])
-                    }
+                    _ = try await api.call("PUT", "/target-policies/\(AdminAPIClient.encode(policy))", body: ["target": arn])
                 } catch {
                     // Leave no ACTIVE certificate whose key nobody has, and no thing this command made.
                     _ = try? await api.call("DELETE", "\(thingPath)/principals", headers: [("x-amzn-principal", arn)])
@@ -99,6 +126,7 @@ struct DeviceCommand: AsyncParsableCommand {
             let files = try data.writeDeviceFiles(name: name, certificatePEM: pem, privateKeyPEM: key, certificateID: id, directory: folder)
             print("""
                 thing          : \(name)
+                policy         : \(policy)
                 certificate id : \(id)
                 certificate arn: \(arn)
                 certificate    : \(files.certificatePath)
@@ -167,6 +195,8 @@ struct DeviceCommand: AsyncParsableCommand {
                 DATA_DIR/devices/NAME), registers the certificate ACTIVE through the running gateway's API
                 (RegisterCertificate) and prints the certificate id (the SHA-256 of the certificate, the
                 principal that appears in logs and lifecycle events). Use NAME as the MQTT client id.
+                Policies are enforced: without --policy the certificate may not connect until a policy
+                is attached to it (AttachPolicy).
                 """
         )
 
@@ -182,9 +212,16 @@ struct DeviceCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Validity in days.")
         var days: Int = 365
 
+        @Option(name: .long, help: "Name of an existing policy to attach to the certificate.")
+        var policy: String?
+
         func run() async throws {
             let data = DeviceCommand.dataDirectory(dataDir)
             let api = try DeviceCommand.api(data)
+            let policy = self.policy
+            if let policy {
+                _ = try await DeviceCommand.run { try await api.call("GET", "/policies/\(AdminAPIClient.encode(policy))") }
+            }
             let files: DataDirectory.DeviceFiles
             do {
                 files = try data.mintDevice(name: name, validityDays: days, directory: out)
@@ -193,13 +230,19 @@ struct DeviceCommand: AsyncParsableCommand {
             }
             let pem = try String(contentsOfFile: files.certificatePath, encoding: .utf8)
             do {
-                _ = try await api.call("POST", "/certificate/register", body: ["certificatePem": pem, "status": "ACTIVE"])
+                let registered = try await api.call("POST", "/certificate/register", body: ["certificatePem": pem, "status": "ACTIVE"])
+                if let policy, let arn = registered["certificateArn"] as? String {
+                    _ = try await api.call("PUT", "/target-policies/\(AdminAPIClient.encode(policy))", body: ["target": arn])
+                }
             } catch let error as AdminAPIClient.Failure {
                 // A certificate the gateway does not know is of no use: leave nothing behind.
                 try? FileManager.default.removeItem(atPath: files.certificatePath)
                 try? FileManager.default.removeItem(atPath: files.privateKeyPath)
                 FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
                 throw ExitCode(1)
+            }
+            if policy == nil {
+                FileHandle.standardError.write(Data("note: no policy is attached; the device cannot connect until one is (aws iot attach-policy)\n".utf8))
             }
             print("""
                 certificate id : \(files.certificateID)

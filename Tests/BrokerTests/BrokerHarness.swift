@@ -13,9 +13,12 @@ final class BrokerHarness {
     private(set) var allActions: [BrokerAction] = []
     private(set) var versions: [ConnectionID: ProtocolVersion] = [:]
 
-    init(limits: BrokerLimits = BrokerLimits(), logLevel: IoTLogLevel = .debug) {
-        broker = Broker(limits: limits, logLevel: logLevel, assignedClientIDPrefix: "auto-")
+    init(limits: BrokerLimits = BrokerLimits(), logLevel: IoTLogLevel = .debug, authorizer: (any BrokerAuthorizer)? = nil) {
+        broker = Broker(limits: limits, logLevel: logLevel, assignedClientIDPrefix: "auto-", authorizer: authorizer)
     }
+
+    @discardableResult
+    func reauthorize() -> [BrokerAction] { record(broker.reauthorize(at: now)) }
 
     func advance(seconds: Double) { now = now.adding(seconds: seconds) }
 

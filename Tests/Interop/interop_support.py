@@ -150,13 +150,33 @@ class Server:
 
     # -- devices ---------------------------------------------------------------------------------
 
-    def mint(self, name: str, out: Path | None = None, days: int | None = None) -> Device:
-        """`portcullis device mint NAME`; cached per name."""
+    ALLOW_ALL = "interop-allow-all"
+
+    def ensure_allow_all_policy(self) -> str:
+        """A policy allowing every action on every resource (created once per server), for tests about
+        something other than authorization."""
+        if not getattr(self, "_allow_all", False):
+            iot = iot_client(self)
+            try:
+                iot.create_policy(policyName=self.ALLOW_ALL, policyDocument=json.dumps(
+                    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
+            except iot.exceptions.ResourceAlreadyExistsException:
+                pass
+            self._allow_all = True
+        return self.ALLOW_ALL
+
+    def mint(self, name: str, out: Path | None = None, days: int | None = None, policy: str | None = "allow-all") -> Device:
+        """`portcullis device mint NAME --policy P`; cached per name. By default the certificate gets the
+        allow-all policy; `policy=None` attaches none."""
         with self._mint_lock:
             if name in self._devices:
                 return self._devices[name]
             out = Path(out) if out else self.data_dir / "devices" / name
             cmd = [str(self.binary), "device", "mint", name, "--data-dir", str(self.data_dir), "--out", str(out)]
+            if policy == "allow-all":
+                policy = self.ensure_allow_all_policy()
+            if policy:
+                cmd += ["--policy", policy]
             if days is not None:
                 cmd += ["--days", str(days)]
             env = dict(os.environ, **self.env) if self.env else None
@@ -911,7 +931,7 @@ def make_not_yet_valid_device(server: Server, workdir: Path, name: str = "future
 
 def make_gateway_signed_device(server: Server, workdir: Path, name: str, not_before: datetime.datetime,
                                not_after: datetime.datetime, key_type: str = "ec-p256",
-                               register: str | None = "ACTIVE") -> tuple[Path, Path]:
+                               register: str | None = "ACTIVE", policy: bool = True) -> tuple[Path, Path]:
     """A client certificate like `device mint` makes (same extensions), with the given validity and key type
     (ec-p256, ec-p384 or rsa-2048), registered through the API with status `register` (None: not at all), so
     that only what the test changes (the dates) is wrong with it."""
@@ -950,7 +970,10 @@ def make_gateway_signed_device(server: Server, workdir: Path, name: str, not_bef
                                            serialization.NoEncryption()))
     os.chmod(key_path, 0o600)
     if register:
-        iot_client(server).register_certificate(certificatePem=cert_path.read_text(), status=register)
+        iot = iot_client(server)
+        arn = iot.register_certificate(certificatePem=cert_path.read_text(), status=register)["certificateArn"]
+        if policy:
+            iot.attach_policy(policyName=server.ensure_allow_all_policy(), target=arn)
     return cert_path, key_path
 
 

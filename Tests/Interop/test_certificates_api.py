@@ -77,7 +77,9 @@ def test_an_unregistered_certificate_from_the_gateway_ca_is_refused_until_activa
     client = paho("unreg", V5, connect=False, certfile=cert, keyfile=key)
     assert client.try_connect(timeout=5) is False
     assert "not registered" in server.wait_log(mark, eventType="Connect", status="Failure")["details"]
-    cert_id = iot.register_certificate(certificatePem=cert.read_text())["certificateId"]
+    registered = iot.register_certificate(certificatePem=cert.read_text())
+    cert_id = registered["certificateId"]
+    iot.attach_policy(policyName=server.ensure_allow_all_policy(), target=registered["certificateArn"])
     assert iot.describe_certificate(certificateId=cert_id)["certificateDescription"]["status"] == "INACTIVE"
     mark = server.log_mark()
     assert paho("inactive", V5, connect=False, certfile=cert, keyfile=key).try_connect(timeout=5) is False
@@ -97,6 +99,7 @@ def test_create_certificate_from_csr(server, iot, paho, tmp_path):
            .sign(key, hashes.SHA256()))
     created = iot.create_certificate_from_csr(certificateSigningRequest=csr.public_bytes(serialization.Encoding.PEM).decode(),
                                               setAsActive=True)
+    iot.attach_policy(policyName=server.ensure_allow_all_policy(), target=created["certificateArn"])
     issued = x509.load_pem_x509_certificate(created["certificatePem"].encode())
     assert issued.public_key().public_numbers() == key.public_key().public_numbers(), "the device keeps its key"
     assert issued.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "csr-device"
@@ -179,6 +182,7 @@ def test_own_ca_with_verification_certificate_and_auto_registration(server, iot,
     assert event["certificateId"] == pending[0]["certificateId"] and event["caCertificateId"] == ca_id
     assert event["certificateStatus"] == "PENDING_ACTIVATION" and event["awsAccountId"] == "123456789012"
     iot.update_certificate(certificateId=pending[0]["certificateId"], newStatus="ACTIVE")
+    iot.attach_policy(policyName=server.ensure_allow_all_policy(), target=pending[0]["certificateArn"])
     client = paho("fleet", V5, certfile=cert, keyfile=key)
     assert client.connack_reason == 0
 

@@ -1,0 +1,126 @@
+import Broker
+import Foundation
+import IoTPolicy
+import NIOConcurrencyHelpers
+import Registry
+
+/// The broker's authorizer backed by the registry: a connection's policies are its certificate's and its
+/// thing's groups' (reference 3.6), compiled once against its variables at CONNECT and again only when
+/// something they were made from changes (a default version, an attachment, the thing, its groups).
+/// Decisions are cached per connection by action and resource name.
+public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
+    let directory: DeviceDirectory
+    let arnPrefix: String
+
+    private struct Caches {
+        /// Parsed documents by their text: a policy is parsed once, not once per connection.
+        var documents: [String: PolicyDocument] = [:]
+        /// Certificate variables by certificate id (a certificate id names one certificate forever).
+        var certificates: [String: AuthorizationContext] = [:]
+    }
+    private let caches = NIOLockedValueBox(Caches())
+    static let maximumCachedEntries = 10_000
+
+    public init(directory: DeviceDirectory, arns: ARNs) {
+        self.directory = directory
+        self.arnPrefix = arns.prefix
+    }
+
+    /// What an authorization was made from; equal inputs give equal decisions.
+    struct Inputs: Equatable {
+        struct PolicyInput: Equatable {
+            var name: String
+            var versionID: String
+            var document: String
+        }
+        var policies: [PolicyInput]
+        var thing: Thing?
+        var thingGroups: [String]
+    }
+
+    func inputs(_ request: ConnectAuthorizationRequest, _ state: RegistryState) -> Inputs {
+        let principal = request.connection.principalID
+        let policies = state.effectivePolicies(certificateID: principal, clientID: request.clientID)
+        let thing = state.connectedThing(certificateID: principal, clientID: request.clientID)
+        return Inputs(
+            policies: policies.map { .init(name: $0.name, versionID: $0.defaultVersionID, document: $0.defaultVersion.document) },
+            thing: thing, thingGroups: thing.map { state.thingGroups(ofThing: $0.name) } ?? [])
+    }
+
+    public func authorization(for request: ConnectAuthorizationRequest) -> any ConnectionAuthorization {
+        guard let state = directory.registryState else { return DenyAll(reason: "the registry is not loaded yet") }
+        return make(request, inputs(request, state), state)
+    }
+
+    public func refreshed(_ current: any ConnectionAuthorization, for request: ConnectAuthorizationRequest) -> (any ConnectionAuthorization)? {
+        guard let state = directory.registryState else { return nil }
+        let inputs = inputs(request, state)
+        if let current = current as? PolicyConnectionAuthorization, current.inputs == inputs { return nil }
+        return make(request, inputs, state)
+    }
+
+    func make(_ request: ConnectAuthorizationRequest, _ inputs: Inputs, _ state: RegistryState) -> PolicyConnectionAuthorization {
+        let principal = request.connection.principalID
+        let (policies, fields) = caches.withLockedValue { caches -> ([NamedPolicy], AuthorizationContext) in
+            if caches.documents.count > Self.maximumCachedEntries { caches.documents.removeAll() }
+            if caches.certificates.count > Self.maximumCachedEntries { caches.certificates.removeAll() }
+            let policies = inputs.policies.compactMap { input -> NamedPolicy? in
+                let document: PolicyDocument
+                if let parsed = caches.documents[input.document] {
+                    document = parsed
+                } else {
+                    // Stored documents passed the grammar at CreatePolicy; one that no longer does grants nothing.
+                    guard let parsed = try? PolicyDocument.parse(input.document) else { return nil }
+                    caches.documents[input.document] = parsed
+                    document = parsed
+                }
+                return NamedPolicy(name: input.name, versionID: input.versionID, document: document)
+            }
+            let fields = caches.certificates[principal] ?? state.certificateContext(certificateID: principal)
+            caches.certificates[principal] = fields
+            return (policies, fields)
+        }
+        var context = state.authorizationContext(certificateID: principal, clientID: request.clientID,
+                                                 sourceIP: request.connection.sourceIP, certificateFields: fields)
+        var attributes: [String] = []
+        if request.persistentSession { attributes.append("PersistentConnect") }
+        if request.willTopic != nil { attributes.append("LastWill") }
+        context.set("iot:ConnectAttributes", values: attributes)
+        context.set("iot:LastWillTopic", request.willTopic)
+        let authorizer = ConnectionAuthorizer(policies: CompiledPolicySet(policies: policies, context: context), arnPrefix: arnPrefix)
+        return PolicyConnectionAuthorization(authorizer: authorizer, inputs: inputs)
+    }
+}
+
+/// One connection's decisions, from its compiled policies.
+final class PolicyConnectionAuthorization: ConnectionAuthorization {
+    let authorizer: ConnectionAuthorizer
+    let inputs: PolicyAuthorizer.Inputs
+
+    init(authorizer: ConnectionAuthorizer, inputs: PolicyAuthorizer.Inputs) {
+        self.authorizer = authorizer
+        self.inputs = inputs
+    }
+
+    func decide(_ action: DeviceAction, _ resource: String, at now: BrokerInstant) -> AuthorizationVerdict {
+        let iotAction: IoTAction
+        switch action {
+        case .connect: iotAction = .connect
+        case .publish: iotAction = .publish
+        case .retainPublish: iotAction = .retainPublish
+        case .subscribe: iotAction = .subscribe
+        case .receive: iotAction = .receive
+        }
+        let decision = authorizer.decide(iotAction, name: resource, now: Date(timeIntervalSince1970: Double(now.epochMilliseconds) / 1000))
+        if decision.isAllowed { return .allowed }
+        return .denied(decision.explanation(action: iotAction, resource: authorizer.resource(iotAction, resource),
+                                            policyCount: authorizer.policies.policyCount))
+    }
+}
+
+/// Denies everything, saying why (the registry is not loaded).
+final class DenyAll: ConnectionAuthorization {
+    let reason: String
+    init(reason: String) { self.reason = reason }
+    func decide(_ action: DeviceAction, _ resource: String, at now: BrokerInstant) -> AuthorizationVerdict { .denied(reason) }
+}
