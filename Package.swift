@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "portcullis", targets: ["portcullis"]),
         .library(name: "MQTTCore", targets: ["MQTTCore"]),
         .library(name: "Broker", targets: ["Broker"]),
+        .library(name: "IoTPolicy", targets: ["IoTPolicy"]),
         .library(name: "PortcullisTesting", targets: ["PortcullisTesting"]),
     ],
     dependencies: [
@@ -141,7 +142,7 @@ let package = Package(
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "PortcullisServer", "DeviceIdentity", "Broker", "Gateway", "Bench", "MQTTCore", "AWSSigV4",
+                "PortcullisServer", "DeviceIdentity", "Broker", "Gateway", "Bench", "MQTTCore", "AWSSigV4", "IoTPolicy", "Registry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

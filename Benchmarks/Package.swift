@@ -25,6 +25,15 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "Authorization",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "IoTPolicy", package: "Portcullis"),
+            ],
+            path: "Benchmarks/Authorization",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "Routing",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

@@ -42,19 +42,32 @@ write_portcullis_config() {
 JSON
 }
 
-# Creates the data folder (local CA, server certificate) and a registered device certificate for the
+# Creates the data folder (local CA, server certificate) and registered device certificates for the
 # load generator, by starting Portcullis once with its API (device mint registers through it; the
-# registry keeps it for the measured runs). Sets DEV and TLS.
+# registry keeps them for the measured runs): `bench` with an allow-all policy (the comparison with
+# mosquitto, which has no ACLs), and `bench-scoped` with ten policies of which only the last allows the
+# bench's clients (bench/policies; the authorization cost). Sets DEV and TLS (for `bench`) and
+# SCOPED_TLS.
 prepare_pki() {
   write_portcullis_config
   "$BIN" serve --config "$WORK/portcullis.json" --data-dir "$WORK/data" --mqtt-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
     --ready-file "$WORK/pki-ready.json" >"$WORK/pki.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 100); do [ -s "$WORK/pki-ready.json" ] && break; sleep 0.1; done
-  "$BIN" device mint bench --data-dir "$WORK/data" --days 2 >/dev/null
+  local policies="$ROOT/bench/policies" scoped=()
+  "$BIN" policy create bench-allow-all "$policies/allow-all.json" --data-dir "$WORK/data" >/dev/null
+  for n in 0 1 2 3 4 5 6 7 8; do
+    "$BIN" policy create "other-fleet-$n" "$policies/other-fleet-$n.json" --data-dir "$WORK/data" >/dev/null
+    scoped+=(--policy "other-fleet-$n")
+  done
+  "$BIN" policy create bench-fleet "$policies/bench-fleet.json" --data-dir "$WORK/data" >/dev/null
+  "$BIN" device mint bench --data-dir "$WORK/data" --days 2 --policy bench-allow-all >/dev/null
+  "$BIN" device mint bench-scoped --data-dir "$WORK/data" --days 2 "${scoped[@]}" --policy bench-fleet >/dev/null
   kill "$pid"; wait "$pid" 2>/dev/null || true
   DEV="$WORK/data/devices/bench"
   TLS=(--ca "$DEV/root-ca.pem" --cert "$DEV/bench.cert.pem" --key "$DEV/bench.private.key")
+  local scoped_dev="$WORK/data/devices/bench-scoped"
+  SCOPED_TLS=(--ca "$scoped_dev/root-ca.pem" --cert "$scoped_dev/bench-scoped.cert.pem" --key "$scoped_dev/bench-scoped.private.key")
 }
 
 # mosquitto with the same CA, server certificate and client-certificate requirement, on port $1.

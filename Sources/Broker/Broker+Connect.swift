@@ -177,6 +177,7 @@ extension Broker {
         publishPresenceEvent(connected: true, connection, at: now)
 
         if sessionPresent {
+            // Under the broker's lock nothing is routed between here and the CONNACK above.
             removeSubscriptionsNoLongerAllowed(on: connection, at: now)
             resumeDeliveries(session, at: now)
         }
@@ -196,7 +197,7 @@ extension Broker {
     func removeSession(_ session: Session, at now: BrokerInstant) {
         if let will = session.pendingWill {
             session.pendingWill = nil
-            publishWill(will.message, from: session, at: now)
+            publishDelayedWill(will.message, from: session, request: will.request, at: now)
         }
         for subscription in session.subscriptions.values {
             index.remove(filter: subscription.filter, shareName: subscription.shareName, session: session.key)
@@ -309,7 +310,7 @@ extension Broker {
             if delay == 0 {
                 self.publishWill(message, from: session, at: now)
             } else {
-                session.pendingWill = (message, now.adding(nanoseconds: .seconds(delay)))
+                session.pendingWill = (message, now.adding(nanoseconds: .seconds(delay)), connection.authorizationRequest)
             }
         }
         if session.expiryInterval == 0 {
@@ -318,6 +319,33 @@ extension Broker {
             session.compactInflight()
             offlineSessions.insert(session.key)
         }
+    }
+
+    /// A will whose delay ran out (or whose session ended first): authorized again as the policies are
+    /// now, since they may have changed while the client was away.
+    func publishDelayedWill(_ message: StoredMessage, from session: Session, request: ConnectAuthorizationRequest?,
+                            at now: BrokerInstant) {
+        if let authorizer {
+            let verdict: AuthorizationVerdict
+            if let request {
+                let authorization = authorizer.authorization(for: request)
+                var checks: [(DeviceAction, String)] = [(.publish, message.topic)]
+                if message.retain { checks.append((.retainPublish, message.topic)) }
+                verdict = denial(authorization, checks, at: now).map(AuthorizationVerdict.denied) ?? .allowed
+            } else {
+                verdict = .denied("the will's connection was never authorized")
+            }
+            if case .denied(let explanation) = verdict {
+                if logLevel <= .error {
+                    actions.append(.log(IoTLogEvent(
+                        epochMilliseconds: now.epochMilliseconds, level: .error, eventType: .publishIn, status: .failure,
+                        clientID: session.clientID, principalID: request?.connection.principalID, topicName: message.topic,
+                        retain: message.retain, reason: "AUTHORIZATION_FAILURE", details: "the will was not published: " + explanation)))
+                }
+                return
+            }
+        }
+        publishWill(message, from: session, at: now)
     }
 
     func publishWill(_ message: StoredMessage, from session: Session, at now: BrokerInstant) {

@@ -92,7 +92,10 @@ extension Broker {
         if publish.topic.hasPrefix("$") {
             return reject(.notAuthorized, "AUTHORIZATION_FAILURE", "devices may not publish to reserved '$' topics")
         }
-        if let authorization = connection.authorization {
+        if authorizer != nil {
+            guard let authorization = connection.authorization else {
+                return reject(.notAuthorized, "AUTHORIZATION_FAILURE", "the connection has no authorization")
+            }
             if case .denied(let explanation) = authorization.decide(.publish, publish.topic, at: now) {
                 return reject(.notAuthorized, "AUTHORIZATION_FAILURE", explanation)
             }
@@ -163,7 +166,7 @@ extension Broker {
         }
         for node in matchedNodes where !node.shared.isEmpty {
             for group in node.shared.values {
-                guard let (key, entry) = pickMember(of: group, qos: message.qos) else { continue }
+                guard let (key, entry) = pickMember(of: group, for: message, at: now) else { continue }
                 guard let session = sessions[key] else { continue }
                 deliver(message, to: session, qos: min(message.qos, entry.options.qos),
                         retain: entry.options.retainAsPublished && message.retain,
@@ -174,18 +177,21 @@ extension Broker {
 
     /// Round robin over the online members of a shared group; if none is online, a persistent member
     /// queues QoS 1 messages (AWS), and QoS 0 messages are dropped.
-    func pickMember(of group: SharedGroup, qos: QoS) -> (SessionKey, SubscriptionEntry)? {
+    /// Online members that may not receive the message are passed over, so one member's policies do not
+    /// cost the others the message.
+    func pickMember(of group: SharedGroup, for message: StoredMessage, at now: BrokerInstant) -> (SessionKey, SubscriptionEntry)? {
         let members = group.members
         guard !members.isEmpty else { return nil }
         for offset in 0..<members.count {
             let index = (group.cursor + offset) % members.count
             let key = members[index]
             if let session = sessions[key], session.connection != nil {
+                if authorizer != nil, session.authorization?.decide(.receive, message.topic, at: now).isAllowed != true { continue }
                 group.cursor = (index + 1) % members.count
                 return (key, group.entries[key]!)
             }
         }
-        guard qos == .atLeastOnce else { return nil }
+        guard message.qos == .atLeastOnce else { return nil }
         let key = members[group.cursor % members.count]
         group.cursor = (group.cursor + 1) % members.count
         return (key, group.entries[key]!)
@@ -314,12 +320,15 @@ extension Broker {
         if message.isExpired(at: now) { return false }
         // Receive on every delivery (live, queued, retained, redelivered): a policy change stops what
         // the client may no longer receive, and only for this client.
-        if let authorization = session.authorization,
-           case .denied(let explanation) = authorization.decide(.receive, message.topic, at: now) {
-            if logLevel <= .error, let conn = connections[connection] {
-                logDenial(.publishOut, conn, topic: message.topic, explanation: explanation, at: now)
+        if authorizer != nil {
+            // Fails closed: a connected session without an authorization receives nothing.
+            let verdict = session.authorization?.decide(.receive, message.topic, at: now) ?? .denied("the connection has no authorization")
+            if case .denied(let explanation) = verdict {
+                if logLevel <= .error, let conn = connections[connection] {
+                    logDenial(.publishOut, conn, topic: message.topic, explanation: explanation, at: now)
+                }
+                return false
             }
-            return false
         }
         var properties = message.outgoingProperties(at: now)
         properties.subscriptionIdentifiers = delivery.subscriptionIdentifiers

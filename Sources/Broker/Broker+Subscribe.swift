@@ -69,8 +69,9 @@ extension Broker {
                 // Spec 3.8.3.1: No Local on a shared subscription is a Protocol Error.
                 return protocolViolation(on: connection, reason: .protocolError, "No Local set on a shared subscription", at: now)
             }
-            if let authorization = connection.authorization,
-               case .denied(let explanation) = authorization.decide(.subscribe, request.filter, at: now) {
+            if authorizer != nil,
+               case .denied(let explanation) = connection.authorization?.decide(.subscribe, request.filter, at: now)
+                   ?? .denied("the connection has no authorization") {
                 // MQTT 5: 0x87 for this filter; 3.1.1 hears 0x80 (the encoder maps every failure).
                 codes.append(.notAuthorized)
                 logDenial(.subscribe, connection, topic: request.filter, explanation: explanation, at: now)

@@ -184,7 +184,7 @@ public final class Broker {
             guard let session = sessions[key] else { continue }
             if let will = session.pendingWill, now >= will.due {
                 session.pendingWill = nil
-                publishWill(will.message, from: session, at: now)
+                publishDelayedWill(will.message, from: session, request: will.request, at: now)
             }
             if let since = session.disconnectedAt,
                now.nanoseconds(since: since) >= .seconds(session.expiryInterval) {

@@ -48,8 +48,9 @@ final class Session {
     var heldPublishers = HeldPublishers()
     /// Messages dropped since the queue filled up (logged once when it fills and once when it drains).
     var droppedWhileFull = 0
-    /// A will waiting out its delay interval after the connection ended.
-    var pendingWill: (message: StoredMessage, due: BrokerInstant)?
+    /// A will waiting out its delay interval after the connection ended, with what its connection was
+    /// authorized from (it is authorized again when it goes out).
+    var pendingWill: (message: StoredMessage, due: BrokerInstant, request: ConnectAuthorizationRequest?)?
 
     init(key: SessionKey, clientID: String, protocolVersion: ProtocolVersion, expiryInterval: UInt32, sendWindow: Int) {
         self.key = key

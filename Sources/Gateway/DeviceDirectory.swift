@@ -10,7 +10,7 @@ import X509
 public final class DeviceDirectory: Sendable {
     private struct State {
         var trust: DeviceTrust?
-        var registry: RegistryState?
+        var registry: (state: RegistryState, index: AuthorizationIndex)?
         var parsedCAs: [String: Certificate] = [:]
         var listeners: [@Sendable () -> Void] = []
         var registrar: (@Sendable (PendingCertificate) -> Void)?
@@ -23,11 +23,12 @@ public final class DeviceDirectory: Sendable {
     /// Takes a new snapshot of `registryState`, then tells every listener (outside the lock).
     /// - Parameter identities: whether certificates or CAs changed (the trust snapshot is rebuilt only then).
     public func update(from registryState: RegistryState, identities: Bool = true) {
+        let index = AuthorizationIndex(registryState)
         let listeners = state.withLockedValue { state in
             if identities || state.trust == nil {
                 state.trust = DeviceTrust(state: registryState, parsedCAs: &state.parsedCAs)
             }
-            state.registry = registryState
+            state.registry = (registryState, index)
             return state.listeners
         }
         for listener in listeners { listener() }
@@ -53,7 +54,7 @@ public final class DeviceDirectory: Sendable {
     public var current: DeviceTrust? { state.withLockedValue { $0.trust } }
 
     /// The registry as of the last update: what policies, things and groups authorizations are made from.
-    public var registryState: RegistryState? { state.withLockedValue { $0.registry } }
+    public var registryState: (state: RegistryState, index: AuthorizationIndex)? { state.withLockedValue { $0.registry } }
 
     /// Whether a connection authenticated by this certificate may be (or stay) connected.
     public func admits(_ certificateID: String) -> Bool { current?.allowsConnection(certificateID: certificateID) ?? false }

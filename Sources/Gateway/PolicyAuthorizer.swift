@@ -38,10 +38,11 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
         var thingGroups: [String]
     }
 
-    func inputs(_ request: ConnectAuthorizationRequest, _ state: RegistryState) -> Inputs {
+    func inputs(_ request: ConnectAuthorizationRequest, _ registry: (state: RegistryState, index: AuthorizationIndex)) -> Inputs {
+        let (state, index) = registry
         let principal = request.connection.principalID
-        let policies = state.effectivePolicies(certificateID: principal, clientID: request.clientID)
-        let thing = state.connectedThing(certificateID: principal, clientID: request.clientID)
+        let policies = state.effectivePolicies(certificateID: principal, clientID: request.clientID, index: index)
+        let thing = state.connectedThing(certificateID: principal, clientID: request.clientID, index: index)
         return Inputs(
             policies: policies.map { .init(name: $0.name, versionID: $0.defaultVersionID, document: $0.defaultVersion.document) },
             thing: thing, thingGroups: thing.map { state.thingGroups(ofThing: $0.name) } ?? [])
@@ -59,7 +60,9 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
         return make(request, inputs, state)
     }
 
-    func make(_ request: ConnectAuthorizationRequest, _ inputs: Inputs, _ state: RegistryState) -> PolicyConnectionAuthorization {
+    func make(_ request: ConnectAuthorizationRequest, _ inputs: Inputs,
+              _ registry: (state: RegistryState, index: AuthorizationIndex)) -> PolicyConnectionAuthorization {
+        let state = registry.state
         let principal = request.connection.principalID
         let (policies, fields) = caches.withLockedValue { caches -> ([NamedPolicy], AuthorizationContext) in
             if caches.documents.count > Self.maximumCachedEntries { caches.documents.removeAll() }
@@ -76,12 +79,15 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
                 }
                 return NamedPolicy(name: input.name, versionID: input.versionID, document: document)
             }
-            let fields = caches.certificates[principal] ?? state.certificateContext(certificateID: principal)
-            caches.certificates[principal] = fields
+            if let fields = caches.certificates[principal] { return (policies, fields) }
+            let fields = state.certificateContext(certificateID: principal)
+            // Kept only for a certificate the registry has (its fields never change).
+            if (try? state.certificate(id: principal)) != nil { caches.certificates[principal] = fields }
             return (policies, fields)
         }
         var context = state.authorizationContext(certificateID: principal, clientID: request.clientID,
-                                                 sourceIP: request.connection.sourceIP, certificateFields: fields)
+                                                 sourceIP: request.connection.sourceIP, certificateFields: fields,
+                                                 thing: inputs.thing)
         var attributes: [String] = []
         if request.persistentSession { attributes.append("PersistentConnect") }
         if request.willTopic != nil { attributes.append("LastWill") }
@@ -113,9 +119,21 @@ final class PolicyConnectionAuthorization: ConnectionAuthorization {
         }
         let decision = authorizer.decide(iotAction, name: resource, now: Date(timeIntervalSince1970: Double(now.epochMilliseconds) / 1000))
         if decision.isAllowed { return .allowed }
-        return .denied(decision.explanation(action: iotAction, resource: authorizer.resource(iotAction, resource),
-                                            policyCount: authorizer.policies.policyCount))
+        // A denial repeats (a `#` subscriber on a busy topic it may not receive): its text is made once.
+        let key = ExplanationKey(action: action, resource: resource)
+        if !authorizer.policies.dependsOnTime, let known = explanations[key] { return .denied(known) }
+        let explanation = decision.explanation(action: iotAction, resource: authorizer.resource(iotAction, resource),
+                                               policyCount: authorizer.policies.policyCount)
+        if explanations.count >= ConnectionAuthorizer.cacheCapacity { explanations.removeAll(keepingCapacity: true) }
+        explanations[key] = explanation
+        return .denied(explanation)
     }
+
+    private struct ExplanationKey: Hashable {
+        var action: DeviceAction
+        var resource: String
+    }
+    private var explanations: [ExplanationKey: String] = [:]
 }
 
 /// Denies everything, saying why (the registry is not loaded).

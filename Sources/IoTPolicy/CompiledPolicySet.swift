@@ -84,6 +84,7 @@ public struct CompiledPolicySet: Sendable {
             }
         }
         self.statements = statements
+        self.dependsOnTime = statements.contains { !$0.timeConditions.isEmpty }
         self.context = context
         self.policyCount = policies.count
     }
@@ -128,7 +129,7 @@ public struct CompiledPolicySet: Sendable {
     }
 
     /// Whether any statement reads the request time: such decisions are not cached.
-    public var dependsOnTime: Bool { statements.contains { !$0.timeConditions.isEmpty } }
+    public let dependsOnTime: Bool
 }
 
 /// A connection's authorizer: its compiled policies and a bounded cache of decisions by action and

@@ -8,7 +8,8 @@ public struct PolicyPattern: Sendable, Hashable {
         case anyCharacter
     }
 
-    public var tokens: [Token]
+    public let tokens: [Token]
+    let pieces: [Piece]
 
     /// Why a template could not be turned into a pattern: the variables that had no usable value.
     public struct Unresolved: Error, Sendable, Hashable {
@@ -48,54 +49,89 @@ public struct PolicyPattern: Sendable, Hashable {
         flush()
         guard unresolved.isEmpty else { throw Unresolved(variables: unresolved) }
         self.tokens = tokens
+        self.pieces = Self.pieces(tokens)
     }
 
     /// A pattern with no wildcards at all.
     public var isLiteral: Bool { tokens.allSatisfy { if case .literal = $0 { true } else { false } } }
 
-    /// Whether the whole of `text` matches (case-sensitive unless `ignoringCase`).
+    /// Whether the whole of `text` matches (case-sensitive unless `ignoringCase`). ASCII text (topics,
+    /// client ids, nearly always) is matched on its UTF-8 bytes in place, without copying it.
     public func matches(_ text: String, ignoringCase: Bool = false) -> Bool {
-        let subject = Array((ignoringCase ? text.lowercased() : text).unicodeScalars)
-        let tokens = ignoringCase ? self.tokens.map { token -> Token in
-            if case .literal(let value) = token { return .literal(value.lowercased()) }
-            return token
-        } : self.tokens
-        // Iterative glob matching with backtracking to the last `*` (linear in practice, no recursion).
-        var pieces: [(scalars: [Unicode.Scalar]?, any: Bool)] = []
-        for token in tokens {
+        if ignoringCase {
+            let lowered = PolicyPattern(tokens: tokens.map { token -> Token in
+                if case .literal(let value) = token { return .literal(value.lowercased()) }
+                return token
+            })
+            return lowered.matches(text.lowercased())
+        }
+        let pieces = self.pieces
+        if let ascii = text.utf8.withContiguousStorageIfAvailable({ bytes -> Bool? in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+            return Self.glob(bytes, pieces) { if case .literal(let utf8, _) = $0 { utf8 } else { nil } }
+        }), let ascii {
+            return ascii
+        }
+        return Self.glob(Array(text.unicodeScalars), pieces) { if case .literal(_, let scalars) = $0 { scalars } else { nil } }
+    }
+
+    /// The tokens as the matcher walks them, built once.
+    enum Piece: Sendable, Hashable {
+        case literal(utf8: [UInt8], scalars: [Unicode.Scalar])
+        case anyCharacter
+        case anyRun
+    }
+
+    private init(tokens: [Token]) {
+        self.tokens = tokens
+        self.pieces = Self.pieces(tokens)
+    }
+
+    static func pieces(_ tokens: [Token]) -> [Piece] {
+        tokens.map { token in
             switch token {
-            case .literal(let value): pieces.append((Array(value.unicodeScalars), false))
-            case .anyCharacter: pieces.append((nil, false))
-            case .anyRun: pieces.append((nil, true))
+            case .literal(let value): .literal(utf8: Array(value.utf8), scalars: Array(value.unicodeScalars))
+            case .anyCharacter: .anyCharacter
+            case .anyRun: .anyRun
             }
         }
+    }
+
+    /// Iterative glob matching with backtracking to the last `*` (linear in practice, no recursion), over
+    /// bytes or scalars: `literal` gives a piece's elements in that unit.
+    static func glob<Subject: RandomAccessCollection>(
+        _ subject: Subject, _ pieces: [Piece], literal: (Piece) -> [Subject.Element]?
+    ) -> Bool where Subject.Element: Equatable, Subject.Index == Int {
+        let base = subject.startIndex
+        let count = subject.count
         var position = 0
         var piece = 0
         var starPiece = -1
         var starPosition = 0
-        while position < subject.count || piece < pieces.count {
+        while position < count || piece < pieces.count {
             if piece < pieces.count {
                 let current = pieces[piece]
-                if current.any {
+                if case .anyRun = current {
                     starPiece = piece
                     starPosition = position
                     piece += 1
                     continue
                 }
-                if let scalars = current.scalars {
-                    if position + scalars.count <= subject.count, subject[position..<(position + scalars.count)].elementsEqual(scalars) {
-                        position += scalars.count
+                if let elements = literal(current) {
+                    if position + elements.count <= count,
+                       subject[(base + position)..<(base + position + elements.count)].elementsEqual(elements) {
+                        position += elements.count
                         piece += 1
                         continue
                     }
-                } else if position < subject.count {
+                } else if position < count {
                     position += 1
                     piece += 1
                     continue
                 }
             }
             // Mismatch: let the last `*` swallow one more character, or fail.
-            guard starPiece >= 0, starPosition < subject.count else { return false }
+            guard starPiece >= 0, starPosition < count else { return false }
             starPosition += 1
             position = starPosition
             piece = starPiece + 1

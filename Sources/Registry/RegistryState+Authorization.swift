@@ -8,8 +8,9 @@ import X509
 extension RegistryState {
     /// The thing a connection with this certificate and client id is: the thing the certificate is
     /// attached to exclusively, else the attached thing whose name is the client id.
-    public func connectedThing(certificateID: String, clientID: String?) -> Thing? {
-        let attached = thingsAttached(toCertificate: certificateID)
+    /// - Parameter index: this state's index, for callers that ask for many connections (the gateway).
+    public func connectedThing(certificateID: String, clientID: String?, index: AuthorizationIndex? = nil) -> Thing? {
+        let attached = index?.things(ofCertificate: certificateID) ?? thingsAttached(toCertificate: certificateID)
         if let exclusive = attached.first(where: { $0.type == .exclusive }) { return things[exclusive.thingName] }
         guard let clientID, attached.contains(where: { $0.thingName == clientID }) else { return nil }
         return things[clientID]
@@ -17,15 +18,21 @@ extension RegistryState {
 
     /// The policies that apply: the certificate's, and, when the client id is the connected thing's name,
     /// those of the thing's groups and of their ancestors. Sorted by name, each once.
-    public func effectivePolicies(certificateID: String, clientID: String?) -> [Policy] {
+    public func effectivePolicies(certificateID: String, clientID: String?, index: AuthorizationIndex? = nil) -> [Policy] {
         var targets: Set<String> = [arns.certificate(certificateID)]
-        if let thing = connectedThing(certificateID: certificateID, clientID: clientID), clientID == thing.name {
+        if let thing = connectedThing(certificateID: certificateID, clientID: clientID, index: index), clientID == thing.name {
             for group in thingGroups(ofThing: thing.name) {
                 targets.insert(arns.thingGroup(group))
                 for ancestor in ancestors(of: group) { targets.insert(arns.thingGroup(ancestor.name)) }
             }
         }
-        return policyTargets.filter { !$0.value.isDisjoint(with: targets) }.keys.sorted().compactMap { policies[$0] }
+        let names: [String]
+        if let index {
+            names = Set(targets.flatMap { index.policies(attachedTo: $0) }).sorted()
+        } else {
+            names = policyTargets.filter { !$0.value.isDisjoint(with: targets) }.keys.sorted()
+        }
+        return names.compactMap { policies[$0] }
     }
 
     /// The default versions of `policies`, parsed. A stored document the grammar refuses (written before
@@ -43,12 +50,13 @@ extension RegistryState {
     ///
     /// - Parameter certificateFields: the certificate's variables if the caller has them already
     ///   (`certificateContext`); parsed from the stored certificate otherwise.
+    /// - Parameter thing: the connected thing if the caller found it already (`connectedThing`).
     public func authorizationContext(certificateID: String, clientID: String?, sourceIP: String?,
-                                     certificateFields: AuthorizationContext? = nil) -> AuthorizationContext {
+                                     certificateFields: AuthorizationContext? = nil, thing known: Thing?? = nil) -> AuthorizationContext {
         var context = certificateFields ?? certificateContext(certificateID: certificateID)
         context.set("iot:ClientId", clientID)
         context.set("aws:SourceIp", sourceIP)
-        let thing = connectedThing(certificateID: certificateID, clientID: clientID)
+        let thing = known ?? connectedThing(certificateID: certificateID, clientID: clientID)
         context.set("iot:Connection.Thing.IsAttached", thing == nil ? "false" : "true")
         if let thing {
             context.set("iot:Connection.Thing.ThingName", thing.name)
@@ -67,4 +75,33 @@ extension RegistryState {
         }
         return context
     }
+}
+
+/// A state's attachments the other way round (certificate to things, target to policies), built once per
+/// registry change so that authorizing every connection after a change costs lookups, not scans of
+/// every attachment per connection.
+public struct AuthorizationIndex: Sendable {
+    private let thingsByCertificateARN: [String: [(thingName: String, type: ThingPrincipalType)]]
+    private let policiesByTarget: [String: [String]]
+    private let arns: ARNs
+
+    public init(_ state: RegistryState) {
+        var things: [String: [(thingName: String, type: ThingPrincipalType)]] = [:]
+        for (thing, principals) in state.thingPrincipals {
+            for (arn, type) in principals { things[arn, default: []].append((thing, type)) }
+        }
+        self.thingsByCertificateARN = things.mapValues { $0.sorted { $0.thingName < $1.thingName } }
+        var policies: [String: [String]] = [:]
+        for (policy, targets) in state.policyTargets {
+            for target in targets { policies[target, default: []].append(policy) }
+        }
+        self.policiesByTarget = policies
+        self.arns = state.arns
+    }
+
+    func things(ofCertificate certificateID: String) -> [(thingName: String, type: ThingPrincipalType)] {
+        thingsByCertificateARN[arns.certificate(certificateID)] ?? []
+    }
+
+    func policies(attachedTo target: String) -> [String] { policiesByTarget[target] ?? [] }
 }

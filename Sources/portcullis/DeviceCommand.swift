@@ -212,14 +212,15 @@ struct DeviceCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Validity in days.")
         var days: Int = 365
 
-        @Option(name: .long, help: "Name of an existing policy to attach to the certificate.")
-        var policy: String?
+        @Option(name: .long, help: "Name of an existing policy to attach to the certificate (repeat for several, at most 10).")
+        var policy: [String] = []
 
         func run() async throws {
             let data = DeviceCommand.dataDirectory(dataDir)
             let api = try DeviceCommand.api(data)
-            let policy = self.policy
-            if let policy {
+            let policies = self.policy
+            guard policies.count <= 10 else { throw ValidationError("at most 10 policies can be attached to a certificate") }
+            for policy in policies {
                 _ = try await DeviceCommand.run { try await api.call("GET", "/policies/\(AdminAPIClient.encode(policy))") }
             }
             let files: DataDirectory.DeviceFiles
@@ -231,8 +232,10 @@ struct DeviceCommand: AsyncParsableCommand {
             let pem = try String(contentsOfFile: files.certificatePath, encoding: .utf8)
             do {
                 let registered = try await api.call("POST", "/certificate/register", body: ["certificatePem": pem, "status": "ACTIVE"])
-                if let policy, let arn = registered["certificateArn"] as? String {
-                    _ = try await api.call("PUT", "/target-policies/\(AdminAPIClient.encode(policy))", body: ["target": arn])
+                if let arn = registered["certificateArn"] as? String {
+                    for policy in policies {
+                        _ = try await api.call("PUT", "/target-policies/\(AdminAPIClient.encode(policy))", body: ["target": arn])
+                    }
                 }
             } catch let error as AdminAPIClient.Failure {
                 // A certificate the gateway does not know is of no use: leave nothing behind.
@@ -241,7 +244,7 @@ struct DeviceCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
                 throw ExitCode(1)
             }
-            if policy == nil {
+            if policies.isEmpty {
                 FileHandle.standardError.write(Data("note: no policy is attached; the device cannot connect until one is (aws iot attach-policy)\n".utf8))
             }
             print("""

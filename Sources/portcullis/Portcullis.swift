@@ -8,9 +8,10 @@ struct Portcullis: AsyncParsableCommand {
         discussion: """
             Quick start:
               portcullis serve                       start the gateway (MQTT over mutual TLS on port 8883)
-              portcullis device mint my-device       issue a device certificate signed by the local CA
+              portcullis device create my-device     a thing, its key and certificate, and a policy to connect with
+              portcullis policy test p.json --action iot:Publish --resource t   decide a request offline
             """,
-        subcommands: [ServeCommand.self, DeviceCommand.self, ConfigCommand.self, BenchCommand.self],
+        subcommands: [ServeCommand.self, DeviceCommand.self, PolicyCommand.self, ConfigCommand.self, BenchCommand.self],
         defaultSubcommand: nil
     )
 }

@@ -26,17 +26,17 @@ final class RuleAuthorizer: BrokerAuthorizer {
         for action in DeviceAction.allCases { allow(clientID, action) }
     }
 
+    /// The rules as they were when it was made: a test sees a change only if the broker asked for a new one.
     final class Authorization: ConnectionAuthorization {
-        let owner: RuleAuthorizer
+        let table: Set<String>
         let clientID: String
         let generation: Int
         init(owner: RuleAuthorizer, clientID: String) {
-            self.owner = owner
+            self.table = owner.allowed
             self.clientID = clientID
             self.generation = owner.generation
         }
         func decide(_ action: DeviceAction, _ resource: String, at now: BrokerInstant) -> AuthorizationVerdict {
-            let table = owner.allowed
             if table.contains("\(clientID) \(action.rawValue) \(resource)") || table.contains("\(clientID) \(action.rawValue) *") {
                 return .allowed
             }
@@ -163,6 +163,7 @@ struct AuthorizationTests {
         #expect(h.publish(pub, "t", "x", qos: .atLeastOnce, retain: true).puback(to: pub)?.reasonCode == .notAuthorized)
         #expect(h.broker.retainedMessageCount == 0)
         rules.allow("pub", .retainPublish, "t")
+        h.reauthorize()
         #expect(h.publish(pub, "t", "x", qos: .atLeastOnce, retain: true).puback(to: pub)?.reasonCode == .success)
         #expect(h.broker.retainedMessageCount == 1)
     }
@@ -283,6 +284,80 @@ struct AuthorizationTests {
         #expect(actions.connack(to: back)?.sessionPresent == true)
         #expect(h.broker.session(clientID: "sub")?.subscriptions.keys.sorted() == ["b/#"])
         #expect(actions.logs.contains { $0.eventType == .subscribe && $0.reason == "AUTHORIZATION_FAILURE" && $0.topicName == "a/#" })
+    }
+
+    @Test func aDelayedWillIsAuthorizedAgainWhenItGoesOut() {
+        let rules = RuleAuthorizer()
+        rules.allowAll("sub")
+        rules.allowAll("dev")
+        rules.allowAll("dev2")
+        let h = BrokerHarness(authorizer: rules)
+        let sub = h.connect("sub")
+        h.subscribe(sub, "will/#")
+        var will = Will(topic: "will/dev", payload: ByteBuffer(string: "gone"), qos: .atMostOnce, retain: false)
+        will.delayInterval = 30
+        let dev = h.connect("dev", sessionExpiry: 600, will: will)
+        will.topic = "will/dev2"
+        let dev2 = h.connect("dev2", sessionExpiry: 600, will: will)
+        h.dropConnection(dev)
+        h.dropConnection(dev2)
+        // While they are away, dev loses Publish; dev2 keeps it.
+        rules.revoke("dev", .publish)
+        h.advance(seconds: 31)
+        let actions = h.tick()
+        #expect(actions.publishes(to: sub).map(\.topic) == ["will/dev2"])
+        #expect(actions.logs.contains { $0.reason == "AUTHORIZATION_FAILURE" && $0.topicName == "will/dev" && $0.clientID == "dev" })
+    }
+
+    @Test func aSharedGroupMemberThatMayNotReceiveIsPassedOver() {
+        let rules = RuleAuthorizer()
+        rules.allowAll("pub")
+        rules.allowAll("open")
+        rules.allow("closed", .connect)
+        rules.allow("closed", .subscribe)
+        let h = BrokerHarness(authorizer: rules)
+        let open = h.connect("open")
+        let closed = h.connect("closed")
+        h.subscribe(open, "$share/g/jobs")
+        h.subscribe(closed, "$share/g/jobs")
+        let pub = h.connect("pub")
+        var toOpen = 0
+        for n in 0..<4 {
+            let actions = h.publish(pub, "jobs", "\(n)")
+            #expect(actions.publishes(to: closed).isEmpty)
+            toOpen += actions.publishes(to: open).count
+        }
+        #expect(toOpen == 4)
+    }
+
+    @Test func redeliveredMessagesAreCheckedAgainstTheNewAuthorization() {
+        let rules = RuleAuthorizer()
+        rules.allowAll("pub")
+        rules.allowAll("sub")
+        let h = BrokerHarness(authorizer: rules)
+        let sub = h.connect("sub", sessionExpiry: 600)
+        h.subscribe(sub, "t")
+        let pub = h.connect("pub")
+        #expect(h.publish(pub, "t", "unacked", qos: .atLeastOnce).publishes(to: sub).count == 1)
+        h.dropConnection(sub)
+        rules.revoke("sub", .receive)
+        let back = h.open()
+        let resumed = h.send(back, connectPacket("sub", .v5, cleanStart: false, sessionExpiry: 600))
+        #expect(resumed.connack(to: back)?.sessionPresent == true)
+        #expect(resumed.publishes(to: back).isEmpty)
+        #expect(h.broker.session(clientID: "sub")?.inflightCount == 0)
+    }
+
+    @Test func aSubscribeFilterIsAuthorizedAsSentIncludingTheSharePrefix() {
+        let rules = RuleAuthorizer()
+        rules.allow("sub", .connect)
+        rules.allow("sub", .subscribe, "$share/g/jobs")
+        let h = BrokerHarness(authorizer: rules)
+        let sub = h.connect("sub")
+        let actions = h.send(sub, .subscribe(SubscribePacket(packetID: 1, subscriptions: [
+            TopicSubscription("$share/g/jobs", qos: .atLeastOnce), TopicSubscription("jobs", qos: .atLeastOnce),
+        ])))
+        #expect(actions.suback(to: sub)?.reasonCodes == [.grantedQoS1, .notAuthorized])
     }
 
     @Test func aWillIsNotPublishedWhenItsTopicIsNoLongerAllowed() {

@@ -278,6 +278,15 @@ def test_device_commands(server, paho):
     assert oct(key.stat().st_mode & 0o777) == "0o600"
     assert iot_client(server).list_thing_principals(thingName=name)["principals"][0].endswith(cert_id)
     client = paho("cli", V5, client_id=name, certfile=cert, keyfile=key)
+    # Without --policy: portcullis-quickstart, connect as the thing name only, any topic.
+    assert "policy         : portcullis-quickstart" in result.stdout
+    arn = iot_client(server).list_thing_principals(thingName=name)["principals"][0]
+    assert [p["policyName"] for p in iot_client(server).list_attached_policies(target=arn)["policies"]] == ["portcullis-quickstart"]
+    assert client.subscribe("hello/#") == [1]
+    assert client.publish("hello/world", "hi", qos=1) == 0
+    assert client.wait_message("hello/world").payload == b"hi"
+    impostor = paho("cli-x", V5, connect=False, client_id=unique("not-the-thing"), certfile=cert, keyfile=key)
+    assert impostor.try_connect() is False and impostor.connack_reason == 0x87
     listed = subprocess.run(cli + ["list", "--data-dir", str(server.data_dir)], capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0 and any(line.startswith(cert_id) and "ACTIVE" in line and name in line
                                           for line in listed.stdout.splitlines()), listed.stdout

@@ -274,3 +274,37 @@ def test_test_authorization_explains_each_decision(server, iot, tmp_path):
     assert f"iot:Connection.Thing.ThingName={thing}" in allowed
     assert "explicitly denied by" in denied and "(Sid NoSecrets)" in denied
     assert "no statement" in implicit and f"{ARN}:topic/elsewhere" in implicit
+
+
+def test_policy_cli_lints_tests_offline_and_creates(server, iot, paho, tmp_path):
+    cli = [str(server.binary), "policy"]
+    good, bad = tmp_path / "lamp.json", tmp_path / "bad.json"
+    good.write_text(json.dumps({"Version": "2012-10-17", "Statement": scoped_statements()}))
+    bad.write_text(json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:Publish"}]}))
+    linted = subprocess.run(cli + ["lint", str(good), str(bad)], capture_output=True, text=True, timeout=30)
+    assert linted.returncode == 1
+    assert f"{good}: ok (3 statements)" in linted.stdout
+    assert f"{bad}: MalformedPolicyException: Statement[0]" in linted.stdout
+
+    def decide(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(cli + ["test", str(good), *args], capture_output=True, text=True, timeout=30)
+
+    allowed = decide("--action", "iot:Publish", "--resource", "lamp/state", "--context", "iot:Connection.Thing.ThingName=lamp")
+    assert allowed.returncode == 0 and allowed.stdout.startswith("ALLOWED")
+    assert "policy lamp Statement[1] with iot:Connection.Thing.ThingName=lamp" in allowed.stdout
+    denied = decide("--action", "iot:Connect", "--resource", "lamp", "--client-id", "lamp")
+    assert denied.returncode == 2 and denied.stdout.startswith("IMPLICIT_DENY")
+    assert "missing context values: iot:Connection.Thing.ThingName" in denied.stdout
+    assert decide("--action", "iot:Nothing", "--resource", "x").returncode not in (0, 2)
+
+    # create: through the API, then usable by AttachPolicy; --set-default adds a version.
+    name = unique("cli-policy")
+    created = subprocess.run(cli + ["create", name, str(good), "--data-dir", str(server.data_dir)], capture_output=True, text=True, timeout=30)
+    assert created.returncode == 0 and f"policy {name} version 1" in created.stdout, created.stderr
+    again = subprocess.run(cli + ["create", name, str(good), "--set-default", "--data-dir", str(server.data_dir)],
+                           capture_output=True, text=True, timeout=30)
+    assert again.returncode == 0 and f"policy {name} version 2" in again.stdout, again.stderr
+    assert iot.get_policy(policyName=name)["defaultVersionId"] == "2"
+    refused = subprocess.run(cli + ["create", unique("cli-bad"), str(bad), "--data-dir", str(server.data_dir)],
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0 and "MalformedPolicyException" in refused.stderr
