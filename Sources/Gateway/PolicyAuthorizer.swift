@@ -13,8 +13,8 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
     let arnPrefix: String
 
     private struct Caches {
-        /// Parsed documents by their text: a policy is parsed once, not once per connection.
-        var documents: [String: PolicyDocument] = [:]
+        /// Parsed and prepared documents by their text: a policy is parsed once, not once per connection.
+        var documents: [String: PreparedPolicy] = [:]
         /// Certificate variables by certificate id (a certificate id names one certificate forever).
         var certificates: [String: AuthorizationContext] = [:]
     }
@@ -68,16 +68,16 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
             if caches.documents.count > Self.maximumCachedEntries { caches.documents.removeAll() }
             if caches.certificates.count > Self.maximumCachedEntries { caches.certificates.removeAll() }
             let policies = inputs.policies.compactMap { input -> NamedPolicy? in
-                let document: PolicyDocument
-                if let parsed = caches.documents[input.document] {
-                    document = parsed
+                let prepared: PreparedPolicy
+                if let known = caches.documents[input.document] {
+                    prepared = known
                 } else {
                     // Stored documents passed the grammar at CreatePolicy; one that no longer does grants nothing.
                     guard let parsed = try? PolicyDocument.parse(input.document) else { return nil }
-                    caches.documents[input.document] = parsed
-                    document = parsed
+                    prepared = PreparedPolicy(parsed)
+                    caches.documents[input.document] = prepared
                 }
-                return NamedPolicy(name: input.name, versionID: input.versionID, document: document)
+                return NamedPolicy(name: input.name, versionID: input.versionID, prepared: prepared)
             }
             if let fields = caches.certificates[principal] { return (policies, fields) }
             let fields = state.certificateContext(certificateID: principal)
@@ -86,7 +86,7 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
             return (policies, fields)
         }
         var context = state.authorizationContext(certificateID: principal, clientID: request.clientID,
-                                                 sourceIP: request.connection.sourceIP, certificateFields: fields,
+                                                 sourceIP: Self.policySourceIP(request.connection.sourceIP), certificateFields: fields,
                                                  thing: inputs.thing)
         var attributes: [String] = []
         if request.persistentSession { attributes.append("PersistentConnect") }
@@ -95,6 +95,15 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
         context.set("iot:LastWillTopic", request.willTopic)
         let authorizer = ConnectionAuthorizer(policies: CompiledPolicySet(policies: policies, context: context), arnPrefix: arnPrefix)
         return PolicyConnectionAuthorization(authorizer: authorizer, inputs: inputs)
+    }
+}
+
+extension PolicyAuthorizer {
+    /// An IPv4 client of a dual-stack listener shows up as `::ffff:a.b.c.d`; policies name it as IPv4.
+    static func policySourceIP(_ address: String) -> String {
+        let lower = address.lowercased()
+        if lower.hasPrefix("::ffff:"), lower.dropFirst(7).contains(".") { return String(address.dropFirst(7)) }
+        return address
     }
 }
 

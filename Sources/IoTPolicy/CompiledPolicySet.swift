@@ -28,59 +28,45 @@ public struct CompiledPolicySet: Sendable {
     let context: AuthorizationContext
     public let policyCount: Int
 
-    static let timeKeys: Set<String> = ["aws:currenttime", "aws:epochtime"]
-
-    /// A condition on the request time, as its key or inside a value (`${aws:CurrentTime}`).
-    static func readsTime(_ condition: PolicyCondition) -> Bool {
-        timeKeys.contains(condition.key.lowercased())
-            || condition.values.contains { value in timeKeys.contains { value.lowercased().contains("${\($0)}") } }
-    }
-
     public init(policies: [NamedPolicy], context: AuthorizationContext) {
         var statements: [Statement] = []
         for policy in policies {
-            let substitute = policy.document.version == .v2012
-            for (index, statement) in policy.document.statements.enumerated() {
-                var names = Set<String>()
-                var patterns: [PolicyPattern] = []
-                for action in statement.actions {
-                    if action.contains("*") || action.contains("?") {
-                        if let pattern = try? PolicyPattern(template: action, substitute: false, resolve: { _ in nil }) { patterns.append(pattern) }
-                    } else {
-                        names.insert(action)
-                    }
-                }
-                var resources: [PolicyPattern] = []
+            let prepared = policy.prepared
+            let substitute = prepared.substitute
+            for statement in prepared.statements {
+                var resources = statement.fixedResources
                 var unresolved: [String] = []
-                var every = false
                 var used: [String] = []
-                let resolve: (String) -> String? = { name in
-                    let value = context.substitution(for: name)
-                    if let value, !used.contains(where: { $0.hasPrefix(name + "=") }) { used.append("\(name)=\(value)") }
-                    return value
-                }
-                for template in statement.resources {
-                    if template == "*" { every = true; continue }
-                    do {
-                        resources.append(try PolicyPattern(template: template, substitute: substitute, resolve: resolve))
-                    } catch {
-                        unresolved += error.variables
+                if !statement.templates.isEmpty {
+                    let resolve: (String) -> String? = { name in
+                        let value = context.substitution(for: name)
+                        if let value, !used.contains(where: { $0.hasPrefix(name + "=") }) { used.append("\(name)=\(value)") }
+                        return value
+                    }
+                    for template in statement.templates {
+                        do {
+                            resources.append(try PolicyPattern(template: template, substitute: substitute, resolve: resolve))
+                        } catch {
+                            unresolved += error.variables
+                        }
                     }
                 }
-                let timeConditions = statement.conditions.filter(Self.readsTime)
-                let fixed = statement.conditions.filter { !Self.readsTime($0) }
                 var failure: [String]?
-                switch ConditionEvaluator.allHold(fixed, context: context, substitute: substitute, now: Date(timeIntervalSince1970: 0)) {
-                case .success(true): failure = nil
-                case .success(false): failure = []
-                case .failure(let missing): failure = missing.variables
+                if !statement.fixedConditions.isEmpty {
+                    switch ConditionEvaluator.allHold(statement.fixedConditions, context: context, substitute: substitute,
+                                                      now: Date(timeIntervalSince1970: 0)) {
+                    case .success(true): failure = nil
+                    case .success(false): failure = []
+                    case .failure(let missing): failure = missing.variables
+                    }
                 }
                 statements.append(Statement(
-                    reference: .init(policyName: policy.name, versionID: policy.versionID, index: index, sid: statement.sid, variables: used),
-                    deny: statement.effect == .deny,
-                    actionNames: names, actionPatterns: patterns, notAction: statement.notAction, matchesEveryResource: every,
+                    reference: .init(policyName: policy.name, versionID: policy.versionID, index: statement.index, sid: statement.sid,
+                                     variables: used),
+                    deny: statement.deny, actionNames: statement.actionNames, actionPatterns: statement.actionPatterns,
+                    notAction: statement.notAction, matchesEveryResource: statement.matchesEveryResource,
                     resources: resources, notResource: statement.notResource, unresolvedResources: unresolved,
-                    conditionFailure: failure, timeConditions: timeConditions, substitute: substitute))
+                    conditionFailure: failure, timeConditions: statement.timeConditions, substitute: substitute))
             }
         }
         self.statements = statements
@@ -130,6 +116,74 @@ public struct CompiledPolicySet: Sendable {
 
     /// Whether any statement reads the request time: such decisions are not cached.
     public let dependsOnTime: Bool
+}
+
+/// A policy document with everything that does not depend on a connection worked out once: action
+/// names and patterns, resources without variables as patterns, conditions split into those that read
+/// the request time and the rest. Connections compile from it (`CompiledPolicySet`) by substituting
+/// their variables into the remaining templates and deciding the fixed conditions.
+public struct PreparedPolicy: Sendable {
+    struct Statement: Sendable {
+        var index: Int
+        var sid: String?
+        var deny: Bool
+        var actionNames: Set<String>
+        var actionPatterns: [PolicyPattern]
+        var notAction: Bool
+        var matchesEveryResource: Bool
+        var fixedResources: [PolicyPattern]
+        /// Resources with `${...}`, substituted per connection.
+        var templates: [String]
+        var notResource: Bool
+        var fixedConditions: [PolicyCondition]
+        var timeConditions: [PolicyCondition]
+    }
+
+    public let document: PolicyDocument
+    let substitute: Bool
+    let statements: [Statement]
+
+    static let timeKeys: Set<String> = ["aws:currenttime", "aws:epochtime"]
+
+    /// A condition on the request time, as its key or inside a value (`${aws:CurrentTime}`).
+    static func readsTime(_ condition: PolicyCondition) -> Bool {
+        timeKeys.contains(condition.key.lowercased())
+            || condition.values.contains { value in timeKeys.contains { value.lowercased().contains("${\($0)}") } }
+    }
+
+    public init(_ document: PolicyDocument) {
+        self.document = document
+        let substitute = document.version == .v2012
+        self.substitute = substitute
+        self.statements = document.statements.enumerated().map { index, statement in
+            var names = Set<String>()
+            var patterns: [PolicyPattern] = []
+            for action in statement.actions {
+                if action.contains("*") || action.contains("?") {
+                    if let pattern = try? PolicyPattern(template: action, substitute: false, resolve: { _ in nil }) { patterns.append(pattern) }
+                } else {
+                    names.insert(action)
+                }
+            }
+            var fixed: [PolicyPattern] = []
+            var templates: [String] = []
+            var every = false
+            for template in statement.resources {
+                if template == "*" {
+                    every = true
+                } else if substitute && template.contains("${") {
+                    templates.append(template)
+                } else if let pattern = try? PolicyPattern(template: template, substitute: substitute, resolve: { _ in nil }) {
+                    fixed.append(pattern)
+                }
+            }
+            return Statement(
+                index: index, sid: statement.sid, deny: statement.effect == .deny, actionNames: names, actionPatterns: patterns,
+                notAction: statement.notAction, matchesEveryResource: every, fixedResources: fixed, templates: templates,
+                notResource: statement.notResource, fixedConditions: statement.conditions.filter { !Self.readsTime($0) },
+                timeConditions: statement.conditions.filter(Self.readsTime))
+        }
+    }
 }
 
 /// A connection's authorizer: its compiled policies and a bounded cache of decisions by action and

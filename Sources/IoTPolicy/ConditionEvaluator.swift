@@ -126,10 +126,10 @@ enum ConditionEvaluator {
         case .stringNotEquals: return !expected.contains(value)
         case .stringEqualsIgnoreCase: return expected.contains { $0.lowercased() == value.lowercased() }
         case .stringNotEqualsIgnoreCase: return !expected.contains { $0.lowercased() == value.lowercased() }
-        case .stringLike, .arnLike: return values.contains { $0.pattern?.matches(value) == true }
-        case .stringNotLike, .arnNotLike: return !values.contains { $0.pattern?.matches(value) == true }
-        case .arnEquals: return expected.contains(value)
-        case .arnNotEquals: return !expected.contains(value)
+        case .stringLike: return values.contains { $0.pattern?.matches(value) == true }
+        case .stringNotLike: return !values.contains { $0.pattern?.matches(value) == true }
+        case .arnEquals, .arnLike: return expected.contains { arnMatches($0, value) }
+        case .arnNotEquals, .arnNotLike: return !expected.contains { arnMatches($0, value) }
         case .numericEquals: return numeric(value, expected) { $0 == $1 }
         case .numericNotEquals: return !numeric(value, expected) { $0 == $1 }
         case .numericLessThan: return numeric(value, expected) { $0 < $1 }
@@ -147,6 +147,18 @@ enum ConditionEvaluator {
         case .ipAddress: return expected.contains { CIDRBlock($0)?.contains(value) == true }
         case .notIpAddress: return !expected.contains { CIDRBlock($0)?.contains(value) == true }
         case .null: return false
+        }
+    }
+
+    /// IAM's ARN operators (ArnEquals and ArnLike alike): the six colon-separated components are compared
+    /// one by one, each with `*` and `?` wildcards that never cross a colon; the last component (the
+    /// resource) keeps any further colons.
+    static func arnMatches(_ pattern: String, _ value: String) -> Bool {
+        let patternParts = pattern.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        let valueParts = value.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        guard patternParts.count == 6, valueParts.count == 6 else { return false }
+        return zip(patternParts, valueParts).allSatisfy { part, text in
+            (try? PolicyPattern(template: String(part), substitute: false, resolve: { _ in nil }))?.matches(String(text)) == true
         }
     }
 

@@ -102,7 +102,7 @@ public enum ConditionOperator: String, Sendable, Hashable, CaseIterable {
     case null = "Null"
 
     /// The operators whose values are patterns (`*`, `?`).
-    public var isLike: Bool { [.stringLike, .stringNotLike, .arnLike, .arnNotLike].contains(self) }
+    public var isLike: Bool { [.stringLike, .stringNotLike].contains(self) }
 
     /// Operators whose match is negated: with `ForAnyValue`/`ForAllValues` and missing keys they behave
     /// as IAM documents.

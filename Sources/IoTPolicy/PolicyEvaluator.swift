@@ -5,12 +5,28 @@ public struct NamedPolicy: Sendable, Hashable {
     public var name: String
     /// The default version's id, for explanations (nil for documents that are not stored, e.g. offline tests).
     public var versionID: String?
-    public var document: PolicyDocument
+    /// The document with what does not depend on a connection worked out (share one per document text).
+    public let prepared: PreparedPolicy
+    public var document: PolicyDocument { prepared.document }
 
     public init(name: String, versionID: String? = nil, document: PolicyDocument) {
+        self.init(name: name, versionID: versionID, prepared: PreparedPolicy(document))
+    }
+
+    public init(name: String, versionID: String? = nil, prepared: PreparedPolicy) {
         self.name = name
         self.versionID = versionID
-        self.document = document
+        self.prepared = prepared
+    }
+
+    public static func == (lhs: NamedPolicy, rhs: NamedPolicy) -> Bool {
+        lhs.name == rhs.name && lhs.versionID == rhs.versionID && lhs.document == rhs.document
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(versionID)
+        hasher.combine(document)
     }
 }
 

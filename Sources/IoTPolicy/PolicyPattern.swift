@@ -19,34 +19,55 @@ public struct PolicyPattern: Sendable, Hashable {
     /// Substitutes `${...}` in `template` with `resolve` (variables are only honoured in 2012-10-17
     /// documents; pass `substitute: false` for 2008-10-17, where `${` is literal text).
     public init(template: String, substitute: Bool, resolve: (String) -> String?) throws(Unresolved) {
+        // Scanned as UTF-8: every character with a meaning here is ASCII, and the text between them is
+        // copied in runs, not character by character (this runs for every resource of every policy at
+        // each CONNECT).
         var tokens: [Token] = []
         var literal = ""
         var unresolved: [String] = []
-        func flush() {
+        let utf8 = template.utf8
+        var run = utf8.startIndex
+        var index = run
+        func flush(upTo end: String.Index) {
+            if run < end { literal += template[run..<end] }
+        }
+        func closeLiteral() {
             if !literal.isEmpty { tokens.append(.literal(literal)); literal = "" }
         }
-        var index = template.startIndex
-        while index < template.endIndex {
-            let character = template[index]
-            if substitute, character == "$", template[index...].hasPrefix("${"),
-               let close = template[index...].firstIndex(of: "}") {
-                let name = String(template[template.index(index, offsetBy: 2)..<close])
-                switch name {
-                case "*", "?", "$": literal.append(name)
-                default:
-                    if let value = resolve(name) { literal += value } else { unresolved.append(name) }
+        while index < utf8.endIndex {
+            let byte = utf8[index]
+            if substitute, byte == UInt8(ascii: "$") {
+                let open = utf8.index(after: index)
+                if open < utf8.endIndex, utf8[open] == UInt8(ascii: "{"),
+                   let close = utf8[open...].firstIndex(of: UInt8(ascii: "}")) {
+                    flush(upTo: index)
+                    let name = String(template[utf8.index(after: open)..<close])
+                    switch name {
+                    case "*", "?", "$": literal += name
+                    default:
+                        if let value = resolve(name) { literal += value } else { unresolved.append(name) }
+                    }
+                    index = utf8.index(after: close)
+                    run = index
+                    continue
                 }
-                index = template.index(after: close)
+            }
+            if byte == UInt8(ascii: "*") || byte == UInt8(ascii: "?") {
+                flush(upTo: index)
+                closeLiteral()
+                if byte == UInt8(ascii: "?") {
+                    tokens.append(.anyCharacter)
+                } else if tokens.last != .anyRun {
+                    tokens.append(.anyRun)
+                }
+                index = utf8.index(after: index)
+                run = index
                 continue
             }
-            switch character {
-            case "*": flush(); if tokens.last != .anyRun { tokens.append(.anyRun) }
-            case "?": flush(); tokens.append(.anyCharacter)
-            default: literal.append(character)
-            }
-            index = template.index(after: index)
+            index = utf8.index(after: index)
         }
-        flush()
+        flush(upTo: utf8.endIndex)
+        closeLiteral()
         guard unresolved.isEmpty else { throw Unresolved(variables: unresolved) }
         self.tokens = tokens
         self.pieces = Self.pieces(tokens)

@@ -9,6 +9,8 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .instructions],
         warmupIterations: 100,
+        // Per decision, not per sample: the harness's own allocations are spread over a thousand.
+        scalingFactor: .kilo,
         maxDuration: .seconds(3)
     )
 
