@@ -39,6 +39,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "MQTTCore", package: "Portcullis"),
                 .product(name: "Broker", package: "Portcullis"),
+                .product(name: "IoTPolicy", package: "Portcullis"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Benchmarks/Routing",

@@ -1,5 +1,7 @@
 import Benchmark
 import Broker
+import Foundation
+import IoTPolicy
 import MQTTCore
 import NIOCore
 
@@ -15,8 +17,8 @@ let benchmarks: @Sendable () -> Void = {
     limits.maximumSubscriptionsPerConnection = 1000
 
     /// A broker with `clients` connected sessions, each with `filtersPerClient` subscriptions.
-    func makeBroker(clients: Int, filters: (Int) -> [String]) -> (Broker, ConnectionID, BrokerInstant) {
-        let broker = Broker(limits: limits, logLevel: .error)
+    func makeBroker(clients: Int, authorizer: (any BrokerAuthorizer)? = nil, filters: (Int) -> [String]) -> (Broker, ConnectionID, BrokerInstant) {
+        let broker = Broker(limits: limits, logLevel: .error, authorizer: authorizer)
         let now = BrokerInstant(uptimeNanoseconds: 1_000_000_000, epochMilliseconds: 1_700_000_000_000)
         for i in 0...clients {
             let id = ConnectionID(UInt64(i + 1))
@@ -55,20 +57,79 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    // Point to point: one subscriber, QoS 1 (packet id, in-flight bookkeeping, PUBACK back).
-    let (p2p, p2pPublisher, p2pNow) = makeBroker(clients: 1) { _ in ["p2p/0"] }
+    // Point to point: one subscriber, QoS 1 (packet id, in-flight bookkeeping, PUBACK back); without
+    // authorization, with an allow-all policy, and with ten policies of which only the last allows
+    // (Publish checked for the publisher, Receive for the subscriber: both cached after the first).
     let subscriber = ConnectionID(2)
-    Benchmark("route one PUBLISH point to point, QoS 1, with its PUBACK") { benchmark in
-        var packetID: UInt16 = 1
-        for _ in benchmark.scaledIterations {
-            let actions = p2p.receive(.publish(PublishPacket(topic: "p2p/0", payload: payload, qos: .atLeastOnce, packetID: 1)),
-                                      from: p2pPublisher, at: p2pNow)
-            for case .send(let target, .publish(let delivered)) in actions where target == subscriber {
-                packetID = delivered.packetID ?? packetID
+    for (label, authorizer) in [(", 10 policies", PolicyBenchAuthorizer(policies: 10)), ("", nil),
+                                (", 1 allow-all policy", PolicyBenchAuthorizer(policies: 1))] as [(String, PolicyBenchAuthorizer?)] {
+        let (p2p, p2pPublisher, p2pNow) = makeBroker(clients: 1, authorizer: authorizer) { _ in ["p2p/0"] }
+        Benchmark("route one PUBLISH point to point, QoS 1, with its PUBACK\(label)") { benchmark in
+            var packetID: UInt16 = 1
+            for _ in benchmark.scaledIterations {
+                let actions = p2p.receive(.publish(PublishPacket(topic: "p2p/0", payload: payload, qos: .atLeastOnce, packetID: 1)),
+                                          from: p2pPublisher, at: p2pNow)
+                for case .send(let target, .publish(let delivered)) in actions where target == subscriber {
+                    packetID = delivered.packetID ?? packetID
+                }
+                blackHole(p2p.receive(.puback(AckPacket(packetID: packetID)), from: subscriber, at: p2pNow))
             }
-            blackHole(p2p.receive(.puback(AckPacket(packetID: packetID)), from: subscriber, at: p2pNow))
         }
     }
+}
+
+/// The gateway's authorizer in miniature (the real one reads the registry): every connection gets the
+/// same policies, compiled against its client id, decisions cached per action and resource.
+final class PolicyBenchAuthorizer: BrokerAuthorizer {
+    static let arn = "arn:aws:iot:us-east-1:123456789012"
+    let policies: [NamedPolicy]
+
+    init(policies count: Int) {
+        func policy(_ name: String, _ statements: String) -> NamedPolicy {
+            NamedPolicy(name: name, versionID: "1", document: try! PolicyDocument.parse(#"{"Version":"2012-10-17","Statement":[\#(statements)]}"#))
+        }
+        let arn = Self.arn
+        let allow = count == 1
+            ? policy("all", #"{"Effect":"Allow","Action":"iot:*","Resource":"*"}"#)
+            : policy("p2p", #"""
+                {"Effect":"Allow","Action":"iot:Connect","Resource":"\#(arn):client/c*"},
+                {"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":"\#(arn):topic/p2p/*"},
+                {"Effect":"Allow","Action":"iot:Subscribe","Resource":"\#(arn):topicfilter/p2p/*"},
+                {"Effect":"Deny","Action":"iot:Publish","Resource":"\#(arn):topic/p2p/*/forbidden"}
+                """#)
+        let others = (0..<(count - 1)).map { n in
+            policy("other-\(n)", #"""
+                {"Effect":"Allow","Action":"iot:Connect","Resource":"\#(arn):client/fleet\#(n)-${iot:ClientId}"},
+                {"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":"\#(arn):topic/fleet\#(n)/${iot:ClientId}/*"},
+                {"Effect":"Allow","Action":"iot:Subscribe","Resource":"\#(arn):topicfilter/fleet\#(n)/${iot:ClientId}/*"}
+                """#)
+        }
+        self.policies = others + [allow]
+    }
+
+    final class Authorization: ConnectionAuthorization {
+        let authorizer: ConnectionAuthorizer
+        init(_ authorizer: ConnectionAuthorizer) { self.authorizer = authorizer }
+        func decide(_ action: DeviceAction, _ resource: String, at now: BrokerInstant) -> AuthorizationVerdict {
+            let iotAction: IoTAction = switch action {
+            case .connect: .connect
+            case .publish: .publish
+            case .retainPublish: .retainPublish
+            case .subscribe: .subscribe
+            case .receive: .receive
+            }
+            let decision = authorizer.decide(iotAction, name: resource, now: Date(timeIntervalSince1970: Double(now.epochMilliseconds) / 1000))
+            return decision.isAllowed ? .allowed : .denied("denied")
+        }
+    }
+
+    func authorization(for request: ConnectAuthorizationRequest) -> any ConnectionAuthorization {
+        var context = AuthorizationContext()
+        context.set("iot:ClientId", request.clientID)
+        return Authorization(ConnectionAuthorizer(policies: CompiledPolicySet(policies: policies, context: context), arnPrefix: Self.arn + ":"))
+    }
+
+    func refreshed(_ current: any ConnectionAuthorization, for request: ConnectAuthorizationRequest) -> (any ConnectionAuthorization)? { nil }
 }
 
 extension Array {
