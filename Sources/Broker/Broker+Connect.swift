@@ -2,7 +2,16 @@ import MQTTCore
 import NIOCore
 
 extension Broker {
-    func handleConnect(_ connect: ConnectPacket, on connection: Connection, at now: BrokerInstant) {
+    /// The authorization request a CONNECT makes (nil when the broker assigns the client id, which only
+    /// it can do). The transport uses it to authorize before taking the broker's lock.
+    public static func authorizationRequest(for connect: ConnectPacket, on info: ConnectionInfo) -> ConnectAuthorizationRequest? {
+        guard !connect.clientID.isEmpty else { return nil }
+        let persistent = connect.protocolVersion == .v5 ? (connect.properties.sessionExpiryInterval ?? 0) > 0 : !connect.cleanStart
+        return ConnectAuthorizationRequest(connection: info, clientID: connect.clientID, persistentSession: persistent,
+                                           willTopic: connect.will?.topic)
+    }
+
+    func handleConnect(_ connect: ConnectPacket, on connection: Connection, at now: BrokerInstant, preauthorized: Preauthorization? = nil) {
         let id = connection.info.id
         connection.version = connect.protocolVersion == .v5 ? .v5 : .v3_1_1
         connection.clientID = connect.clientID
@@ -106,7 +115,12 @@ extension Broker {
             let request = ConnectAuthorizationRequest(
                 connection: connection.info, clientID: clientID,
                 persistentSession: connection.isV5 ? requestedExpiry > 0 : !connect.cleanStart, willTopic: connect.will?.topic)
-            let authorization = authorizer.authorization(for: request)
+            let authorization: any ConnectionAuthorization
+            if let preauthorized, preauthorized.request == request, authorizer.isCurrent(preauthorized.authorization) {
+                authorization = preauthorized.authorization
+            } else {
+                authorization = authorizer.authorization(for: request)
+            }
             var checks: [(DeviceAction, String)] = [(.connect, clientID)]
             if let will = connect.will {
                 checks.append((.publish, will.topic))

@@ -88,7 +88,10 @@ public final class Broker {
     }
 
     /// A packet arrived on a connection.
-    public func receive(_ packet: MQTTPacket, from id: ConnectionID, at now: BrokerInstant) -> [BrokerAction] {
+    /// - Parameter preauthorized: for a CONNECT, an authorization made outside the lock (ignored unless it
+    ///   matches the request the broker derives and the authorizer says it is current).
+    public func receive(_ packet: MQTTPacket, from id: ConnectionID, at now: BrokerInstant,
+                        preauthorized: Preauthorization? = nil) -> [BrokerAction] {
         guard let connection = connections[id], connection.state != .closed else { return [] }
         connection.lastActivity = max(connection.lastActivity, now)
         if connection.state == .awaitingConnect {
@@ -98,7 +101,7 @@ public final class Broker {
                 connections[id] = nil
                 return takeActions()
             }
-            handleConnect(connect, on: connection, at: now)
+            handleConnect(connect, on: connection, at: now, preauthorized: preauthorized)
             return takeActions()
         }
         switch packet {

@@ -48,6 +48,21 @@ public protocol BrokerAuthorizer: AnyObject {
     /// After a change that may affect what connections may do: the connection's new authorization, or
     /// nil when nothing it depends on changed (so a change to one device costs the others a comparison).
     func refreshed(_ current: any ConnectionAuthorization, for request: ConnectAuthorizationRequest) -> (any ConnectionAuthorization)?
+    /// Whether an authorization made earlier (outside the broker's lock, see `Broker.receive`) still
+    /// reflects the latest registry change; one that is not current is made again under the lock.
+    func isCurrent(_ authorization: any ConnectionAuthorization) -> Bool
+}
+
+/// An authorization made for a CONNECT before the broker's lock was taken, so that compiling policies
+/// runs on the connection's own thread; used only if it was made for the same request and is current.
+public struct Preauthorization {
+    public var request: ConnectAuthorizationRequest
+    public var authorization: any ConnectionAuthorization
+
+    public init(request: ConnectAuthorizationRequest, authorization: any ConnectionAuthorization) {
+        self.request = request
+        self.authorization = authorization
+    }
 }
 
 extension Broker {

@@ -28,11 +28,17 @@ public final class BrokerHost: @unchecked Sendable {
     /// so a revocation that lands during a handshake cannot be missed.
     let admits: @Sendable (String) -> Bool
 
-    public init(broker: Broker, eventSink: any IoTEventSink, admits: @escaping @Sendable (String) -> Bool = { _ in true }) {
+    /// The broker's authorizer, when it may also be asked from event loops (CONNECTs are authorized
+    /// before the lock is taken, so compiling policies runs in parallel).
+    let preauthorizer: (any BrokerAuthorizer & Sendable)?
+
+    public init(broker: Broker, eventSink: any IoTEventSink, admits: @escaping @Sendable (String) -> Bool = { _ in true },
+                preauthorizer: (any BrokerAuthorizer & Sendable)? = nil) {
         self.broker = broker
         self.limits = broker.limits
         self.eventSink = eventSink
         self.admits = admits
+        self.preauthorizer = preauthorizer
     }
 
     /// Publish from the HTTPS data plane: routed under the lock like any PUBLISH; the refusal, if any.

@@ -11,6 +11,8 @@ public final class DeviceDirectory: Sendable {
     private struct State {
         var trust: DeviceTrust?
         var registry: (state: RegistryState, index: AuthorizationIndex)?
+        /// Counts updates: an authorization made from an older generation may be stale.
+        var generation: UInt64 = 0
         var parsedCAs: [String: Certificate] = [:]
         var listeners: [@Sendable () -> Void] = []
         var registrar: (@Sendable (PendingCertificate) -> Void)?
@@ -29,6 +31,7 @@ public final class DeviceDirectory: Sendable {
                 state.trust = DeviceTrust(state: registryState, parsedCAs: &state.parsedCAs)
             }
             state.registry = (registryState, index)
+            state.generation += 1
             return state.listeners
         }
         for listener in listeners { listener() }
@@ -55,6 +58,13 @@ public final class DeviceDirectory: Sendable {
 
     /// The registry as of the last update: what policies, things and groups authorizations are made from.
     public var registryState: (state: RegistryState, index: AuthorizationIndex)? { state.withLockedValue { $0.registry } }
+
+    /// The registry snapshot with its generation, read together.
+    var registrySnapshot: (registry: (state: RegistryState, index: AuthorizationIndex)?, generation: UInt64) {
+        state.withLockedValue { ($0.registry, $0.generation) }
+    }
+
+    var generation: UInt64 { state.withLockedValue { $0.generation } }
 
     /// Whether a connection authenticated by this certificate may be (or stay) connected.
     public func admits(_ certificateID: String) -> Bool { current?.allowsConnection(certificateID: certificateID) ?? false }

@@ -24,6 +24,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var version: ProtocolVersion?
     private var registered = false
+    /// Who this connection is, once the handshake proved it.
+    private var info: ConnectionInfo?
     private var active = true
     private var needsFlush = false
     private var closing = false
@@ -96,6 +98,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             sessionIdentifier: UUIDText.random()
         )
         registered = true
+        self.info = info
         host.register(info, handle: BrokerHost.Handle(eventLoop: context.eventLoop, channel: context.channel,
                                                       handler: NIOLoopBound(self, eventLoop: context.eventLoop)), from: self)
         // Packets that arrived while a resumed session's certificate was being checked.
@@ -170,9 +173,17 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     private func handle(_ packet: MQTTPacket) {
-        if case .connect(let connect) = packet, version == nil { version = connect.protocolVersion }
+        var preauthorized: Preauthorization?
+        if case .connect(let connect) = packet, version == nil {
+            version = connect.protocolVersion
+            // Policies are compiled here, on this connection's event loop, not under the broker's lock;
+            // the broker uses the result only if nothing changed in the registry meanwhile.
+            if let authorizer = host.preauthorizer, let info, let request = Broker.authorizationRequest(for: connect, on: info) {
+                preauthorized = Preauthorization(request: request, authorization: authorizer.authorization(for: request))
+            }
+        }
         let now = SystemClock.now()
-        host.process(from: self) { $0.receive(packet, from: self.id, at: now) }
+        host.process(from: self) { $0.receive(packet, from: self.id, at: now, preauthorized: preauthorized) }
     }
 
     /// Processes held packets until one of them starts a new pause.

@@ -49,19 +49,29 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
     }
 
     public func authorization(for request: ConnectAuthorizationRequest) -> any ConnectionAuthorization {
-        guard let state = directory.registryState else { return DenyAll(reason: "the registry is not loaded yet") }
-        return make(request, inputs(request, state), state)
+        let (registry, generation) = directory.registrySnapshot
+        guard let registry else { return DenyAll(reason: "the registry is not loaded yet") }
+        return make(request, inputs(request, registry), registry, generation: generation)
     }
 
     public func refreshed(_ current: any ConnectionAuthorization, for request: ConnectAuthorizationRequest) -> (any ConnectionAuthorization)? {
-        guard let state = directory.registryState else { return nil }
-        let inputs = inputs(request, state)
-        if let current = current as? PolicyConnectionAuthorization, current.inputs == inputs { return nil }
-        return make(request, inputs, state)
+        let (registry, generation) = directory.registrySnapshot
+        guard let registry else { return nil }
+        let inputs = inputs(request, registry)
+        if let current = current as? PolicyConnectionAuthorization, current.inputs == inputs {
+            current.generation = generation
+            return nil
+        }
+        return make(request, inputs, registry, generation: generation)
+    }
+
+    public func isCurrent(_ authorization: any ConnectionAuthorization) -> Bool {
+        guard let authorization = authorization as? PolicyConnectionAuthorization else { return false }
+        return authorization.generation == directory.generation
     }
 
     func make(_ request: ConnectAuthorizationRequest, _ inputs: Inputs,
-              _ registry: (state: RegistryState, index: AuthorizationIndex)) -> PolicyConnectionAuthorization {
+              _ registry: (state: RegistryState, index: AuthorizationIndex), generation: UInt64) -> PolicyConnectionAuthorization {
         let state = registry.state
         let principal = request.connection.principalID
         let (policies, fields) = caches.withLockedValue { caches -> ([NamedPolicy], AuthorizationContext) in
@@ -94,7 +104,7 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
         context.set("iot:ConnectAttributes", values: attributes)
         context.set("iot:LastWillTopic", request.willTopic)
         let authorizer = ConnectionAuthorizer(policies: CompiledPolicySet(policies: policies, context: context), arnPrefix: arnPrefix)
-        return PolicyConnectionAuthorization(authorizer: authorizer, inputs: inputs)
+        return PolicyConnectionAuthorization(authorizer: authorizer, inputs: inputs, generation: generation)
     }
 }
 
@@ -111,10 +121,13 @@ extension PolicyAuthorizer {
 final class PolicyConnectionAuthorization: ConnectionAuthorization {
     let authorizer: ConnectionAuthorizer
     let inputs: PolicyAuthorizer.Inputs
+    /// The directory generation it was made from (or last found unchanged at).
+    var generation: UInt64
 
-    init(authorizer: ConnectionAuthorizer, inputs: PolicyAuthorizer.Inputs) {
+    init(authorizer: ConnectionAuthorizer, inputs: PolicyAuthorizer.Inputs, generation: UInt64) {
         self.authorizer = authorizer
         self.inputs = inputs
+        self.generation = generation
     }
 
     func decide(_ action: DeviceAction, _ resource: String, at now: BrokerInstant) -> AuthorizationVerdict {

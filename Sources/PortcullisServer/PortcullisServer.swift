@@ -46,10 +46,11 @@ public final class PortcullisServer: Sendable {
         let directory = DeviceDirectory()
         self.deviceDirectory = directory
         let arns = ARNs(region: configuration.region, accountID: configuration.accountID)
+        let authorizer = PolicyAuthorizer(directory: directory, arns: arns)
         let broker = Broker(limits: configuration.limits, logLevel: configuration.logLevel,
                             assignedClientIDPrefix: "portcullis-\(UUID().uuidString.prefix(8).lowercased())-",
-                            authorizer: PolicyAuthorizer(directory: directory, arns: arns))
-        let host = BrokerHost(broker: broker, eventSink: sink, admits: { directory.admits($0) })
+                            authorizer: authorizer)
+        let host = BrokerHost(broker: broker, eventSink: sink, admits: { directory.admits($0) }, preauthorizer: authorizer)
         self.host = host
         directory.onUpdate {
             host.closeConnectionsNoLongerAdmitted()

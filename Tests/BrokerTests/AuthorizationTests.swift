@@ -53,6 +53,10 @@ final class RuleAuthorizer: BrokerAuthorizer {
         guard let current = current as? Authorization, current.generation != generation else { return nil }
         return Authorization(owner: self, clientID: request.clientID)
     }
+
+    func isCurrent(_ authorization: any ConnectionAuthorization) -> Bool {
+        (authorization as? Authorization)?.generation == generation
+    }
 }
 
 @Suite("Broker: authorization on every action")
@@ -284,6 +288,33 @@ struct AuthorizationTests {
         #expect(actions.connack(to: back)?.sessionPresent == true)
         #expect(h.broker.session(clientID: "sub")?.subscriptions.keys.sorted() == ["b/#"])
         #expect(actions.logs.contains { $0.eventType == .subscribe && $0.reason == "AUTHORIZATION_FAILURE" && $0.topicName == "a/#" })
+    }
+
+    @Test func aCurrentPreauthorizationIsUsedAndAStaleOrForeignOneIsNot() {
+        let rules = RuleAuthorizer()
+        rules.allowAll("dev")
+        let h = BrokerHarness(authorizer: rules)
+        func connect(_ clientID: String, preauthorizedFor: String, change: Bool = false) -> (accepted: Bool, asked: Int) {
+            let id = h.open()
+            let packet = ConnectPacket(protocolVersion: .v5, keepAlive: 60, clientID: clientID)
+            let info = h.broker.connections[id]!.info
+            var forRequest = packet
+            forRequest.clientID = preauthorizedFor
+            let request = Broker.authorizationRequest(for: forRequest, on: info)!
+            let pre = Preauthorization(request: request, authorization: rules.authorization(for: request))
+            if change { rules.allow("dev", .subscribe, "extra") }  // a registry change after it was made
+            let before = rules.requests.count
+            let actions = h.record(h.broker.receive(.connect(packet), from: id, at: h.now, preauthorized: pre))
+            return (actions.connack(to: id)?.reasonCode == .success, rules.requests.count - before)
+        }
+        #expect(connect("dev", preauthorizedFor: "dev") == (true, 0), "used: not asked again under the lock")
+        #expect(connect("dev", preauthorizedFor: "dev", change: true) == (true, 1), "stale: asked again")
+        #expect(connect("dev", preauthorizedFor: "other") == (true, 1), "made for another request: asked again")
+        // An authorization made for another client id must not let a denied one in.
+        rules.allowAll("other")
+        #expect(connect("intruder", preauthorizedFor: "other").accepted == false)
+        #expect(Broker.authorizationRequest(for: ConnectPacket(protocolVersion: .v5, clientID: ""), on: h.broker.connections.values.first!.info) == nil,
+                "an assigned client id is only known under the lock")
     }
 
     @Test func aDelayedWillIsAuthorizedAgainWhenItGoesOut() {

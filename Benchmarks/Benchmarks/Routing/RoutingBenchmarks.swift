@@ -130,6 +130,7 @@ final class PolicyBenchAuthorizer: BrokerAuthorizer {
     }
 
     func refreshed(_ current: any ConnectionAuthorization, for request: ConnectAuthorizationRequest) -> (any ConnectionAuthorization)? { nil }
+    func isCurrent(_ authorization: any ConnectionAuthorization) -> Bool { true }
 }
 
 extension Array {
