@@ -18,13 +18,17 @@ public struct ConnectionInfo: Sendable, Hashable {
     public var sourcePort: Int
     /// A unique id for lifecycle events' `sessionIdentifier`.
     public var sessionIdentifier: String
+    /// The server name the client asked for in the TLS handshake (SNI), if any: `iot:DomainName`.
+    public var serverName: String?
 
-    public init(id: ConnectionID, principalID: String, sourceIP: String, sourcePort: Int, sessionIdentifier: String) {
+    public init(id: ConnectionID, principalID: String, sourceIP: String, sourcePort: Int, sessionIdentifier: String,
+                serverName: String? = nil) {
         self.id = id
         self.principalID = principalID
         self.sourceIP = sourceIP
         self.sourcePort = sourcePort
         self.sessionIdentifier = sessionIdentifier
+        self.serverName = serverName
     }
 }
 

@@ -95,7 +95,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         let remote = context.channel.remoteAddress
         let info = ConnectionInfo(
             id: id, principalID: principal, sourceIP: remote?.ipAddress ?? "unknown", sourcePort: remote?.port ?? 0,
-            sessionIdentifier: UUIDText.random()
+            sessionIdentifier: UUIDText.random(), serverName: peerIdentity.serverName
         )
         registered = true
         self.info = info

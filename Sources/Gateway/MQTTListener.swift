@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import NIOTLS
 import ServiceLifecycle
 
 /// MQTT over mutual TLS on one address (AWS: port 8883). Runs as a `Service`: binds, serves until
@@ -74,6 +75,13 @@ public final class MQTTListener: Service, @unchecked Sendable {
                     let peerIdentity = PeerIdentityBox()
                     let id = host.makeConnectionID()
                     let sync = channel.pipeline.syncOperations
+                    // Reads the Client Hello's server name (iot:DomainName), then removes itself and hands
+                    // the bytes to TLS. Its buffer is one TLS record at most.
+                    let loop = channel.eventLoop
+                    try sync.addHandler(ByteToMessageHandler(SNIHandler { result in
+                        if case .hostname(let name) = result { peerIdentity.serverName = name }
+                        return loop.makeSucceededVoidFuture()
+                    }))
                     try sync.addHandler(tls.makeHandler(peerIdentity: peerIdentity))
                     try sync.addHandler(ByteToMessageHandler(MQTTPacketDecoderAdapter(
                         decoder: MQTTPacketDecoder(maximumPacketSize: maximumPacketSize))))

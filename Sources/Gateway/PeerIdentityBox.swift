@@ -7,11 +7,17 @@ final class PeerIdentityBox: Sendable {
     private struct State {
         var certificateID: String?
         var rejection: ClientRejection?
+        var serverName: String?
     }
 
     private let state = NIOLockedValueBox(State())
 
     var certificateID: String? { state.withLockedValue { $0.certificateID } }
+    /// The SNI host name of the Client Hello, read before the handshake runs.
+    var serverName: String? {
+        get { state.withLockedValue { $0.serverName } }
+        set { state.withLockedValue { $0.serverName = newValue } }
+    }
     var rejection: ClientRejection? { state.withLockedValue { $0.rejection } }
 
     func trusted(_ certificateID: String) { state.withLockedValue { $0.certificateID = certificateID } }

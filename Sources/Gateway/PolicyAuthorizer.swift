@@ -103,6 +103,7 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
         if request.willTopic != nil { attributes.append("LastWill") }
         context.set("iot:ConnectAttributes", values: attributes)
         context.set("iot:LastWillTopic", request.willTopic)
+        context.set("iot:DomainName", request.connection.serverName)
         let authorizer = ConnectionAuthorizer(policies: CompiledPolicySet(policies: policies, context: context), arnPrefix: arnPrefix)
         return PolicyConnectionAuthorization(authorizer: authorizer, inputs: inputs, generation: generation)
     }

@@ -173,3 +173,31 @@ struct LivePolicyTests {
 extension PublishPacket {
     var text: String { String(buffer: payload) }
 }
+
+@Suite("Live IoT policy enforcement: iot:DomainName", .serialized)
+struct LiveDomainNameTests {
+    @Test func theSNIHostNameIsIotDomainName() async throws {
+        try await LiveServer.with(configure: { $0.serverHostNames.append("gw.example") }) { live in
+            try await live.setPolicy("by-domain", document: #"""
+                {"Version":"2012-10-17","Statement":[
+                 {"Effect":"Allow","Action":"iot:Connect","Resource":"*","Condition":{"StringEquals":{"iot:DomainName":["gw.example","localhost"]}}},
+                 {"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/${iot:DomainName}/*"}]}
+                """#)
+            let credential = try live.pki.device("sni")
+            try await live.register(credential, policy: "by-domain")
+            let viaExample = try await MQTTTestClient.open(port: live.port, caPEM: live.caPEM, credential: credential, serverHostname: "gw.example")
+            #expect(try await viaExample.connect(clientID: "sni-1").reasonCode == .success)
+            #expect(try await viaExample.publish("gw.example/t", "x", qos: .atLeastOnce)?.reasonCode == .success)
+            #expect(try await viaExample.publish("localhost/t", "x", qos: .atLeastOnce, packetID: 2)?.reasonCode == .notAuthorized)
+            let viaLocalhost = try await MQTTTestClient.open(port: live.port, caPEM: live.caPEM, credential: credential, serverHostname: "localhost")
+            #expect(try await viaLocalhost.connect(clientID: "sni-2").reasonCode == .success)
+            #expect(try await viaLocalhost.publish("localhost/t", "x", qos: .atLeastOnce)?.reasonCode == .success)
+            // Without the domain the policy names, Connect is denied.
+            try await live.setPolicy("by-domain", document: #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*","Condition":{"StringEquals":{"iot:DomainName":"gw.example"}}}]}"#)
+            let refused = try await MQTTTestClient.open(port: live.port, caPEM: live.caPEM, credential: credential, serverHostname: "localhost")
+            #expect(try await refused.connect(clientID: "sni-3").reasonCode == .notAuthorized)
+            // The change also applied to the live localhost connection.
+            #expect(try await viaLocalhost.waitForClose(timeout: .seconds(1)).last.map { if case .disconnect = $0 { true } else { false } } == true)
+        }
+    }
+}

@@ -308,3 +308,17 @@ def test_policy_cli_lints_tests_offline_and_creates(server, iot, paho, tmp_path)
     refused = subprocess.run(cli + ["create", unique("cli-bad"), str(bad), "--data-dir", str(server.data_dir)],
                              capture_output=True, text=True, timeout=30)
     assert refused.returncode != 0 and "MalformedPolicyException" in refused.stderr
+
+
+def test_iot_domain_name_is_the_sni_host_name(server, iot, paho, tmp_path):
+    by_domain = make_policy(iot, [
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*", "Condition": {"StringEquals": {"iot:DomainName": "localhost"}}},
+        {"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{ARN}:topic/${{iot:DomainName}}/*"},
+    ])
+    device = make_device(server, iot, tmp_path, by_domain)
+    client = paho("sni", V5, dev=device)  # connects to "localhost", which Python's ssl sends as SNI
+    assert client.publish("localhost/hello", "x", qos=1) == 0
+    assert client.publish("elsewhere/hello", "x", qos=1) == NOT_AUTHORIZED
+    set_default(iot, by_domain, [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*",
+                                  "Condition": {"StringEquals": {"iot:DomainName": "iot.example.com"}}}])
+    assert client.disconnect_reason(timeout=1.0) == NOT_AUTHORIZED
