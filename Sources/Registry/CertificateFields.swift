@@ -23,26 +23,39 @@ public enum CertificateFields {
             }
         }
         if let names = try? certificate.extensions.subjectAlternativeNames {
-            var byKind: [String: [String]] = [:]
-            for name in names {
-                switch name {
-                case .rfc822Name(let value): byKind["RFC822Name", default: []].append(value)
-                case .dnsName(let value): byKind["DNSName", default: []].append(value)
-                case .uniformResourceIdentifier(let value): byKind["UniformResourceIdentifier", default: []].append(value)
-                case .directoryName(let value): byKind["DirectoryName", default: []].append(String(describing: value))
-                case .ipAddress(let bytes): byKind["IPAddress", default: []].append(ipText(Array(bytes.bytes)))
-                default: break
-                }
-            }
-            for (kind, values) in byKind.sorted(by: { $0.key < $1.key }) {
-                context.setCertificateField("iot:Certificate.Subject.AlternativeName.\(kind)", values: values)
-            }
+            addAlternativeNames(Array(names), prefix: "iot:Certificate.Subject.AlternativeName", to: &context)
+        }
+        // The issuer alternative names extension (2.5.29.18) holds the same GeneralNames structure as
+        // the subject's; swift-certificates parses only the latter, so its parser reads the bytes.
+        if let issuer = certificate.extensions.first(where: { $0.oid == Self.issuerAlternativeNameOID }),
+           let names = try? SubjectAlternativeNames(Certificate.Extension(oid: .X509ExtensionID.subjectAlternativeName,
+                                                                          critical: issuer.critical, value: issuer.value)) {
+            addAlternativeNames(Array(names), prefix: "iot:Certificate.Issuer.AlternativeName", to: &context)
         }
         let serial = certificate.serialNumber.bytes.map { byte -> String in
             let hex = String(byte, radix: 16)
             return hex.count == 1 ? "0" + hex : hex
         }.joined()
         context.setCertificateField("iot:Certificate.SerialNumber", values: [serial])
+    }
+
+    static let issuerAlternativeNameOID: ASN1ObjectIdentifier = [2, 5, 29, 18]
+
+    static func addAlternativeNames(_ names: [GeneralName], prefix: String, to context: inout AuthorizationContext) {
+        var byKind: [String: [String]] = [:]
+        for name in names {
+            switch name {
+            case .rfc822Name(let value): byKind["RFC822Name", default: []].append(value)
+            case .dnsName(let value): byKind["DNSName", default: []].append(value)
+            case .uniformResourceIdentifier(let value): byKind["UniformResourceIdentifier", default: []].append(value)
+            case .directoryName(let value): byKind["DirectoryName", default: []].append(String(describing: value))
+            case .ipAddress(let bytes): byKind["IPAddress", default: []].append(ipText(Array(bytes.bytes)))
+            default: break
+            }
+        }
+        for (kind, values) in byKind.sorted(by: { $0.key < $1.key }) {
+            context.setCertificateField("\(prefix).\(kind)", values: values)
+        }
     }
 
     static func ipText(_ bytes: [UInt8]) -> String {
