@@ -23,6 +23,16 @@ public struct GatewayTLSMaterial: Sendable {
 struct GatewayTLS: Sendable {
     let context: NIOSSLContext
     let directory: DeviceDirectory
+    /// The DNS names the server certificate is for (lower case): the only SNI values taken as
+    /// `iot:DomainName`, since a client may send any name it likes.
+    let serverNames: Set<String>
+
+    /// The name a client asked for, if the server certificate covers it (lower case, no trailing dot).
+    func domainName(fromSNI name: String) -> String? {
+        var lowered = name.lowercased()
+        if lowered.hasSuffix(".") { lowered.removeLast() }
+        return serverNames.contains(lowered) ? lowered : nil
+    }
 
     init(material: GatewayTLSMaterial, directory: DeviceDirectory) throws {
         let chain = try NIOSSLCertificate.fromPEMBytes(Array(material.serverCertificateChainPEM.utf8))
@@ -40,6 +50,11 @@ struct GatewayTLS: Sendable {
         configuration.sendCANameList = false
         self.context = try NIOSSLContext(configuration: configuration)
         self.directory = directory
+        let leaf = try? PEM.parseCertificates(pem: material.serverCertificateChainPEM).first
+        let names = (try? leaf?.extensions.subjectAlternativeNames).flatMap { $0 }.map { names in
+            names.compactMap { name -> String? in if case .dnsName(let value) = name { value.lowercased() } else { nil } }
+        } ?? []
+        self.serverNames = Set(names)
     }
 
     /// A handler for one connection. Verification runs in a task, never on the event loop.

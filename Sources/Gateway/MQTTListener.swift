@@ -75,11 +75,12 @@ public final class MQTTListener: Service, @unchecked Sendable {
                     let peerIdentity = PeerIdentityBox()
                     let id = host.makeConnectionID()
                     let sync = channel.pipeline.syncOperations
-                    // Reads the Client Hello's server name (iot:DomainName), then removes itself and hands
+                    // Reads the Client Hello's server name (iot:DomainName, kept only if the server
+                    // certificate covers it: a client may send anything), then removes itself and hands
                     // the bytes to TLS. Its buffer is one TLS record at most.
                     let loop = channel.eventLoop
                     try sync.addHandler(ByteToMessageHandler(SNIHandler { result in
-                        if case .hostname(let name) = result { peerIdentity.serverName = name }
+                        if case .hostname(let name) = result { peerIdentity.serverName = tls.domainName(fromSNI: name) }
                         return loop.makeSucceededVoidFuture()
                     }))
                     try sync.addHandler(tls.makeHandler(peerIdentity: peerIdentity))

@@ -58,10 +58,7 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
         let (registry, generation) = directory.registrySnapshot
         guard let registry else { return nil }
         let inputs = inputs(request, registry)
-        if let current = current as? PolicyConnectionAuthorization, current.inputs == inputs {
-            current.generation = generation
-            return nil
-        }
+        if let current = current as? PolicyConnectionAuthorization, current.inputs == inputs { return nil }
         return make(request, inputs, registry, generation: generation)
     }
 
@@ -74,26 +71,32 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
               _ registry: (state: RegistryState, index: AuthorizationIndex), generation: UInt64) -> PolicyConnectionAuthorization {
         let state = registry.state
         let principal = request.connection.principalID
-        let (policies, fields) = caches.withLockedValue { caches -> ([NamedPolicy], AuthorizationContext) in
-            if caches.documents.count > Self.maximumCachedEntries { caches.documents.removeAll() }
-            if caches.certificates.count > Self.maximumCachedEntries { caches.certificates.removeAll() }
-            let policies = inputs.policies.compactMap { input -> NamedPolicy? in
-                let prepared: PreparedPolicy
-                if let known = caches.documents[input.document] {
-                    prepared = known
-                } else {
-                    // Stored documents passed the grammar at CreatePolicy; one that no longer does grants nothing.
-                    guard let parsed = try? PolicyDocument.parse(input.document) else { return nil }
-                    prepared = PreparedPolicy(parsed)
-                    caches.documents[input.document] = prepared
-                }
-                return NamedPolicy(name: input.name, versionID: input.versionID, prepared: prepared)
+        // Look up under the lock, parse and prepare outside it (many first connections at once must not
+        // queue behind one another's parsing), then keep what was made.
+        let (known, knownFields) = caches.withLockedValue { caches in
+            (inputs.policies.map { caches.documents[$0.document] }, caches.certificates[principal])
+        }
+        var made: [String: PreparedPolicy] = [:]
+        var policies: [NamedPolicy] = []
+        for (input, cached) in zip(inputs.policies, known) {
+            var prepared = cached ?? made[input.document]
+            if prepared == nil, let parsed = try? PolicyDocument.parse(input.document) {
+                // Stored documents passed the grammar at CreatePolicy; one that no longer does grants nothing.
+                prepared = PreparedPolicy(parsed)
+                made[input.document] = prepared
             }
-            if let fields = caches.certificates[principal] { return (policies, fields) }
-            let fields = state.certificateContext(certificateID: principal)
-            // Kept only for a certificate the registry has (its fields never change).
-            if (try? state.certificate(id: principal)) != nil { caches.certificates[principal] = fields }
-            return (policies, fields)
+            if let prepared { policies.append(NamedPolicy(name: input.name, versionID: input.versionID, prepared: prepared)) }
+        }
+        let fields = knownFields ?? state.certificateContext(certificateID: principal)
+        // Certificate fields are kept only for a certificate the registry has (they never change).
+        let keepFields = knownFields == nil && (try? state.certificate(id: principal)) != nil
+        if !made.isEmpty || keepFields {
+            caches.withLockedValue { caches in
+                if caches.documents.count + made.count > Self.maximumCachedEntries { caches.documents.removeAll() }
+                if caches.certificates.count >= Self.maximumCachedEntries { caches.certificates.removeAll() }
+                caches.documents.merge(made) { existing, _ in existing }
+                if keepFields { caches.certificates[principal] = fields }
+            }
         }
         var context = state.authorizationContext(certificateID: principal, clientID: request.clientID,
                                                  sourceIP: Self.policySourceIP(request.connection.sourceIP), certificateFields: fields,
@@ -122,8 +125,8 @@ extension PolicyAuthorizer {
 final class PolicyConnectionAuthorization: ConnectionAuthorization {
     let authorizer: ConnectionAuthorizer
     let inputs: PolicyAuthorizer.Inputs
-    /// The directory generation it was made from (or last found unchanged at).
-    var generation: UInt64
+    /// The directory generation it was made from (what `isCurrent` compares for a preauthorization).
+    let generation: UInt64
 
     init(authorizer: ConnectionAuthorizer, inputs: PolicyAuthorizer.Inputs, generation: UInt64) {
         self.authorizer = authorizer

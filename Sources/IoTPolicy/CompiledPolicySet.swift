@@ -171,10 +171,12 @@ public struct PreparedPolicy: Sendable {
             for template in statement.resources {
                 if template == "*" {
                     every = true
-                } else if substitute && template.contains("${") {
-                    templates.append(template)
                 } else if let pattern = try? PolicyPattern(template: template, substitute: substitute, resolve: { _ in nil }) {
+                    // Variable-free (or a 2008 document): the same for every connection.
                     fixed.append(pattern)
+                } else {
+                    // Holds variables: substituted per connection, an unresolved one recorded there.
+                    templates.append(template)
                 }
             }
             return Statement(

@@ -39,10 +39,12 @@ enum ConditionEvaluator {
             } else {
                 text = value
             }
-            // For the Like operators the value is a pattern whose substituted parts stay literal.
+            // For the Like operators the value is a pattern whose substituted parts stay literal; for
+            // the ARN operators, one such pattern per ARN component.
             let pattern = condition.operator.isLike
                 ? try? PolicyPattern(template: value, substitute: substitute, resolve: resolve) : nil
-            expected.append(Expected(text: text, pattern: pattern))
+            let arn = condition.operator.isARN ? arnComponents(value, substitute: substitute, resolve: resolve) : nil
+            expected.append(Expected(text: text, pattern: pattern, arnComponents: arn))
         }
 
         let result: Bool
@@ -73,6 +75,38 @@ enum ConditionEvaluator {
     struct Expected {
         var text: String
         var pattern: PolicyPattern?
+        /// For the ARN operators: the six component patterns (nil when the value is not an ARN pattern).
+        var arnComponents: [PolicyPattern]? = nil
+    }
+
+    /// A condition value of an ARN operator split into its six colon-separated components before any
+    /// substitution (colons inside `${...}`, as in `${iot:ClientId}`, do not split), each a pattern whose
+    /// substituted parts stay literal. The last component keeps any further colons. Nil if fewer than six.
+    static func arnComponents(_ value: String, substitute: Bool, resolve: (String) -> String?) -> [PolicyPattern]? {
+        var parts: [Substring] = []
+        var start = value.startIndex
+        var depth = 0
+        var index = value.startIndex
+        while index < value.endIndex, parts.count < 5 {
+            let character = value[index]
+            if substitute, character == "$", value[index...].hasPrefix("${") {
+                depth += 1
+            } else if character == "}", depth > 0 {
+                depth -= 1
+            } else if character == ":", depth == 0 {
+                parts.append(value[start..<index])
+                start = value.index(after: index)
+            }
+            index = value.index(after: index)
+        }
+        parts.append(value[start...])
+        guard parts.count == 6 else { return nil }
+        var patterns: [PolicyPattern] = []
+        for part in parts {
+            guard let pattern = try? PolicyPattern(template: String(part), substitute: substitute, resolve: resolve) else { return nil }
+            patterns.append(pattern)
+        }
+        return patterns
     }
 
     /// Resolves `${key}` in condition values: the request time keys, then the context.
@@ -128,8 +162,8 @@ enum ConditionEvaluator {
         case .stringNotEqualsIgnoreCase: return !expected.contains { $0.lowercased() == value.lowercased() }
         case .stringLike: return values.contains { $0.pattern?.matches(value) == true }
         case .stringNotLike: return !values.contains { $0.pattern?.matches(value) == true }
-        case .arnEquals, .arnLike: return expected.contains { arnMatches($0, value) }
-        case .arnNotEquals, .arnNotLike: return !expected.contains { arnMatches($0, value) }
+        case .arnEquals, .arnLike: return values.contains { arnMatches($0.arnComponents, value) }
+        case .arnNotEquals, .arnNotLike: return !values.contains { arnMatches($0.arnComponents, value) }
         case .numericEquals: return numeric(value, expected) { $0 == $1 }
         case .numericNotEquals: return !numeric(value, expected) { $0 == $1 }
         case .numericLessThan: return numeric(value, expected) { $0 < $1 }
@@ -153,13 +187,11 @@ enum ConditionEvaluator {
     /// IAM's ARN operators (ArnEquals and ArnLike alike): the six colon-separated components are compared
     /// one by one, each with `*` and `?` wildcards that never cross a colon; the last component (the
     /// resource) keeps any further colons.
-    static func arnMatches(_ pattern: String, _ value: String) -> Bool {
-        let patternParts = pattern.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+    static func arnMatches(_ components: [PolicyPattern]?, _ value: String) -> Bool {
+        guard let components else { return false }
         let valueParts = value.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
-        guard patternParts.count == 6, valueParts.count == 6 else { return false }
-        return zip(patternParts, valueParts).allSatisfy { part, text in
-            (try? PolicyPattern(template: String(part), substitute: false, resolve: { _ in nil }))?.matches(String(text)) == true
-        }
+        guard valueParts.count == 6 else { return false }
+        return zip(components, valueParts).allSatisfy { pattern, text in pattern.matches(String(text)) }
     }
 
     static func numeric(_ value: String, _ expected: [String], _ compare: (Double, Double) -> Bool) -> Bool {

@@ -103,6 +103,7 @@ public enum ConditionOperator: String, Sendable, Hashable, CaseIterable {
 
     /// The operators whose values are patterns (`*`, `?`).
     public var isLike: Bool { [.stringLike, .stringNotLike].contains(self) }
+    public var isARN: Bool { [.arnEquals, .arnNotEquals, .arnLike, .arnNotLike].contains(self) }
 
     /// Operators whose match is negated: with `ForAnyValue`/`ForAllValues` and missing keys they behave
     /// as IAM documents.

@@ -169,6 +169,18 @@ struct PolicyCorpusTests {
              context: ["iot:thingArn": ["arn:aws:iot:us-east-1:123456789012:thing/lamp"]],
              requests: [r(.publish, "topic/like", .allowed), r(.publish, "topic/equals", .allowed),
                         r(.publish, "topic/short", .implicitDeny)]),
+        Case(name: "ArnLike with a variable: the substituted value stays literal and its colons do not split",
+             statements: #"""
+                {"Effect":"Allow","Action":"iot:Publish","Resource":"\#(arn):topic/own","Condition":{"ArnLike":{"iot:thingArn":"arn:aws:iot:*:123456789012:thing/${iot:ClientId}"}}}
+                """#,
+             context: ["iot:thingArn": ["arn:aws:iot:us-east-1:123456789012:thing/lamp"], "iot:ClientId": ["l*"]],
+             requests: [r(.publish, "topic/own", .implicitDeny)]),
+        Case(name: "ArnLike with a variable that resolves to the thing",
+             statements: #"""
+                {"Effect":"Allow","Action":"iot:Publish","Resource":"\#(arn):topic/own","Condition":{"ArnLike":{"iot:thingArn":"arn:aws:iot:*:123456789012:thing/${iot:ClientId}"}}}
+                """#,
+             context: ["iot:thingArn": ["arn:aws:iot:us-east-1:123456789012:thing/lamp"], "iot:ClientId": ["lamp"]],
+             requests: [r(.publish, "topic/own", .allowed)]),
         Case(name: "default deny with no statements for the action",
              statements: #"{"Effect":"Allow","Action":"iot:Publish","Resource":"*"}"#,
              requests: [r(.subscribe, "topicfilter/a", .implicitDeny, "no statement of the 1 attached policy allows iot:Subscribe")]),
