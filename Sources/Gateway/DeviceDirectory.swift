@@ -14,7 +14,7 @@ public final class DeviceDirectory: Sendable {
         /// Counts updates: an authorization made from an older generation may be stale.
         var generation: UInt64 = 0
         var parsedCAs: [String: Certificate] = [:]
-        var listeners: [@Sendable () -> Void] = []
+        var listeners: [@Sendable (_ identitiesChanged: Bool) -> Void] = []
         var registrar: (@Sendable (PendingCertificate) -> Void)?
     }
 
@@ -34,11 +34,14 @@ public final class DeviceDirectory: Sendable {
             state.generation += 1
             return state.listeners
         }
-        for listener in listeners { listener() }
+        for listener in listeners { listener(identities) }
     }
 
-    /// Called after every update (the gateway closes connections that are no longer admitted).
-    public func onUpdate(_ listener: @escaping @Sendable () -> Void) { state.withLockedValue { $0.listeners.append(listener) } }
+    /// Called after every update, told whether certificates or CAs changed (the gateway then closes
+    /// connections that are no longer admitted) or only what authorizations are made from.
+    public func onUpdate(_ listener: @escaping @Sendable (_ identitiesChanged: Bool) -> Void) {
+        state.withLockedValue { $0.listeners.append(listener) }
+    }
 
     /// A certificate presented while PENDING_ACTIVATION under an auto-registering CA.
     public struct PendingCertificate: Sendable {

@@ -5,22 +5,18 @@ import Foundation
 /// only matches strings: nothing is parsed or substituted per PUBLISH. Build a new set when the policies
 /// or the context change (a new default version, an attachment, a thing attribute).
 public struct CompiledPolicySet: Sendable {
+    /// A prepared statement with what this connection's context made of it.
     struct Statement: Sendable {
+        /// Actions, effect, NotAction/NotResource and the time conditions, as the document has them.
+        var prepared: PreparedPolicy.Statement
         var reference: AuthorizationDecision.StatementReference
-        var deny: Bool
-        var actionNames: Set<String>
-        var actionPatterns: [PolicyPattern]
-        var notAction: Bool
-        var matchesEveryResource: Bool
+        /// The prepared variable-free resources plus the templates substituted for this connection.
         var resources: [PolicyPattern]
-        var notResource: Bool
         /// Variables of the Resource that had no value: with no other resource matching, the statement
         /// cannot apply.
         var unresolvedResources: [String]
         /// nil: the conditions hold; a list: they cannot hold (the keys that were missing, if any).
         var conditionFailure: [String]?
-        /// Conditions that read the request time, evaluated per decision.
-        var timeConditions: [PolicyCondition]
         var substitute: Bool
     }
 
@@ -61,16 +57,14 @@ public struct CompiledPolicySet: Sendable {
                     }
                 }
                 statements.append(Statement(
+                    prepared: statement,
                     reference: .init(policyName: policy.name, versionID: policy.versionID, index: statement.index, sid: statement.sid,
                                      variables: used),
-                    deny: statement.deny, actionNames: statement.actionNames, actionPatterns: statement.actionPatterns,
-                    notAction: statement.notAction, matchesEveryResource: statement.matchesEveryResource,
-                    resources: resources, notResource: statement.notResource, unresolvedResources: unresolved,
-                    conditionFailure: failure, timeConditions: statement.timeConditions, substitute: substitute))
+                    resources: resources, unresolvedResources: unresolved, conditionFailure: failure, substitute: substitute))
             }
         }
         self.statements = statements
-        self.dependsOnTime = statements.contains { !$0.timeConditions.isEmpty }
+        self.dependsOnTime = statements.contains { !$0.prepared.timeConditions.isEmpty }
         self.context = context
         self.policyCount = policies.count
     }
@@ -83,29 +77,30 @@ public struct CompiledPolicySet: Sendable {
         var missing: [String] = []
         var considered: [AuthorizationDecision.StatementReference] = []
         for statement in statements {
-            let listed = statement.actionNames.contains(name) || statement.actionPatterns.contains { $0.matches(name) }
-            guard listed != statement.notAction else { continue }
+            let prepared = statement.prepared
+            let listed = prepared.actionNames.contains(name) || prepared.actionPatterns.contains { $0.matches(name) }
+            guard listed != prepared.notAction else { continue }
             considered.append(statement.reference)
-            let covered = statement.matchesEveryResource || statement.resources.contains { $0.matches(resource) }
+            let covered = prepared.matchesEveryResource || statement.resources.contains { $0.matches(resource) }
             // An unresolved entry matches nothing: a Resource statement cannot apply, a NotResource one
             // excludes nothing (so it applies, as IAM has it).
             if !covered, !statement.unresolvedResources.isEmpty {
                 missing += statement.unresolvedResources
-                if !statement.notResource { continue }
+                if !prepared.notResource { continue }
             }
-            guard covered != statement.notResource else { continue }
+            guard covered != prepared.notResource else { continue }
             if let failure = statement.conditionFailure {
                 missing += failure
                 continue
             }
-            if !statement.timeConditions.isEmpty {
-                switch ConditionEvaluator.allHold(statement.timeConditions, context: context, substitute: statement.substitute, now: now) {
+            if !prepared.timeConditions.isEmpty {
+                switch ConditionEvaluator.allHold(prepared.timeConditions, context: context, substitute: statement.substitute, now: now) {
                 case .success(true): break
                 case .success(false): continue
                 case .failure(let unresolved): missing += unresolved.variables; continue
                 }
             }
-            if statement.deny { denies.append(statement.reference) } else { allows.append(statement.reference) }
+            if prepared.deny { denies.append(statement.reference) } else { allows.append(statement.reference) }
         }
         var seen = Set<String>()
         let uniqueMissing = missing.filter { seen.insert($0.lowercased()).inserted }

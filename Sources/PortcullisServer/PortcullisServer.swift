@@ -52,8 +52,10 @@ public final class PortcullisServer: Sendable {
                             authorizer: authorizer)
         let host = BrokerHost(broker: broker, eventSink: sink, admits: { directory.admits($0) }, preauthorizer: authorizer)
         self.host = host
-        directory.onUpdate {
-            host.closeConnectionsNoLongerAdmitted()
+        directory.onUpdate { identitiesChanged in
+            // A policy, attachment or thing change cannot un-admit a certificate: only then is every
+            // connection's identity looked at again.
+            if identitiesChanged { host.closeConnectionsNoLongerAdmitted() }
             host.reauthorize()
         }
         let registry = try Registry(arns: arns,

@@ -296,6 +296,17 @@ def test_policy_cli_lints_tests_offline_and_creates(server, iot, paho, tmp_path)
     assert denied.returncode == 2 and denied.stdout.startswith("IMPLICIT_DENY")
     assert "missing context values: iot:Connection.Thing.ThingName" in denied.stdout
     assert decide("--action", "iot:Nothing", "--resource", "x").returncode not in (0, 2)
+    bad_context = decide("--action", "iot:Publish", "--resource", "x", "--context", "no-equals-sign")
+    assert bad_context.returncode not in (0, 2) and "KEY=VALUE" in bad_context.stderr
+
+    # device mint refuses a policy that does not exist before it writes or registers anything.
+    before = len(iot.list_certificates(pageSize=250)["certificates"])
+    out = tmp_path / "minted"
+    minted = subprocess.run([str(server.binary), "device", "mint", unique("m"), "--policy", "no-such-policy", "--out", str(out),
+                             "--data-dir", str(server.data_dir)], capture_output=True, text=True, timeout=30)
+    assert minted.returncode == 1 and "ResourceNotFoundException" in minted.stderr
+    assert not out.exists() or not any(out.iterdir())
+    assert len(iot.list_certificates(pageSize=250)["certificates"]) == before
 
     # create: through the API, then usable by AttachPolicy; --set-default adds a version.
     name = unique("cli-policy")
