@@ -209,11 +209,15 @@ let package = Package(
             dependencies: [
                 "PortcullisServer", "Broker", "DeviceIdentity",
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
         .testTarget(
             name: "BenchTests",
-            dependencies: ["Bench", "MQTTCore", "PortcullisTesting"]
+            // PortcullisServer directly: its configuration is set in closures here, so a change to its layout
+            // must rebuild this target (an indirect dependency alone left stale field offsets).
+            dependencies: ["Bench", "MQTTCore", "PortcullisTesting", "PortcullisServer"]
         ),
         .testTarget(
             name: "GatewayTests",

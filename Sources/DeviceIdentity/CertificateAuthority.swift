@@ -115,6 +115,8 @@ public struct CertificateAuthority: Sendable, Hashable {
     ///   - commonName: The subject CN.
     ///   - notBefore: Start of validity.
     ///   - validity: Lifetime in seconds.
+    ///   - keyAlgorithm: P-256 unless stated; RSA-2048 for the chain served to clients that offer only
+    ///     RSA cipher suites or signatures.
     /// - Throws: ``DeviceIdentityError`` with code ``DeviceIdentityError/Code/invalidIPAddress`` or
     ///   ``DeviceIdentityError/Code/invalidSubjectAlternativeName`` for bad names.
     public func issueServerCertificate(
@@ -122,17 +124,19 @@ public struct CertificateAuthority: Sendable, Hashable {
         ipAddresses: [String] = [],
         commonName: String,
         notBefore: Date,
-        validity: TimeInterval
+        validity: TimeInterval,
+        keyAlgorithm: KeyAlgorithm = .p256
     ) throws -> IssuedCredential {
         let names = try Self.subjectAlternativeNames(dnsNames: dnsNames, ipAddresses: ipAddresses)
-        let key = try KeyAlgorithm.p256.makePrivateKey()
+        let key = try keyAlgorithm.makePrivateKey()
         let certificate = try self.issue(
             subject: try Self.distinguishedName(commonName: commonName, organization: nil),
             publicKey: key.publicKey,
             notBefore: notBefore,
             validity: validity,
             usage: .serverAuth,
-            subjectAlternativeNames: names
+            subjectAlternativeNames: names,
+            keyEncipherment: keyAlgorithm == .rsa2048
         )
         return try IssuedCredential(certificate: certificate, privateKey: key)
     }
@@ -201,7 +205,8 @@ public struct CertificateAuthority: Sendable, Hashable {
         notBefore: Date,
         validity: TimeInterval,
         usage: ExtendedKeyUsage.Usage,
-        subjectAlternativeNames: SubjectAlternativeNames?
+        subjectAlternativeNames: SubjectAlternativeNames?,
+        keyEncipherment: Bool = false
     ) throws -> Certificate {
         let authorityKeyIdentifier = try self.authorityKeyIdentifier()
         let notAfter = try Self.notAfter(notBefore, validity)
@@ -216,7 +221,8 @@ public struct CertificateAuthority: Sendable, Hashable {
                 subject: subject,
                 extensions: try Certificate.Extensions {
                     Critical(BasicConstraints.notCertificateAuthority)
-                    Critical(KeyUsage(digitalSignature: true))
+                    // RSA key exchange (TLS_RSA_* suites) encrypts the premaster secret to the key.
+                    Critical(KeyUsage(digitalSignature: true, keyEncipherment: keyEncipherment))
                     try ExtendedKeyUsage([usage])
                     SubjectKeyIdentifier(hash: publicKey)
                     authorityKeyIdentifier

@@ -4,21 +4,39 @@ import NIOCore
 import NIOSSL
 import X509
 
-/// The TLS material of an MQTT listener: the server's certificate chain and key, and the CAs whose
-/// device certificates are trusted.
+/// The TLS material of an MQTT listener: the server's certificate chains and keys (an ECDSA one, and
+/// optionally an RSA one for clients that offer only RSA suites or signatures), the CAs whose device
+/// certificates are trusted, and the security policy that fixes the versions and ciphers offered.
 public struct GatewayTLSMaterial: Sendable {
     public var serverCertificateChainPEM: String
     public var serverPrivateKeyPEM: String
+    public var rsaServerCertificateChainPEM: String?
+    public var rsaServerPrivateKeyPEM: String?
     public var trustedCACertificatesPEM: String
+    public var securityPolicy: TLSSecurityPolicy
 
-    public init(serverCertificateChainPEM: String, serverPrivateKeyPEM: String, trustedCACertificatesPEM: String) {
+    public init(serverCertificateChainPEM: String, serverPrivateKeyPEM: String,
+                rsaServerCertificateChainPEM: String? = nil, rsaServerPrivateKeyPEM: String? = nil,
+                trustedCACertificatesPEM: String, securityPolicy: TLSSecurityPolicy = .default) {
         self.serverCertificateChainPEM = serverCertificateChainPEM
         self.serverPrivateKeyPEM = serverPrivateKeyPEM
+        self.rsaServerCertificateChainPEM = rsaServerCertificateChainPEM
+        self.rsaServerPrivateKeyPEM = rsaServerPrivateKeyPEM
         self.trustedCACertificatesPEM = trustedCACertificatesPEM
+        self.securityPolicy = securityPolicy
+    }
+
+    /// The server credentials in order of preference: ECDSA first.
+    var credentials: [BoringSSLServerContext.Credential] {
+        var list = [BoringSSLServerContext.Credential(chainPEM: serverCertificateChainPEM, privateKeyPEM: serverPrivateKeyPEM)]
+        if let rsaServerCertificateChainPEM, let rsaServerPrivateKeyPEM {
+            list.append(.init(chainPEM: rsaServerCertificateChainPEM, privateKeyPEM: rsaServerPrivateKeyPEM))
+        }
+        return list
     }
 }
 
-/// Builds the server TLS context (TLS 1.2 and 1.3, client certificate required) and the verification
+/// Builds the server TLS context (the security policy's versions and ciphers, client certificate required) and the verification
 /// callback that checks the client's chain against the registry's snapshot off the event loop.
 struct GatewayTLS: Sendable {
     let context: NIOSSLContext
@@ -34,21 +52,10 @@ struct GatewayTLS: Sendable {
         return serverNames.contains(lowered) ? lowered : nil
     }
 
-    init(material: GatewayTLSMaterial, directory: DeviceDirectory) throws {
-        let chain = try NIOSSLCertificate.fromPEMBytes(Array(material.serverCertificateChainPEM.utf8))
-        let key = try NIOSSLPrivateKey(bytes: Array(material.serverPrivateKeyPEM.utf8), format: .pem)
-        let caCertificates = try NIOSSLCertificate.fromPEMBytes(Array(material.trustedCACertificatesPEM.utf8))
-        var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
-        configuration.minimumTLSVersion = .tlsv12
-        configuration.maximumTLSVersion = .tlsv13
-        // Requests and requires a client certificate; the custom callback replaces BoringSSL's checks.
-        configuration.certificateVerification = .noHostnameVerification
-        configuration.trustRoots = .certificates(caCertificates)
-        // No CA list: devices registered under their own CA or without one must not be told to pick a
-        // certificate from the gateway's CA (some TLS stacks would then send none).
-        configuration.sendCANameList = false
-        self.context = try NIOSSLContext(configuration: configuration)
+    init(material: GatewayTLSMaterial, directory: DeviceDirectory, port: TLSSecurityPolicy.Port = .dedicated) throws {
+        self.context = try BoringSSLServerContext.make(
+            policy: material.securityPolicy, port: port, credentials: material.credentials,
+            trustedCACertificatesPEM: material.trustedCACertificatesPEM)
         self.directory = directory
         let leaf = try? PEM.parseCertificates(pem: material.serverCertificateChainPEM).first
         let names = (try? leaf?.extensions.subjectAlternativeNames).flatMap { $0 }.map { names in

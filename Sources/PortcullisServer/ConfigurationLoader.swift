@@ -1,4 +1,5 @@
 import Broker
+import Gateway
 import Foundation
 
 /// A configuration problem, naming the key.
@@ -20,6 +21,7 @@ public enum ConfigurationLoader {
         "PORTCULLIS_DATA_DIR": "dataDirectory",
         "PORTCULLIS_MQTT_LISTEN": "mqtt.listen (comma separated host:port list)",
         "PORTCULLIS_LOG_LEVEL": "logging.level",
+        "PORTCULLIS_TLS_SECURITY_POLICY": "tls.securityPolicy",
         "PORTCULLIS_API_LISTEN": "api.listen (comma separated host:port list; empty for none)",
         "PORTCULLIS_API_ACCESS_KEY_ID": "api.accessKeyID",
         "PORTCULLIS_API_SECRET_ACCESS_KEY": "api.secretAccessKey (better here than in the file)",
@@ -45,6 +47,10 @@ public enum ConfigurationLoader {
         }
         if let value = environment["PORTCULLIS_API_ACCESS_KEY_ID"], !value.isEmpty { configuration.apiAccessKeyID = value }
         if let value = environment["PORTCULLIS_API_SECRET_ACCESS_KEY"], !value.isEmpty { configuration.apiSecretAccessKey = value }
+        if let value = environment["PORTCULLIS_TLS_SECURITY_POLICY"], !value.isEmpty {
+            if let policy = TLSSecurityPolicy(name: value) { configuration.tlsSecurityPolicy = policy }
+            else { problems.append("PORTCULLIS_TLS_SECURITY_POLICY: \(TLSSecurityPolicy.unknownNameMessage(value))") }
+        }
         if let value = environment["PORTCULLIS_LOG_LEVEL"], !value.isEmpty {
             if let level = IoTLogLevel(awsName: value) { configuration.logLevel = level }
             else { problems.append("PORTCULLIS_LOG_LEVEL: expected one of debug, info, warn, error, disabled, got '\(value)'") }
@@ -86,8 +92,12 @@ public enum ConfigurationLoader {
                 if let v = string(api, "secretAccessKey", path: "api") { c.apiSecretAccessKey = v }
             }
             if let tls = section(object, "tls", path: "") {
-                checkKeys(tls, path: "tls", allowed: ["serverHostNames"])
+                checkKeys(tls, path: "tls", allowed: ["serverHostNames", "securityPolicy"])
                 if let v = strings(tls, "serverHostNames", path: "tls") { c.serverHostNames = v }
+                if let v = string(tls, "securityPolicy", path: "tls") {
+                    if let policy = TLSSecurityPolicy(name: v) { c.tlsSecurityPolicy = policy }
+                    else { problems.append("tls.securityPolicy: \(TLSSecurityPolicy.unknownNameMessage(v))") }
+                }
             }
             if let account = section(object, "account", path: "") {
                 checkKeys(account, path: "account", allowed: ["id", "region"])
@@ -316,7 +326,7 @@ extension PortcullisConfiguration {
         lines.append("  \"dataDirectory\": \(q(dataDirectory)),")
         lines.append("  \"mqtt\": { \"listen\": [\(mqttListen.map(q).joined(separator: ", "))] },")
         lines.append("  \"api\": { \"listen\": [\(apiListen.map(q).joined(separator: ", "))] },")
-        lines.append("  \"tls\": { \"serverHostNames\": [\(serverHostNames.map(q).joined(separator: ", "))] },")
+        lines.append("  \"tls\": { \"serverHostNames\": [\(serverHostNames.map(q).joined(separator: ", "))], \"securityPolicy\": \(q(tlsSecurityPolicy.rawValue)) },")
         lines.append("  \"account\": { \"id\": \(q(accountID)), \"region\": \(q(region)) },")
         lines.append("  \"logging\": { \"level\": \(q(logLevel.awsName.lowercased())) },")
         lines.append("  \"limits\": {")

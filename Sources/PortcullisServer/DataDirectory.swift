@@ -19,6 +19,9 @@ public struct DataDirectory: Sendable {
     public var caKeyPath: String { root.appendingPathComponent("ca/root-ca.key").path }
     public var serverCertificatePath: String { root.appendingPathComponent("server/server.pem").path }
     public var serverKeyPath: String { root.appendingPathComponent("server/server.key").path }
+    /// The RSA-2048 server certificate for the same names, served to clients that cannot use ECDSA.
+    public var rsaServerCertificatePath: String { root.appendingPathComponent("server/server-rsa.pem").path }
+    public var rsaServerKeyPath: String { root.appendingPathComponent("server/server-rsa.key").path }
     public var devicesPath: String { root.appendingPathComponent("devices").path }
     /// The registry (SQLite, WAL: the -wal and -shm files beside it belong to it).
     public var registryDatabasePath: String { root.appendingPathComponent("registry.sqlite").path }
@@ -28,6 +31,8 @@ public struct DataDirectory: Sendable {
         public var certificateAuthority: CertificateAuthority
         public var serverCertificatePEM: String
         public var serverKeyPEM: String
+        public var rsaServerCertificatePEM: String
+        public var rsaServerKeyPEM: String
         public var createdCA: Bool
         public var issuedServerCertificate: Bool
     }
@@ -54,23 +59,24 @@ public struct DataDirectory: Sendable {
         let dnsNames = ["localhost"] + serverHostNames.filter { !Self.isIPAddress($0) }
         let ipAddresses = ["127.0.0.1", "::1"] + serverHostNames.filter(Self.isIPAddress)
         var issued = false
-        var serverPEM = ""
-        var serverKey = ""
-        if let existing = try? Self.read(serverCertificatePath), let key = try? Self.read(serverKeyPath),
-           Self.serverCertificateIsUsable(existing, ca: ca, dnsNames: dnsNames, ipAddresses: ipAddresses, now: now) {
-            serverPEM = existing
-            serverKey = key
-        } else {
-            let credential = try ca.issueServerCertificate(
-                dnsNames: dnsNames, ipAddresses: ipAddresses, commonName: "localhost",
-                notBefore: now.addingTimeInterval(-3600), validity: 397 * 24 * 3600)
-            serverPEM = credential.certificatePEM
-            serverKey = credential.privateKeyPEM
-            try Self.write(serverKey, to: serverKeyPath, secret: true)
-            try Self.write(serverPEM, to: serverCertificatePath, secret: false)
-            issued = true
+        var served: [(pem: String, key: String)] = []
+        for (certificatePath, keyPath, algorithm) in [(serverCertificatePath, serverKeyPath, KeyAlgorithm.p256),
+                                                       (rsaServerCertificatePath, rsaServerKeyPath, KeyAlgorithm.rsa2048)] {
+            if let existing = try? Self.read(certificatePath), let key = try? Self.read(keyPath),
+               Self.serverCertificateIsUsable(existing, ca: ca, dnsNames: dnsNames, ipAddresses: ipAddresses, now: now) {
+                served.append((existing, key))
+            } else {
+                let credential = try ca.issueServerCertificate(
+                    dnsNames: dnsNames, ipAddresses: ipAddresses, commonName: "localhost",
+                    notBefore: now.addingTimeInterval(-3600), validity: 397 * 24 * 3600, keyAlgorithm: algorithm)
+                try Self.write(credential.privateKeyPEM, to: keyPath, secret: true)
+                try Self.write(credential.certificatePEM, to: certificatePath, secret: false)
+                served.append((credential.certificatePEM, credential.privateKeyPEM))
+                issued = true
+            }
         }
-        return Preparation(certificateAuthority: ca, serverCertificatePEM: serverPEM, serverKeyPEM: serverKey,
+        return Preparation(certificateAuthority: ca, serverCertificatePEM: served[0].pem, serverKeyPEM: served[0].key,
+                           rsaServerCertificatePEM: served[1].pem, rsaServerKeyPEM: served[1].key,
                            createdCA: createdCA, issuedServerCertificate: issued)
     }
 

@@ -1,4 +1,5 @@
 import Broker
+import Gateway
 
 /// The whole configuration of a Portcullis server: a typed tree with documented defaults, read in one
 /// place (`ConfigurationLoader`: file, then environment, then flags) and validated at startup.
@@ -20,6 +21,10 @@ public struct PortcullisConfiguration: Sendable, Hashable {
 
     /// Extra names for the generated server certificate, besides localhost, 127.0.0.1 and ::1.
     public var serverHostNames: [String] = []
+
+    /// The TLS security policy of the MQTT listeners (reference 1.4.1): its protocol versions and
+    /// cipher suites, exactly, and no session tickets. AWS's commercial default.
+    public var tlsSecurityPolicy: TLSSecurityPolicy = .default
 
     /// The account id written in log entries (and, with the registry, in ARNs).
     public var accountID: String = "123456789012"

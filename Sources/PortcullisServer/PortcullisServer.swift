@@ -84,7 +84,9 @@ public final class PortcullisServer: Sendable {
         }
         let material = GatewayTLSMaterial(
             serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM,
-            trustedCACertificatesPEM: preparation.certificateAuthority.certificatePEM)
+            rsaServerCertificateChainPEM: preparation.rsaServerCertificatePEM, rsaServerPrivateKeyPEM: preparation.rsaServerKeyPEM,
+            trustedCACertificatesPEM: preparation.certificateAuthority.certificatePEM,
+            securityPolicy: configuration.tlsSecurityPolicy)
         self.listeners = try configuration.mqttListen.map { text in
             let address = ListenAddress(text)!
             return try MQTTListener(configuration: .init(host: address.host, port: address.port), host: host,

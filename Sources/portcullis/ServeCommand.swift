@@ -12,7 +12,8 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Settings come from defaults, then the JSON file given by --config (or PORTCULLIS_CONFIG), then the
             environment (PORTCULLIS_DATA_DIR, PORTCULLIS_MQTT_LISTEN, PORTCULLIS_API_LISTEN,
-            PORTCULLIS_API_ACCESS_KEY_ID, PORTCULLIS_API_SECRET_ACCESS_KEY, PORTCULLIS_LOG_LEVEL), then these flags.
+            PORTCULLIS_API_ACCESS_KEY_ID, PORTCULLIS_API_SECRET_ACCESS_KEY, PORTCULLIS_TLS_SECURITY_POLICY,
+            PORTCULLIS_LOG_LEVEL), then these flags.
             `portcullis config print-default` prints every key with its default.
 
             On first start the data folder gets a local root CA and a server certificate for localhost,
@@ -37,6 +38,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Extra DNS name or IP address for the server certificate; repeatable.")
     var hostName: [String] = []
 
+    @Option(name: .long, help: "TLS security policy of the MQTT listeners, as AWS names them (default: IoTSecurityPolicy_TLS13_1_2_2022_10; see the README).")
+    var tlsSecurityPolicy: String?
+
     @Option(name: .long, help: "Log level: debug, info, warn, error, disabled.")
     var logLevel: String?
 
@@ -54,6 +58,12 @@ struct ServeCommand: AsyncParsableCommand {
         if !mqttListen.isEmpty { configuration.mqttListen = mqttListen }
         if !apiListen.isEmpty { configuration.apiListen = apiListen == ["none"] ? [] : apiListen }
         if !hostName.isEmpty { configuration.serverHostNames += hostName }
+        if let tlsSecurityPolicy {
+            guard let policy = TLSSecurityPolicy(name: tlsSecurityPolicy) else {
+                throw ValidationError("--tls-security-policy: \(TLSSecurityPolicy.unknownNameMessage(tlsSecurityPolicy))")
+            }
+            configuration.tlsSecurityPolicy = policy
+        }
         if let logLevel {
             guard let level = IoTLogLevelParser.parse(logLevel) else {
                 throw ValidationError("--log-level: expected one of debug, info, warn, error, disabled")

@@ -98,7 +98,23 @@ struct ConfigurationTests {
         var changed = PortcullisConfiguration()
         changed.limits.maximumQueuedMessages = 7
         changed.serverHostNames = ["gw.example.com"]
+        changed.tlsSecurityPolicy = .tls12_1_0_2015_01
         #expect(try apply(changed.jsonDocument()) == changed)
+    }
+
+    @Test func theTLSSecurityPolicyComesFromTheFileOrTheEnvironmentInEitherSpelling() throws {
+        #expect(try apply(#"{"tls":{"securityPolicy":"IotSecurityPolicy_TLS13_1_3_2022_10"}}"#).tlsSecurityPolicy == .tls13_1_3_2022_10)
+        #expect(PortcullisConfiguration().tlsSecurityPolicy == .tls13_1_2_2022_10, "AWS's commercial default")
+        let c = try ConfigurationLoader.load(file: nil, environment: ["PORTCULLIS_TLS_SECURITY_POLICY": "iotsecuritypolicy_tls12_1_2_2022_10"])
+        #expect(c.tlsSecurityPolicy == .tls12_1_2_2022_10)
+        #expect {
+            try apply(#"{"tls":{"securityPolicy":"TLS10"}}"#)
+        } throws: { error in
+            (error as? ConfigurationError)?.problems.first?.contains("tls.securityPolicy: 'TLS10' is not a TLS security policy") == true
+        }
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.load(file: nil, environment: ["PORTCULLIS_TLS_SECURITY_POLICY": "IoTSecurityPolicy_TLS11"])
+        }
     }
 
     @Test(arguments: [("0.0.0.0:8883", "0.0.0.0", 8883), ("[::1]:0", "::1", 0), ("localhost:1883", "localhost", 1883)])

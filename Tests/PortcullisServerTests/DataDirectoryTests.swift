@@ -1,8 +1,10 @@
 import DeviceIdentity
 import Foundation
 @testable import PortcullisServer
+import Crypto
 import Testing
 import X509
+import _CryptoExtras
 
 @Suite("Data folder and local PKI")
 struct DataDirectoryTests {
@@ -42,6 +44,24 @@ struct DataDirectoryTests {
         #expect(!second.createdCA && !second.issuedServerCertificate)
         #expect(second.certificateAuthority.certificateID == first.certificateAuthority.certificateID)
         #expect(second.serverCertificatePEM == first.serverCertificatePEM)
+        #expect(second.rsaServerCertificatePEM == first.rsaServerCertificatePEM)
+    }
+
+    /// An RSA-2048 chain for the same names is served to clients that offer only RSA suites or signatures;
+    /// it may encipher (TLS_RSA_* key exchange), the ECDSA one only signs.
+    @Test func anRSAServerCertificateIsIssuedBesideTheECDSAOne() throws {
+        let path = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let data = DataDirectory(path: path)
+        let prepared = try data.prepare(serverHostNames: ["gw.example.com"])
+        #expect(try permissions(data.rsaServerKeyPath) == 0o600)
+        let rsa = try PEM.parseCertificate(pem: prepared.rsaServerCertificatePEM)
+        let ecdsa = try PEM.parseCertificate(pem: prepared.serverCertificatePEM)
+        #expect(_RSA.Signing.PublicKey(rsa.publicKey)?.keySizeInBits == 2048)
+        #expect(P256.Signing.PublicKey(ecdsa.publicKey) != nil)
+        #expect(try rsa.extensions.keyUsage?.keyEncipherment == true)
+        #expect(try ecdsa.extensions.keyUsage?.keyEncipherment == false)
+        #expect(try rsa.extensions.subjectAlternativeNames == ecdsa.extensions.subjectAlternativeNames)
     }
 
     @Test func serverCertificateIsReissuedWhenNamesChangeOrExpiryNears() throws {
