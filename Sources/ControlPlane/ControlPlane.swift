@@ -117,6 +117,7 @@ public final class ControlPlane: Service, Sendable {
         addPolicyRoutes(to: router, registry: registry)
         addThingRoutes(to: router, registry: registry)
         addCertificateRoutes(to: router, registry: registry, issuer: issuer)
+        addRevocationListRoutes(to: router, registry: registry)
         addAttachmentRoutes(to: router, registry: registry)
         addThingTypeRoutes(to: router, registry: registry)
         addThingGroupRoutes(to: router, registry: registry)

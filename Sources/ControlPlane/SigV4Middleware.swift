@@ -1,5 +1,6 @@
 import AWSSigV4
 import Crypto
+import DeviceIdentity
 import Foundation
 import Hummingbird
 import Registry
@@ -17,11 +18,14 @@ struct SigV4Middleware: RouterMiddleware {
         var request = input
         var context = context
         let body: ByteBuffer
+        // A revocation list may be larger than any other request (10,000 entries are about 400 KB).
+        let limit = request.method == .put && request.uri.path.hasSuffix(ControlPlane.revocationListPathSuffix)
+            ? CertificateRevocationList.maximumBytes : context.maxUploadSize
         do {
-            body = try await request.collectBody(upTo: context.maxUploadSize)
+            body = try await request.collectBody(upTo: limit)
         } catch {
             return AWSErrorResponse(status: 413, type: "RequestEntityTooLargeException",
-                                    message: "The request body is larger than \(context.maxUploadSize) bytes.")
+                                    message: "The request body is larger than \(limit) bytes.")
                 .response(requestID: context.requestID)
         }
         let digest = body.withUnsafeReadableBytes { SHA256.hash(data: $0) }

@@ -64,6 +64,9 @@ extension ClientRejection {
         /// The registered CA the certificate was registered under is not ACTIVE.
         public static let caNotActive = Code("caNotActive")
 
+        /// The certificate's serial is on its CA's certificate revocation list.
+        public static let revokedByCRL = Code("revokedByCRL")
+
         /// Any other policy failure, such as a broken path length or name constraint.
         public static let other = Code("other")
     }

@@ -76,5 +76,8 @@ extension DeviceIdentityError {
 
         /// Building, signing or encoding a certificate or key failed inside the X.509 or crypto layer.
         public static let encodingFailed = Code("encodingFailed")
+
+        /// A certificate revocation list is not valid DER or PEM, too large, or of an unsupported version.
+        public static let invalidRevocationList = Code("invalidRevocationList")
     }
 }

@@ -14,6 +14,7 @@ public final class DeviceDirectory: Sendable {
         /// Counts updates: an authorization made from an older generation may be stale.
         var generation: UInt64 = 0
         var parsedCAs: [String: Certificate] = [:]
+        var leafKeys: [String: DeviceTrust.LeafKey] = [:]
         var listeners: [@Sendable (_ identitiesChanged: Bool) -> Void] = []
         var registrar: (@Sendable (PendingCertificate) -> Void)?
     }
@@ -28,7 +29,7 @@ public final class DeviceDirectory: Sendable {
         let index = AuthorizationIndex(registryState)
         let listeners = state.withLockedValue { state in
             if identities || state.trust == nil {
-                state.trust = DeviceTrust(state: registryState, parsedCAs: &state.parsedCAs)
+                state.trust = DeviceTrust(state: registryState, parsedCAs: &state.parsedCAs, leafKeys: &state.leafKeys)
             }
             state.registry = (registryState, index)
             state.generation += 1

@@ -64,7 +64,7 @@ public final class PortcullisServer: Sendable {
                                     observer: { state, changed in
                                         // Settings and tags change nothing a connection is allowed.
                                         guard !changed.isSubset(of: [.setting, .tags]) else { return }
-                                        directory.update(from: state, identities: !changed.isDisjoint(with: [.certificate, .caCertificate]))
+                                        directory.update(from: state, identities: !changed.isDisjoint(with: [.certificate, .caCertificate, .revocationList]))
                                     })
         self.registry = registry
         let accountID = configuration.accountID

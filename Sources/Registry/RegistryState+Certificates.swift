@@ -287,6 +287,7 @@ extension RegistryState {
             throw RegistryError(.certificateState, "\(remaining) certificates are registered under the CA certificate \(record.certificateID): delete them first.")
         }
         caCertificates[record.certificateID] = nil
+        revocationLists[record.certificateID] = nil
         forgetTags(of: arns.caCertificate(record.certificateID))
     }
 }

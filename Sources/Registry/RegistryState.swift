@@ -25,6 +25,8 @@ public struct RegistryState: Sendable {
     var groupMemberships: [String: Set<String>] = [:]
     /// Resource ARN -> its tags.
     var tags: [String: [String: String]] = [:]
+    /// CA certificate id (registered or the gateway's CA) -> its uploaded revocation list.
+    var revocationLists: [String: RevocationListRecord] = [:]
 
     public init(arns: ARNs, localCA: Certificate? = nil) {
         self.arns = arns
@@ -138,6 +140,7 @@ public struct RegistryState: Sendable {
                 case .thingGroup: thingGroups[key.key] = try decoder.decode(ThingGroup.self, from: data)
                 case .groupMemberships: groupMemberships[key.key] = try decoder.decode(Set<String>.self, from: data)
                 case .tags: tags[key.key] = try decoder.decode([String: String].self, from: data)
+                case .revocationList: revocationLists[key.key] = try decoder.decode(RevocationListRecord.self, from: data)
                 case .setting:
                     if key.key == "registrationCode" { registrationCode = try decoder.decode(String.self, from: data) }
                 }
@@ -169,6 +172,7 @@ public struct RegistryState: Sendable {
         diff(thingGroups, old.thingGroups, .thingGroup)
         diff(groupMemberships.filter { !$0.value.isEmpty }, old.groupMemberships.filter { !$0.value.isEmpty }, .groupMemberships)
         diff(tags.filter { !$0.value.isEmpty }, old.tags.filter { !$0.value.isEmpty }, .tags)
+        diff(revocationLists, old.revocationLists, .revocationList)
         diff(registrationCode.map { ["registrationCode": $0] } ?? [:], old.registrationCode.map { ["registrationCode": $0] } ?? [:], .setting)
         return changes
     }

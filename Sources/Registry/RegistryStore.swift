@@ -28,6 +28,8 @@ public enum RegistryRecordKind: String, Sendable, Hashable, CaseIterable, Codabl
     case groupMemberships = "group-memberships"
     /// Per resource ARN: its tags.
     case tags
+    /// Per CA certificate id: its certificate revocation list.
+    case revocationList = "revocation-list"
 }
 
 public struct RegistryRecordKey: Sendable, Hashable, Codable {

@@ -46,9 +46,10 @@ struct AdminAPIClient {
 
     /// Calls one operation; returns the JSON object answered, or throws the AWS error as text.
     /// `path` and `query` are already percent-encoded.
-    func call(_ method: String, _ path: String, query: String = "", body: [String: Any]? = nil,
+    /// `rawBody` is sent as it is (a CRL), instead of a JSON `body`.
+    func call(_ method: String, _ path: String, query: String = "", body: [String: Any]? = nil, rawBody: Data? = nil,
               headers extra: [(String, String)] = []) async throws -> [String: Any] {
-        let payload = try body.map { try JSONSerialization.data(withJSONObject: $0) } ?? Data()
+        let payload = try rawBody ?? body.map { try JSONSerialization.data(withJSONObject: $0) } ?? Data()
         let host = endpoint.port.map { "\(endpoint.host ?? "localhost"):\($0)" } ?? (endpoint.host ?? "localhost")
         var headers: [(name: String, value: String)] = [("Host", host)] + extra.map { (name: $0.0, value: $0.1) }
         if body != nil { headers.append(("Content-Type", "application/json")) }

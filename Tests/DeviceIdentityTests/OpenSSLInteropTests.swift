@@ -166,6 +166,50 @@ struct OpenSSLFailure: Error, CustomStringConvertible {
     var description: String { "openssl \(arguments.joined(separator: " ")) exited \(status): \(output)" }
 }
 
+extension OpenSSLInteropTests {
+    @Test("OpenSSL verifies and lists a CRL made here; a CRL made by openssl ca parses and verifies here")
+    func revocationListsBothWays() throws {
+        guard Self.isAvailable else { return }
+        let authority = try Fixtures.makeRoot()
+        let revoked = try Fixtures.makeClient(from: authority, commonName: "revoked")
+        let crl = try authority.makeRevocationList(revoking: [revoked.certificate.serialNumber], thisUpdate: Fixtures.referenceTime,
+                                                   nextUpdate: Fixtures.referenceTime.addingTimeInterval(Fixtures.oneDay), crlNumber: 7)
+        try withTemporaryDirectory { directory in
+            let ca = try write(authority.certificatePEM, to: directory, name: "ca.pem")
+            let path = try write(crl.pem, to: directory, name: "crl.pem")
+            let text = try run(["crl", "-in", path, "-CAfile", ca, "-noout", "-text"])
+            #expect(text.contains("verify OK") || text.contains("Certificate Revocation List"))
+            let serial = CertificateRevocationList.serialKey(revoked.certificate.serialNumber).uppercased()
+            #expect(text.replacingOccurrences(of: ":", with: "").uppercased().contains(serial))
+            #expect(text.contains("X509v3 CRL Number") && text.contains("7"))
+            _ = try run(["crl", "-in", path, "-CAfile", ca, "-noout"])  // fails (throws) unless the signature verifies
+
+            // The other way: openssl ca revokes a certificate and generates the list.
+            let key = try write(authority.privateKeyPEM, to: directory, name: "ca.key")
+            let cert = try write(revoked.certificatePEM, to: directory, name: "dev.pem")
+            _ = try write("", to: directory, name: "index.txt")
+            let config = try write("""
+                [ ca ]
+                default_ca = local
+                [ local ]
+                database = \(directory.path)/index.txt
+                crlnumber = \(directory.path)/crlnumber
+                default_md = sha256
+                default_crl_days = 7
+                """, to: directory, name: "ca.cnf")
+            _ = try write("1000\n", to: directory, name: "crlnumber")
+            _ = try run(["ca", "-config", config, "-keyfile", key, "-cert", ca, "-revoke", cert])
+            let generated = directory.appendingPathComponent("openssl-crl.pem").path
+            _ = try run(["ca", "-config", config, "-keyfile", key, "-cert", ca, "-gencrl", "-out", generated])
+            let parsed = try CertificateRevocationList(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: generated))))
+            #expect(parsed.isSigned(by: authority.certificate))
+            #expect(parsed.revokedSerials == [CertificateRevocationList.serialKey(revoked.certificate.serialNumber)])
+            #expect(parsed.crlNumber == "1000")
+            #expect(parsed.nextUpdate != nil)
+        }
+    }
+}
+
 /// Runs `openssl` and returns its standard output; throws ``OpenSSLFailure`` on a non-zero exit.
 @discardableResult
 private func run(_ arguments: [String]) throws -> String {
