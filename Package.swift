@@ -70,7 +70,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "MQTTCore", "Broker", "DeviceIdentity", "CivilTime", "Registry", "IoTPolicy",
+                "MQTTCore", "Broker", "DeviceIdentity", "CivilTime", "Registry", "IoTPolicy", "IPAddressText",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -90,6 +90,7 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
         // The registry in SQLite (GRDB): WAL, named migrations, one transaction per operation.

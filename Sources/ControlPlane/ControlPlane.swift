@@ -28,9 +28,12 @@ public final class ControlPlane: Service, Sendable {
         public var credentials: [SigV4Credential]
         public var serverCertificateChainPEM: String
         public var serverPrivateKeyPEM: String
+        /// The security policy of the default domain until UpdateDomainConfiguration sets one.
+        public var defaultSecurityPolicy: String
 
         public init(host: String, port: Int, region: String, accountID: String, dataEndpointAddress: String,
-                    credentials: [SigV4Credential], serverCertificateChainPEM: String, serverPrivateKeyPEM: String) {
+                    credentials: [SigV4Credential], serverCertificateChainPEM: String, serverPrivateKeyPEM: String,
+                    defaultSecurityPolicy: String = "IoTSecurityPolicy_TLS13_1_2_2022_10") {
             self.host = host
             self.port = port
             self.region = region
@@ -39,12 +42,14 @@ public final class ControlPlane: Service, Sendable {
             self.credentials = credentials
             self.serverCertificateChainPEM = serverCertificateChainPEM
             self.serverPrivateKeyPEM = serverPrivateKeyPEM
+            self.defaultSecurityPolicy = defaultSecurityPolicy
         }
     }
 
     /// Service names accepted in the credential scope. botocore signs the control plane as `iot` and
     /// iot-data as `iotdata`; AWS's documents also name `iotdevicegateway` and `execute-api`.
-    public static let signingNames: Set<String> = ["iot", "iotdata", "iotdevicegateway", "execute-api"]
+    /// `acm` signs the certificate operations (ImportCertificate and friends, JSON 1.1 on `POST /`).
+    public static let signingNames: Set<String> = ["iot", "iotdata", "iotdevicegateway", "execute-api", "acm"]
 
     public let configuration: Configuration
     private let application: Application<RouterResponder<ControlPlaneContext>>
@@ -118,6 +123,8 @@ public final class ControlPlane: Service, Sendable {
         addThingRoutes(to: router, registry: registry)
         addCertificateRoutes(to: router, registry: registry, issuer: issuer)
         addRevocationListRoutes(to: router, registry: registry)
+        addDomainConfigurationRoutes(to: router, registry: registry, configuration: configuration)
+        addCertificateManagerRoutes(to: router, registry: registry)
         addAttachmentRoutes(to: router, registry: registry)
         addThingTypeRoutes(to: router, registry: registry)
         addThingGroupRoutes(to: router, registry: registry)
@@ -142,7 +149,7 @@ public final class ControlPlane: Service, Sendable {
     /// Control-plane operations answer only requests signed for `iot` (or AWS's documented aliases), not
     /// for iot-data: the credential scope says which API a request is for.
     static func requireControlPlane(_ context: ControlPlaneContext) throws {
-        guard let service = context.identity?.service, service != "iotdata", service != "iotdevicegateway" else {
+        guard let service = context.identity?.service, service != "iotdata", service != "iotdevicegateway", service != "acm" else {
             throw AWSErrorResponse(status: 404, type: "UnknownOperationException",
                                    message: "This operation belongs to the iot control plane; the request was signed for \(context.identity?.service ?? "another service").")
         }

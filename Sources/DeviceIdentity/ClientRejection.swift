@@ -67,6 +67,9 @@ extension ClientRejection {
         /// The certificate's serial is on its CA's certificate revocation list.
         public static let revokedByCRL = Code("revokedByCRL")
 
+        /// The TLS server name is not served: a disabled domain configuration, or strict SNI.
+        public static let domainNotServed = Code("domainNotServed")
+
         /// Any other policy failure, such as a broken path length or name constraint.
         public static let other = Code("other")
     }

@@ -1,4 +1,5 @@
 import CNIOBoringSSL
+import DeviceIdentity
 import NIOSSL
 
 /// What swift-nio-ssl's `TLSConfiguration` cannot say, set on the BoringSSL context underneath it:

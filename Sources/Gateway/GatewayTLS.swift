@@ -36,36 +36,29 @@ public struct GatewayTLSMaterial: Sendable {
     }
 }
 
-/// Builds the server TLS context (the security policy's versions and ciphers, client certificate required) and the verification
+/// The TLS side of a listener: the contexts per server name (`ServerTLSDirectory`) and the verification
 /// callback that checks the client's chain against the registry's snapshot off the event loop.
 struct GatewayTLS: Sendable {
-    let context: NIOSSLContext
+    let contexts: ServerTLSDirectory
     let directory: DeviceDirectory
-    /// The DNS names the server certificate is for (lower case): the only SNI values taken as
-    /// `iot:DomainName`, since a client may send any name it likes.
-    let serverNames: Set<String>
 
     /// The name a client asked for, if the server certificate covers it (lower case, no trailing dot).
     func domainName(fromSNI name: String) -> String? {
-        var lowered = name.lowercased()
-        if lowered.hasSuffix(".") { lowered.removeLast() }
-        return serverNames.contains(lowered) ? lowered : nil
+        if case .serve(_, let domain) = contexts.select(serverName: name) { return domain }
+        return nil
+    }
+
+    init(contexts: ServerTLSDirectory, directory: DeviceDirectory) {
+        self.contexts = contexts
+        self.directory = directory
     }
 
     init(material: GatewayTLSMaterial, directory: DeviceDirectory, port: TLSSecurityPolicy.Port = .dedicated) throws {
-        self.context = try BoringSSLServerContext.make(
-            policy: material.securityPolicy, port: port, credentials: material.credentials,
-            trustedCACertificatesPEM: material.trustedCACertificatesPEM)
-        self.directory = directory
-        let leaf = try? PEM.parseCertificates(pem: material.serverCertificateChainPEM).first
-        let names = (try? leaf?.extensions.subjectAlternativeNames).flatMap { $0 }.map { names in
-            names.compactMap { name -> String? in if case .dnsName(let value) = name { value.lowercased() } else { nil } }
-        } ?? []
-        self.serverNames = Set(names)
+        self.init(contexts: try ServerTLSDirectory(material: material, port: port), directory: directory)
     }
 
     /// A handler for one connection. Verification runs in a task, never on the event loop.
-    func makeHandler(peerIdentity: PeerIdentityBox) -> NIOSSLServerHandler {
+    func makeHandler(context: NIOSSLContext, peerIdentity: PeerIdentityBox) -> NIOSSLServerHandler {
         let directory = self.directory
         return NIOSSLServerHandler(context: context) { presented, promise in
             let ders = presented.map { (try? $0.toDERBytes()) ?? [] }

@@ -1,4 +1,5 @@
 import Broker
+import DeviceIdentity
 import Logging
 import MQTTCore
 import NIOConcurrencyHelpers
@@ -7,6 +8,12 @@ import NIOPosix
 import NIOSSL
 import NIOTLS
 import ServiceLifecycle
+
+/// A server name the gateway does not serve (a disabled domain, strict SNI).
+struct DomainRefused: Error, CustomStringConvertible {
+    let reason: String
+    var description: String { reason }
+}
 
 /// MQTT over mutual TLS on one address (AWS: port 8883). Runs as a `Service`: binds, serves until
 /// graceful shutdown, then tells every client the server is going away (DISCONNECT 0x8B) and closes.
@@ -29,13 +36,22 @@ public final class MQTTListener: Service, @unchecked Sendable {
     private let serverChannel = NIOLockedValueBox<(any Channel)?>(nil)
     private let started: EventLoopPromise<SocketAddress>
 
-    public init(
+    public convenience init(
         configuration: Configuration, host: BrokerHost, tls material: GatewayTLSMaterial, directory: DeviceDirectory,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
     ) throws {
+        self.init(configuration: configuration, host: host, contexts: try ServerTLSDirectory(material: material), directory: directory,
+                  group: group, logger: logger)
+    }
+
+    /// - Parameter contexts: the server certificates and policies per server name, shared by listeners.
+    public init(
+        configuration: Configuration, host: BrokerHost, contexts: ServerTLSDirectory, directory: DeviceDirectory,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
+    ) {
         self.configuration = configuration
         self.host = host
-        self.tls = try GatewayTLS(material: material, directory: directory)
+        self.tls = GatewayTLS(contexts: contexts, directory: directory)
         self.group = group
         self.logger = logger
         self.started = group.next().makePromise(of: SocketAddress.self)
@@ -75,17 +91,33 @@ public final class MQTTListener: Service, @unchecked Sendable {
                     let peerIdentity = PeerIdentityBox()
                     let id = host.makeConnectionID()
                     let sync = channel.pipeline.syncOperations
-                    // Reads the Client Hello's server name (iot:DomainName, kept only if the server
-                    // certificate covers it: a client may send anything), then removes itself and hands
-                    // the bytes to TLS. Its buffer is one TLS record at most.
+                    // Reads the Client Hello's server name, picks the domain configuration for it (its
+                    // certificate and security policy) or refuses it, puts the TLS handler in, then removes
+                    // itself and hands the bytes to TLS. Its buffer is one TLS record at most. The name
+                    // becomes iot:DomainName only if it is one of the gateway's: a client may send anything.
                     let loop = channel.eventLoop
+                    let decoder = ByteToMessageHandler(MQTTPacketDecoderAdapter(decoder: MQTTPacketDecoder(maximumPacketSize: maximumPacketSize)))
                     try sync.addHandler(ByteToMessageHandler(SNIHandler { result in
-                        if case .hostname(let name) = result { peerIdentity.serverName = tls.domainName(fromSNI: name) }
-                        return loop.makeSucceededVoidFuture()
+                        var name: String?
+                        if case .hostname(let hostname) = result { name = hostname }
+                        switch tls.contexts.select(serverName: name) {
+                        case .serve(let context, let domainName):
+                            peerIdentity.serverName = domainName
+                            do {
+                                try channel.pipeline.syncOperations.addHandler(tls.makeHandler(context: context, peerIdentity: peerIdentity),
+                                                                             position: .before(decoder))
+                            } catch {
+                                return loop.makeFailedFuture(error)
+                            }
+                            return loop.makeSucceededVoidFuture()
+                        case .refuse(let reason):
+                            // Logged as a failed Connect by the connection handler, then closed.
+                            peerIdentity.rejected(ClientRejection(code: .domainNotServed, reason: reason))
+                            channel.pipeline.fireErrorCaught(DomainRefused(reason: reason))
+                            return loop.makeFailedFuture(DomainRefused(reason: reason))
+                        }
                     }))
-                    try sync.addHandler(tls.makeHandler(peerIdentity: peerIdentity))
-                    try sync.addHandler(ByteToMessageHandler(MQTTPacketDecoderAdapter(
-                        decoder: MQTTPacketDecoder(maximumPacketSize: maximumPacketSize))))
+                    try sync.addHandler(decoder)
                     try sync.addHandler(MQTTConnectionHandler(host: host, id: id, peerIdentity: peerIdentity, directory: tls.directory, logger: logger))
                 }
             }

@@ -1,5 +1,5 @@
 import Broker
-import Gateway
+import DeviceIdentity
 import Foundation
 
 /// A configuration problem, naming the key.
@@ -92,7 +92,8 @@ public enum ConfigurationLoader {
                 if let v = string(api, "secretAccessKey", path: "api") { c.apiSecretAccessKey = v }
             }
             if let tls = section(object, "tls", path: "") {
-                checkKeys(tls, path: "tls", allowed: ["serverHostNames", "securityPolicy"])
+                checkKeys(tls, path: "tls", allowed: ["serverHostNames", "securityPolicy", "strictSNI"])
+                if let v = bool(tls, "strictSNI", path: "tls") { c.strictSNI = v }
                 if let v = strings(tls, "serverHostNames", path: "tls") { c.serverHostNames = v }
                 if let v = string(tls, "securityPolicy", path: "tls") {
                     if let policy = TLSSecurityPolicy(name: v) { c.tlsSecurityPolicy = policy }
@@ -147,6 +148,15 @@ public enum ConfigurationLoader {
                 return nil
             }
             return string
+        }
+
+        mutating func bool(_ object: [String: Any], _ key: String, path: String) -> Bool? {
+            guard let value = object[key] else { return nil }
+            guard let number = value as? NSNumber, String(cString: number.objCType) == "c" else {
+                problems.append("\(join(path, key)): expected true or false")
+                return nil
+            }
+            return number.boolValue
         }
 
         mutating func strings(_ object: [String: Any], _ key: String, path: String) -> [String]? {
@@ -326,7 +336,7 @@ extension PortcullisConfiguration {
         lines.append("  \"dataDirectory\": \(q(dataDirectory)),")
         lines.append("  \"mqtt\": { \"listen\": [\(mqttListen.map(q).joined(separator: ", "))] },")
         lines.append("  \"api\": { \"listen\": [\(apiListen.map(q).joined(separator: ", "))] },")
-        lines.append("  \"tls\": { \"serverHostNames\": [\(serverHostNames.map(q).joined(separator: ", "))], \"securityPolicy\": \(q(tlsSecurityPolicy.rawValue)) },")
+        lines.append("  \"tls\": { \"serverHostNames\": [\(serverHostNames.map(q).joined(separator: ", "))], \"securityPolicy\": \(q(tlsSecurityPolicy.rawValue)), \"strictSNI\": \(strictSNI) },")
         lines.append("  \"account\": { \"id\": \(q(accountID)), \"region\": \(q(region)) },")
         lines.append("  \"logging\": { \"level\": \(q(logLevel.awsName.lowercased())) },")
         lines.append("  \"limits\": {")

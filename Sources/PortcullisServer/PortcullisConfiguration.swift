@@ -1,5 +1,5 @@
 import Broker
-import Gateway
+import DeviceIdentity
 
 /// The whole configuration of a Portcullis server: a typed tree with documented defaults, read in one
 /// place (`ConfigurationLoader`: file, then environment, then flags) and validated at startup.
@@ -25,6 +25,11 @@ public struct PortcullisConfiguration: Sendable, Hashable {
     /// The TLS security policy of the MQTT listeners (reference 1.4.1): its protocol versions and
     /// cipher suites, exactly, and no session tickets. AWS's commercial default.
     public var tlsSecurityPolicy: TLSSecurityPolicy = .default
+
+    /// Refuse a handshake whose server name (SNI) is missing, an IP address, or names no domain
+    /// configuration and none of the gateway's certificate names. Off by default: devices on a local
+    /// network often connect by IP address or send no SNI.
+    public var strictSNI: Bool = false
 
     /// The account id written in log entries (and, with the registry, in ARNs).
     public var accountID: String = "123456789012"

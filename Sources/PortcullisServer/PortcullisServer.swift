@@ -26,6 +26,10 @@ public final class PortcullisServer: Sendable {
     /// Things, certificates, policies; what devices are admitted by.
     public let registry: Registry
     public let deviceDirectory: DeviceDirectory
+    /// The server certificates and TLS policies per server name (domain configurations), shared by the
+    /// MQTT listeners; and what reloads the default certificate files when they change.
+    public let serverTLS: ServerTLSDirectory
+    public let certificateReloader: ServerCertificateReloader
     let logger: Logger
 
     public init(
@@ -58,12 +62,23 @@ public final class PortcullisServer: Sendable {
             if identitiesChanged { host.closeConnectionsNoLongerAdmitted() }
             host.reauthorize()
         }
+        let material = GatewayTLSMaterial(
+            serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM,
+            rsaServerCertificateChainPEM: preparation.rsaServerCertificatePEM, rsaServerPrivateKeyPEM: preparation.rsaServerKeyPEM,
+            trustedCACertificatesPEM: preparation.certificateAuthority.certificatePEM,
+            securityPolicy: configuration.tlsSecurityPolicy)
+        let serverTLS = try ServerTLSDirectory(material: material, strictSNI: configuration.strictSNI)
+        self.serverTLS = serverTLS
+        self.certificateReloader = ServerCertificateReloader(dataDirectory: dataDirectory, serverHostNames: configuration.serverHostNames,
+                                                             material: material, contexts: serverTLS, logger: logger)
         let registry = try Registry(arns: arns,
                                     localCA: preparation.certificateAuthority.certificate,
                                     store: SQLiteRegistryStore(path: dataDirectory.registryDatabasePath),
                                     observer: { state, changed in
-                                        // Settings and tags change nothing a connection is allowed.
-                                        guard !changed.isSubset(of: [.setting, .tags]) else { return }
+                                        // Domain configurations and their certificates change what TLS serves.
+                                        if !changed.isDisjoint(with: [.domainConfiguration, .serverCertificate]) { serverTLS.update(from: state) }
+                                        // Settings, tags and TLS settings change nothing a connection is allowed.
+                                        guard !changed.isSubset(of: [.setting, .tags, .domainConfiguration, .serverCertificate]) else { return }
                                         directory.update(from: state, identities: !changed.isDisjoint(with: [.certificate, .caCertificate, .revocationList]))
                                     })
         self.registry = registry
@@ -82,15 +97,10 @@ public final class PortcullisServer: Sendable {
                                          payload: Self.certificateRegisteredEvent(registered, accountID: accountID, now: now))
             }
         }
-        let material = GatewayTLSMaterial(
-            serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM,
-            rsaServerCertificateChainPEM: preparation.rsaServerCertificatePEM, rsaServerPrivateKeyPEM: preparation.rsaServerKeyPEM,
-            trustedCACertificatesPEM: preparation.certificateAuthority.certificatePEM,
-            securityPolicy: configuration.tlsSecurityPolicy)
-        self.listeners = try configuration.mqttListen.map { text in
+        self.listeners = configuration.mqttListen.map { text in
             let address = ListenAddress(text)!
-            return try MQTTListener(configuration: .init(host: address.host, port: address.port), host: host,
-                                    tls: material, directory: directory, group: group, logger: logger)
+            return MQTTListener(configuration: .init(host: address.host, port: address.port), host: host,
+                                contexts: serverTLS, directory: directory, group: group, logger: logger)
         }
         if configuration.apiListen.isEmpty {
             self.adminCredentials = nil
@@ -107,7 +117,8 @@ public final class PortcullisServer: Sendable {
                         host: address.host, port: address.port, region: configuration.region, accountID: configuration.accountID,
                         dataEndpointAddress: configuration.serverHostNames.first ?? "localhost",
                         credentials: [SigV4Credential(accessKeyID: admin.accessKeyID, secretAccessKey: admin.secretAccessKey)],
-                        serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM),
+                        serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM,
+                        defaultSecurityPolicy: configuration.tlsSecurityPolicy.rawValue),
                     registry: registry, issuer: preparation.certificateAuthority, dataPlane: host, logger: logger, group: group)
             }
         }
@@ -138,7 +149,7 @@ public final class PortcullisServer: Sendable {
     /// Runs until SIGINT or SIGTERM.
     public func run() async throws {
         let group = ServiceGroup(configuration: .init(
-            services: listeners.map { .init(service: $0) } + controlPlanes.map { .init(service: $0) },
+            services: listeners.map { .init(service: $0) } + controlPlanes.map { .init(service: $0) } + [.init(service: certificateReloader)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

@@ -17,6 +17,20 @@ public struct ARNs: Sendable, Hashable {
     public func caCertificate(_ id: String) -> String { arn("cacert/\(id)") }
     public func thingType(_ name: String) -> String { arn("thingtype/\(name)") }
     public func thingGroup(_ name: String) -> String { arn("thinggroup/\(name)") }
+    /// The default domain's ARN has no id: `domainconfiguration/iot:Data-ATS`.
+    public func domainConfiguration(_ name: String, id: String) -> String {
+        arn(id.isEmpty ? "domainconfiguration/\(name)" : "domainconfiguration/\(name)/\(id)")
+    }
+    /// An imported server certificate: `arn:aws:acm:<region>:<account>:certificate/<id>`.
+    public func acmCertificate(_ id: String) -> String { "arn:aws:acm:\(region):\(accountID):certificate/\(id)" }
+
+    /// The id in an ACM certificate ARN of this account and region, nil for any other ARN.
+    public func acmCertificateID(inARN text: String) -> String? {
+        let prefix = "arn:aws:acm:\(region):\(accountID):certificate/"
+        guard text.hasPrefix(prefix) else { return nil }
+        let id = text.dropFirst(prefix.count)
+        return !id.isEmpty && id.count <= 128 && id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) ? String(id) : nil
+    }
 
     /// The name in a thing group ARN of this account and region, nil for any other ARN.
     public func thingGroupName(inARN text: String) -> String? {

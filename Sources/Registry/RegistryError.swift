@@ -17,6 +17,11 @@ public struct RegistryError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let versionConflict = Code(awsErrorType: "VersionConflictException", httpStatus: 409)
         public static let limitExceeded = Code(awsErrorType: "LimitExceededException", httpStatus: 410)
         public static let internalFailure = Code(awsErrorType: "InternalFailureException", httpStatus: 500)
+        // ACM's (JSON 1.1: every client error is a 400).
+        public static let acmValidation = Code(awsErrorType: "ValidationException", httpStatus: 400)
+        public static let acmInvalidARN = Code(awsErrorType: "InvalidArnException", httpStatus: 400)
+        public static let acmResourceInUse = Code(awsErrorType: "ResourceInUseException", httpStatus: 400)
+        public static let acmLimitExceeded = Code(awsErrorType: "LimitExceededException", httpStatus: 400)
     }
 
     public let code: Code

@@ -31,6 +31,11 @@ extension RegistryState {
         case "thinggroup": _ = try thingGroup(named: name)
         case "thingtype": _ = try thingType(named: name)
         case "cacert": _ = try caCertificate(id: name)
+        case "domainconfiguration":
+            let configurationName = String(name.split(separator: "/").first ?? "")
+            guard let record = domainConfigurations[configurationName], arns.domainConfiguration(record.name, id: record.id) == arn else {
+                throw RegistryError(.resourceNotFound, "No domain configuration \(arn.prefix(256)).")
+            }
         default: throw RegistryError(.invalidRequest, "Resources of type \(resource[..<slash].prefix(32)) cannot be tagged.")
         }
     }

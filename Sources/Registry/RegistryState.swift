@@ -27,6 +27,10 @@ public struct RegistryState: Sendable {
     var tags: [String: [String: String]] = [:]
     /// CA certificate id (registered or the gateway's CA) -> its uploaded revocation list.
     var revocationLists: [String: RevocationListRecord] = [:]
+    /// ACM certificate id -> imported server certificate.
+    var serverCertificates: [String: ServerCertificateRecord] = [:]
+    /// Name -> domain configuration (`iot:Data-ATS` only once updated).
+    var domainConfigurations: [String: DomainConfigurationRecord] = [:]
 
     public init(arns: ARNs, localCA: Certificate? = nil) {
         self.arns = arns
@@ -141,6 +145,8 @@ public struct RegistryState: Sendable {
                 case .groupMemberships: groupMemberships[key.key] = try decoder.decode(Set<String>.self, from: data)
                 case .tags: tags[key.key] = try decoder.decode([String: String].self, from: data)
                 case .revocationList: revocationLists[key.key] = try decoder.decode(RevocationListRecord.self, from: data)
+                case .serverCertificate: serverCertificates[key.key] = try decoder.decode(ServerCertificateRecord.self, from: data)
+                case .domainConfiguration: domainConfigurations[key.key] = try decoder.decode(DomainConfigurationRecord.self, from: data)
                 case .setting:
                     if key.key == "registrationCode" { registrationCode = try decoder.decode(String.self, from: data) }
                 }
@@ -173,6 +179,8 @@ public struct RegistryState: Sendable {
         diff(groupMemberships.filter { !$0.value.isEmpty }, old.groupMemberships.filter { !$0.value.isEmpty }, .groupMemberships)
         diff(tags.filter { !$0.value.isEmpty }, old.tags.filter { !$0.value.isEmpty }, .tags)
         diff(revocationLists, old.revocationLists, .revocationList)
+        diff(serverCertificates, old.serverCertificates, .serverCertificate)
+        diff(domainConfigurations, old.domainConfigurations, .domainConfiguration)
         diff(registrationCode.map { ["registrationCode": $0] } ?? [:], old.registrationCode.map { ["registrationCode": $0] } ?? [:], .setting)
         return changes
     }

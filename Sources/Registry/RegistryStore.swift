@@ -30,6 +30,10 @@ public enum RegistryRecordKind: String, Sendable, Hashable, CaseIterable, Codabl
     case tags
     /// Per CA certificate id: its certificate revocation list.
     case revocationList = "revocation-list"
+    /// Per ACM certificate id: an imported server certificate and its key.
+    case serverCertificate = "server-certificate"
+    /// Per name: a domain configuration.
+    case domainConfiguration = "domain-configuration"
 }
 
 public struct RegistryRecordKey: Sendable, Hashable, Codable {

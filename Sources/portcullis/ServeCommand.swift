@@ -1,5 +1,6 @@
 import ArgumentParser
 import Broker
+import DeviceIdentity
 import Foundation
 import Logging
 import Gateway

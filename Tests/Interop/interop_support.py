@@ -1024,17 +1024,20 @@ def send_request(server: Server, request) -> tuple[int, dict, dict]:
         return error.code, {k.lower(): v for k, v in error.headers.items()}, json.loads(error.read() or b"{}")
 
 
-def awscli(server: Server):
-    """`aws --profile portcullis iot ...` with the generated profile and nothing else from the environment;
-    returns a function running one command and giving its JSON output."""
+def awscli(server: Server, service: str = "iot", check: bool = True):
+    """`aws --profile portcullis <service> ...` with the generated profile and nothing else from the
+    environment; returns a function running one command and giving its JSON output (with check=False, the
+    CompletedProcess)."""
     import sys
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_SHARED_CREDENTIALS_FILE=str(server.data_dir / "admin" / "credentials"),
                AWS_CONFIG_FILE=str(server.data_dir / "admin" / "config"))
-    aws = [str(Path(sys.executable).parent / "aws"), "--profile", "portcullis", "iot"]
+    aws = [str(Path(sys.executable).parent / "aws"), "--profile", "portcullis", service]
 
     def run(*args):
         result = subprocess.run(aws + list(args), capture_output=True, text=True, env=env, timeout=60)
+        if not check:
+            return result
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout) if result.stdout.strip() else {}
     return run

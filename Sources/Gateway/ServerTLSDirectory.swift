@@ -1,0 +1,178 @@
+import DeviceIdentity
+import Foundation
+import IPAddressText
+import NIOConcurrencyHelpers
+import NIOSSL
+import Registry
+import X509
+
+/// The server side of TLS for every listener: which context (certificate chains, security policy) a
+/// connection gets for the server name in its Client Hello. A domain configuration (reference 1.5) is
+/// chosen by exact name; any other name, an IP literal or no name gets the default domain, unless strict
+/// SNI is on. Contexts are built when the registry's domain configurations or certificates change, or
+/// the default certificate files do, so changes apply to the next handshake without a restart;
+/// connections already up keep the context they started with.
+public final class ServerTLSDirectory: Sendable {
+    /// What a listener serves: MQTT over TLS (8883) takes domains for SECURE_MQTT with X.509.
+    public enum Service: Sendable {
+        case mqtt
+    }
+
+    public enum Selection {
+        /// Serve with this context; `domainName` is the name the client asked for when it is one of the
+        /// gateway's (a domain configuration's, or the default certificate's): `iot:DomainName`.
+        case serve(NIOSSLContext, domainName: String?)
+        case refuse(String)
+    }
+
+    struct Domain {
+        var record: DomainConfigurationRecord
+        var context: NIOSSLContext?
+        /// Why it cannot be served (a certificate that no longer loads, say), if so.
+        var problem: String?
+    }
+
+    private struct State {
+        var material: GatewayTLSMaterial
+        var defaultGeneration = 0
+        var defaultPolicy: TLSSecurityPolicy
+        var defaultContext: NIOSSLContext
+        var defaultNames: Set<String>
+        var domains: [String: Domain] = [:]
+        /// Contexts by what they are built from, reused across updates.
+        var cache: [String: NIOSSLContext] = [:]
+    }
+
+    private let state: NIOLockedValueBox<State>
+    let port: TLSSecurityPolicy.Port
+    public let strictSNI: Bool
+
+    public init(material: GatewayTLSMaterial, port: TLSSecurityPolicy.Port = .dedicated, strictSNI: Bool = false) throws {
+        self.port = port
+        self.strictSNI = strictSNI
+        let context = try Self.makeContext(material: material, policy: material.securityPolicy, port: port)
+        state = NIOLockedValueBox(State(material: material, defaultPolicy: material.securityPolicy, defaultContext: context,
+                                        defaultNames: Self.dnsNames(material.serverCertificateChainPEM)))
+    }
+
+    /// The DNS names of the default certificate (lower case).
+    var defaultNames: Set<String> { state.withLockedValue { $0.defaultNames } }
+
+    /// The context for a connection whose Client Hello named `serverName` (nil: no SNI).
+    public func select(serverName: String?, for service: Service = .mqtt) -> Selection {
+        let name = serverName.map(Self.normalize)
+        return state.withLockedValue { state in
+            guard let name, !name.isEmpty, !Self.isIPLiteral(name) else {
+                return strictSNI ? .refuse("no server name (SNI) was sent and strict SNI is on") : .serve(state.defaultContext, domainName: nil)
+            }
+            if let domain = state.domains[name] {
+                guard domain.record.enabled else { return .refuse("the domain configuration \(domain.record.name) (\(name)) is DISABLED") }
+                if let refusal = Self.refusal(domain.record, service: service) { return .refuse(refusal) }
+                guard let context = domain.context else {
+                    return .refuse("the domain configuration \(domain.record.name) cannot be served: \(domain.problem ?? "no certificate")")
+                }
+                return .serve(context, domainName: name)
+            }
+            if state.defaultNames.contains(name) { return .serve(state.defaultContext, domainName: name) }
+            return strictSNI ? .refuse("no domain configuration for the server name \(name.prefix(253)) and strict SNI is on")
+                : .serve(state.defaultContext, domainName: nil)
+        }
+    }
+
+    /// Whether a listener for `service` serves a domain configured this way.
+    static func refusal(_ record: DomainConfigurationRecord, service: Service) -> String? {
+        switch service {
+        case .mqtt:
+            guard ["DEFAULT", "SECURE_MQTT"].contains(record.applicationProtocol) else {
+                return "the domain configuration \(record.name) is for \(record.applicationProtocol), not MQTT over TLS"
+            }
+            guard ["DEFAULT", "AWS_X509"].contains(record.authenticationType) else {
+                return "the domain configuration \(record.name) authenticates with \(record.authenticationType), not X.509"
+            }
+            return nil
+        }
+    }
+
+    /// Rebuilds the domains from the registry: new or changed ones get a context, unchanged ones keep
+    /// theirs (the cache is keyed by certificate generation and policy).
+    public func update(from registry: RegistryState) {
+        let records = registry.allDomainConfigurations
+        let certificates = registry.allServerCertificatesByID
+        let defaultRecord = registry.defaultDomainConfiguration
+        state.withLockedValue { state in
+            var used: [String: NIOSSLContext] = [:]
+            // The default domain: the gateway's certificates, the policy UpdateDomainConfiguration set.
+            let policy = defaultRecord.tlsSecurityPolicy ?? state.material.securityPolicy
+            let defaultKey = "default/\(state.defaultGeneration)/\(policy.rawValue)"
+            if let context = state.cache[defaultKey] ?? (try? Self.makeContext(material: state.material, policy: policy, port: port)) {
+                state.defaultContext = context
+                state.defaultPolicy = policy
+                used[defaultKey] = context
+            }
+            var domains: [String: Domain] = [:]
+            for record in records.values where !record.isDefault {
+                var domain = Domain(record: record)
+                let policy = record.tlsSecurityPolicy ?? .default
+                guard let arn = record.serverCertificateArns.first, let id = registry.arns.acmCertificateID(inARN: arn),
+                      let certificate = certificates[id] else {
+                    domain.problem = "its server certificate is not imported"
+                    domains[record.domainName] = domain
+                    continue
+                }
+                let key = "\(id)/\(certificate.generation)/\(policy.rawValue)"
+                if let context = state.cache[key] {
+                    domain.context = context
+                } else {
+                    do {
+                        let material = GatewayTLSMaterial(serverCertificateChainPEM: certificate.servedChainPEM, serverPrivateKeyPEM: certificate.privateKeyPEM,
+                                                          trustedCACertificatesPEM: state.material.trustedCACertificatesPEM, securityPolicy: policy)
+                        domain.context = try Self.makeContext(material: material, policy: policy, port: port)
+                    } catch {
+                        domain.problem = "its server certificate does not load: \(error)"
+                    }
+                }
+                if let context = domain.context { used[key] = context }
+                domains[record.domainName] = domain
+            }
+            state.domains = domains
+            state.cache = used
+        }
+    }
+
+    /// Replaces the default domain's certificates (rotation of the data folder's files). A set that does
+    /// not load is refused and the current one stays in service.
+    public func replaceDefaultCertificates(_ material: GatewayTLSMaterial) throws {
+        let policy = state.withLockedValue { $0.defaultPolicy }
+        let context = try Self.makeContext(material: material, policy: policy, port: port)
+        state.withLockedValue { state in
+            state.material = material
+            state.defaultGeneration += 1
+            state.defaultContext = context
+            state.defaultNames = Self.dnsNames(material.serverCertificateChainPEM)
+            state.cache["default/\(state.defaultGeneration)/\(policy.rawValue)"] = context
+        }
+    }
+
+    static func makeContext(material: GatewayTLSMaterial, policy: TLSSecurityPolicy, port: TLSSecurityPolicy.Port) throws -> NIOSSLContext {
+        try BoringSSLServerContext.make(policy: policy, port: port, credentials: material.credentials,
+                                        trustedCACertificatesPEM: material.trustedCACertificatesPEM)
+    }
+
+    static func normalize(_ name: String) -> String {
+        var lowered = name.lowercased()
+        if lowered.hasSuffix(".") { lowered.removeLast() }
+        return lowered
+    }
+
+    static func isIPLiteral(_ name: String) -> Bool {
+        IPAddressParser.parse(name) != nil || name.hasPrefix("[")
+    }
+
+    static func dnsNames(_ chainPEM: String) -> Set<String> {
+        let leaf = try? PEM.parseCertificates(pem: chainPEM).first
+        let names = (try? leaf?.extensions.subjectAlternativeNames).flatMap { $0 }.map { names in
+            names.compactMap { name -> String? in if case .dnsName(let value) = name { value.lowercased() } else { nil } }
+        } ?? []
+        return Set(names)
+    }
+}
