@@ -99,3 +99,79 @@ extension Broker {
                             lastModifiedMilliseconds: message.receivedAt.epochMilliseconds, userProperties: message.properties.userProperties)
     }
 }
+
+/// The connection-management operations of the data endpoint (reference 4.11): GetConnection,
+/// ListSubscriptions, DeleteConnection. Client ids are exact; a client id starting with `$` is refused
+/// by the edge before it gets here.
+extension Broker {
+    /// What GetConnection answers about a client id: its live connection, or its persistent session.
+    public struct ConnectionDescription: Sendable, Hashable {
+        public var clientID: String
+        public var connected: Bool
+        /// MQTT 3.1.1 clean session, or MQTT 5 clean start with no session expiry.
+        public var cleanSession: Bool
+        public var sourceIP: String?
+        public var sourcePort: Int?
+        public var keepAlive: Int?
+        public var connectedSinceMilliseconds: Int64?
+        public var disconnectedSinceMilliseconds: Int64?
+        public var disconnectReason: String?
+        public var sessionExpirySeconds: Int
+        /// The certificate id of the live connection.
+        public var principalID: String?
+    }
+
+    public func describeConnection(clientID: String, at now: BrokerInstant) -> ConnectionDescription? {
+        let session = sessionsByClientID[clientID].flatMap { sessions[$0] }
+        let connection = session?.connection.flatMap { connections[$0] }.flatMap { $0.state == .connected ? $0 : nil }
+        guard session != nil || connection != nil, let session else { return nil }
+        var description = ConnectionDescription(
+            clientID: clientID, connected: connection != nil, cleanSession: session.expiryInterval == 0, sourceIP: nil, sourcePort: nil,
+            keepAlive: nil, connectedSinceMilliseconds: nil, disconnectedSinceMilliseconds: nil, disconnectReason: nil,
+            sessionExpirySeconds: Int(session.expiryInterval), principalID: nil)
+        if let connection {
+            description.sourceIP = connection.info.sourceIP
+            description.sourcePort = connection.info.sourcePort
+            description.keepAlive = Int(connection.keepAlive)
+            description.connectedSinceMilliseconds = connection.connectedAt?.epochMilliseconds
+            description.principalID = connection.info.principalID
+        } else {
+            description.disconnectedSinceMilliseconds = session.disconnectedAt?.epochMilliseconds
+            description.disconnectReason = session.lastDisconnectReason?.rawValue
+        }
+        return description
+    }
+
+    /// ListSubscriptions: one page of a client's subscriptions by filter, after `afterFilter`; nil if the
+    /// client id has no session.
+    public func subscriptions(clientID: String, after afterFilter: String?, limit: Int) -> (page: [(topicFilter: String, qos: Int)], more: Bool)? {
+        guard let key = sessionsByClientID[clientID], let session = sessions[key] else { return nil }
+        let all = session.subscriptions.values
+            .map { subscription -> (topicFilter: String, qos: Int) in
+                let filter = subscription.shareName.map { "$share/\($0)/\(subscription.filter)" } ?? subscription.filter
+                return (filter, Int(subscription.entry.options.qos.rawValue))
+            }
+            .filter { afterFilter == nil || $0.topicFilter > afterFilter! }
+            .sorted { $0.topicFilter < $1.topicFilter }
+        return (Array(all.prefix(limit)), all.count > limit)
+    }
+
+    /// DeleteConnection: the client gets DISCONNECT 0x98 Administrative action (MQTT 5) and is closed,
+    /// with the lifecycle reason API_INITIATED_DISCONNECT; `cleanSession` also removes its persistent
+    /// session, `preventWillMessage` drops its will (a delayed one too). False if it is not connected.
+    public func deleteConnection(clientID: String, cleanSession: Bool, preventWillMessage: Bool, at now: BrokerInstant) -> (found: Bool, actions: [BrokerAction]) {
+        guard let key = sessionsByClientID[clientID], let session = sessions[key], let id = session.connection,
+              let connection = connections[id], connection.state == .connected else { return (false, []) }
+        if preventWillMessage { connection.will = nil }
+        if connection.isV5 {
+            actions.append(.send(id, .disconnect(DisconnectPacket(reasonCode: .administrativeAction,
+                                                                  properties: MQTTProperties(reasonString: "disconnected by DeleteConnection")))))
+        }
+        actions.append(.close(id))
+        endConnection(connection, reason: .apiInitiatedDisconnect, clientInitiated: false, publishWill: !preventWillMessage, at: now,
+                      logReason: DisconnectReason.apiInitiatedDisconnect.rawValue, details: "DeleteConnection")
+        if preventWillMessage { session.pendingWill = nil }
+        if cleanSession, let remaining = sessions[key] { removeSession(remaining, at: now) }
+        return (true, takeActions())
+    }
+}

@@ -166,6 +166,7 @@ extension Broker {
         offlineSessions.remove(session.key)
         connection.session = session
         connection.state = .connected
+        connection.connectedAt = now
 
         var properties = MQTTProperties()
         if connection.isV5 {
@@ -301,6 +302,7 @@ extension Broker {
         session.connection = nil
         session.authorization = nil
         session.disconnectedAt = now
+        session.lastDisconnectReason = reason
         // An offline session holds no publisher back.
         releaseAllHeldPublishers(of: session)
         // The will goes out under what the client may do now: a policy change since CONNECT counts.

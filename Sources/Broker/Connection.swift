@@ -13,6 +13,8 @@ final class Connection {
     /// Effective keep alive in seconds after AWS's clamping; 0 only before CONNECT.
     var keepAlive: UInt16 = 0
     var lastActivity: BrokerInstant
+    /// When CONNECT was accepted.
+    var connectedAt: BrokerInstant?
     var will: Will?
     /// Inbound topic aliases (MQTT 5).
     var topicAliases: [UInt16: String] = [:]

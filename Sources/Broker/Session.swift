@@ -36,6 +36,8 @@ final class Session {
     /// The connected client's authorization, for Receive on every delivery; nil while offline.
     var authorization: (any ConnectionAuthorization)?
     var disconnectedAt: BrokerInstant?
+    /// Why its last connection ended (GetConnection's disconnectReason).
+    var lastDisconnectReason: DisconnectReason?
     var subscriptions: [TopicKey: SessionSubscription] = [:]
     /// Deques allocate nothing while empty, so an idle session costs no ring buffers.
     var inflight = Deque<InflightMessage>()

@@ -9,6 +9,9 @@ public protocol DataPlane: Sendable {
     func publish(_ publish: PublishPacket, principal: String, sourceIP: String?) -> Broker.APIRefusal?
     func retainedMessage(topic: String) -> Broker.RetainedMessageInfo?
     func retainedSummaries(after topic: String?, limit: Int) -> (page: [Broker.RetainedSummary], more: Bool)
+    func describeConnection(clientID: String) -> Broker.ConnectionDescription?
+    func subscriptions(clientID: String, after filter: String?, limit: Int) -> (page: [(topicFilter: String, qos: Int)], more: Bool)?
+    func deleteConnection(clientID: String, cleanSession: Bool, preventWillMessage: Bool) -> Bool
 }
 
 /// The iot-data API on the same port as the control plane, chosen by the credential scope's service
@@ -89,6 +92,67 @@ extension ControlPlane {
             if more, let last = page.last { out["nextToken"] = Data(last.topic.utf8).base64EncodedString() }
             return try json(out)
         }
+    }
+
+    /// The connection APIs (reference 4.11): GetConnection, ListSubscriptions, DeleteConnection.
+    static func addConnectionRoutes(to router: Router<ControlPlaneContext>, dataPlane: any DataPlane) {
+        router.get("/connections/:clientId") { request, context in
+            try requireDataPlane(context)
+            let clientID = try clientIDParameter(context)
+            let socket = try boolParameter(request, "includeSocketInformation") ?? false
+            guard let description = dataPlane.describeConnection(clientID: clientID) else {
+                throw AWSErrorResponse(status: 404, type: "ResourceNotFoundException", message: "No connection or session for the client id \(clientID).")
+            }
+            var out: [String: Any] = ["clientId": description.clientID, "connected": description.connected,
+                                      "cleanSession": description.cleanSession, "sessionExpiry": description.sessionExpirySeconds]
+            if let keepAlive = description.keepAlive { out["keepAliveDuration"] = keepAlive }
+            if let since = description.connectedSinceMilliseconds { out["connectedSince"] = Double(since) / 1000 }
+            if let since = description.disconnectedSinceMilliseconds { out["disconnectedSince"] = Double(since) / 1000 }
+            if let reason = description.disconnectReason { out["disconnectReason"] = reason }
+            if socket, let ip = description.sourceIP, let port = description.sourcePort {
+                out["sourceIp"] = ip
+                out["sourcePort"] = port
+            }
+            return try json(out)
+        }
+        router.get("/connections/:clientId/subscriptions") { request, context in
+            try requireDataPlane(context)
+            let clientID = try clientIDParameter(context)
+            let maxResults = try intParameter(request, "maxResults") ?? 200
+            guard (1...200).contains(maxResults) else { throw AWSErrorResponse.invalidRequest("maxResults must be between 1 and 200.") }
+            var after: String?
+            if let token = request.uri.queryParameters["nextToken"] {
+                guard let data = Data(base64Encoded: String(token)), let last = String(data: data, encoding: .utf8) else {
+                    throw AWSErrorResponse.invalidRequest("The nextToken is not valid.")
+                }
+                after = last
+            }
+            guard let (page, more) = dataPlane.subscriptions(clientID: clientID, after: after, limit: maxResults) else {
+                throw AWSErrorResponse(status: 404, type: "ResourceNotFoundException", message: "No session for the client id \(clientID).")
+            }
+            var out: [String: Any] = ["subscriptions": page.map { ["topicFilter": $0.topicFilter, "qos": $0.qos] }]
+            if more, let last = page.last { out["nextToken"] = Data(last.topicFilter.utf8).base64EncodedString() }
+            return try json(out)
+        }
+        router.delete("/connections/:clientId") { request, context in
+            try requireDataPlane(context)
+            let clientID = try clientIDParameter(context)
+            let clean = try boolParameter(request, "cleanSession") ?? false
+            let preventWill = try boolParameter(request, "preventWillMessage") ?? false
+            guard dataPlane.deleteConnection(clientID: clientID, cleanSession: clean, preventWillMessage: preventWill) else {
+                throw AWSErrorResponse(status: 404, type: "ResourceNotFoundException", message: "No connection for the client id \(clientID).")
+            }
+            return Response(status: .ok)
+        }
+    }
+
+    /// A client id in the path: percent-decoded once, 1 to 128 characters, not starting with `$`.
+    static func clientIDParameter(_ context: ControlPlaneContext) throws -> String {
+        let clientID = try pathParameter(context, "clientId")
+        guard (1...128).contains(clientID.count), !clientID.hasPrefix("$") else {
+            throw AWSErrorResponse.invalidRequest("clientId must be 1 to 128 characters and must not start with $.")
+        }
+        return clientID
     }
 
     /// iot-data operations answer only requests signed for `iotdata` (or `iotdevicegateway`).

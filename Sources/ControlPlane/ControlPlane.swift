@@ -130,7 +130,10 @@ public final class ControlPlane: Service, Sendable {
         addThingGroupRoutes(to: router, registry: registry)
         addTagRoutes(to: router, registry: registry)
         addAuthorizationRoutes(to: router, registry: registry)
-        if let dataPlane { addDataPlaneRoutes(to: router, dataPlane: dataPlane) }
+        if let dataPlane {
+            addDataPlaneRoutes(to: router, dataPlane: dataPlane)
+            addConnectionRoutes(to: router, dataPlane: dataPlane)
+        }
         return router
     }
 

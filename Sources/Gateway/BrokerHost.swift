@@ -60,6 +60,28 @@ public final class BrokerHost: @unchecked Sendable {
         withBroker { $0.retainedSummaries(after: topic, limit: limit, at: SystemClock.now()) }
     }
 
+    /// GetConnection.
+    public func describeConnection(clientID: String) -> Broker.ConnectionDescription? {
+        withBroker { $0.describeConnection(clientID: clientID, at: SystemClock.now()) }
+    }
+
+    /// ListSubscriptions.
+    public func subscriptions(clientID: String, after filter: String?, limit: Int) -> (page: [(topicFilter: String, qos: Int)], more: Bool)? {
+        withBroker { $0.subscriptions(clientID: clientID, after: filter, limit: limit) }
+    }
+
+    /// DeleteConnection: whether the client was connected (and is now being disconnected).
+    public func deleteConnection(clientID: String, cleanSession: Bool, preventWillMessage: Bool) -> Bool {
+        var found = false
+        process(from: nil) { broker in
+            let (wasConnected, actions) = broker.deleteConnection(clientID: clientID, cleanSession: cleanSession,
+                                                                  preventWillMessage: preventWillMessage, at: SystemClock.now())
+            found = wasConnected
+            return actions
+        }
+        return found
+    }
+
     /// Publishes a service event (JSON) on a reserved topic, as the broker's lifecycle events are.
     public func publishServiceEvent(topic: String, payload: String) {
         process(from: nil) { broker in broker.publishServiceEvent(topic: topic, payload: payload, at: SystemClock.now()) }

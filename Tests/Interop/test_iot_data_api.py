@@ -64,3 +64,69 @@ def test_refusals(data, server):
     SigV4Auth(Credentials(key, secret), "iot", "us-east-1").add_auth(request)
     status, headers, body = send_request(server, request)
     assert status == 404 and headers["x-amzn-errortype"] == "UnknownOperationException" and body["message"]
+
+
+def signed(server, method: str, path: str):
+    """A request signed for iotdata with the admin key (for the operations this botocore has no method for)."""
+    from botocore.awsrequest import AWSRequest
+    from botocore.auth import SigV4Auth
+    from botocore.credentials import Credentials
+    key, secret = admin_keys(server)
+    request = AWSRequest(method=method, url=endpoint(server) + path)
+    SigV4Auth(Credentials(key, secret), "iotdata", "us-east-1").add_auth(request)
+    return send_request(server, request)
+
+
+def test_get_connection_and_list_subscriptions(server, paho):
+    from urllib.parse import quote
+    client_id = unique("conn/api")  # a '/' in the id travels as %2F
+    client = paho(client_id, V5, client_id=client_id)
+    for topic in ("conn/b", "conn/a/#"):
+        client.subscribe(topic, 1)
+    status, _, body = signed(server, "GET", f"/connections/{quote(client_id, safe='')}?includeSocketInformation=true")
+    assert status == 200, body
+    assert body["clientId"] == client_id and body["connected"] is True and body["keepAliveDuration"] > 0
+    assert body["sourceIp"] == "127.0.0.1" and body["sourcePort"] > 0 and body["connectedSince"] > 0
+    status, _, body = signed(server, "GET", f"/connections/{quote(client_id, safe='')}")
+    assert "sourceIp" not in body, "socket information only when asked"
+    status, _, page = signed(server, "GET", f"/connections/{quote(client_id, safe='')}/subscriptions?maxResults=1")
+    assert status == 200 and page["subscriptions"] == [{"topicFilter": "conn/a/#", "qos": 1}] and page["nextToken"]
+    status, _, rest = signed(server, "GET", f"/connections/{quote(client_id, safe='')}/subscriptions?maxResults=1&nextToken={quote(page['nextToken'])}")
+    assert rest["subscriptions"] == [{"topicFilter": "conn/b", "qos": 1}] and "nextToken" not in rest
+    for path, expected in ((f"/connections/{unique('nobody')}", 404), ("/connections/%24aws", 400),
+                           (f"/connections/{quote(client_id, safe='')}/subscriptions?maxResults=0", 400)):
+        status, headers, body = signed(server, "GET", path)
+        assert status == expected, (path, body)
+        assert headers["x-amzn-errortype"] in ("ResourceNotFoundException", "InvalidRequestException") and body["message"]
+
+
+def test_delete_connection_with_boto3(data, server, paho):
+    from urllib.parse import quote
+    watcher = paho(unique("watch"), V5)
+    will_topic = unique("conn/will")
+    watcher.subscribe(will_topic, 1)
+    watcher.subscribe("$aws/events/presence/disconnected/+", 1)
+    client_id = unique("doomed")
+    victim = paho(client_id, V5, client_id=client_id, will={"topic": will_topic, "payload": b"gone", "qos": 1})
+    data.delete_connection(clientId=client_id)
+    assert victim.disconnect_reason() == 0x98, "MQTT 5 hears Administrative action"
+    assert watcher.wait_message(will_topic).payload == b"gone", "the will goes out unless prevented"
+    event = json.loads(watcher.wait_message(f"$aws/events/presence/disconnected/{client_id}").payload)
+    assert event["disconnectReason"] == "API_INITIATED_DISCONNECT"
+    status, _, body = signed(server, "GET", f"/connections/{quote(client_id, safe='')}")
+    assert status == 404 or body["connected"] is False
+
+    quiet_id, quiet_topic = unique("quiet"), unique("conn/quiet-will")
+    watcher.subscribe(quiet_topic, 1)
+    quiet = paho(quiet_id, V5, client_id=quiet_id, will={"topic": quiet_topic, "payload": b"should not", "qos": 1}, clean=False,
+                 session_expiry=600)
+    data.delete_connection(clientId=quiet_id, preventWillMessage=True)
+    assert quiet.disconnect_reason() == 0x98
+    watcher.assert_no_message(quiet_topic, within=0.5)
+    status, _, body = signed(server, "GET", f"/connections/{quote(quiet_id, safe='')}")
+    assert status == 200 and body["connected"] is False and body["disconnectReason"] == "API_INITIATED_DISCONNECT", body
+    again = paho(quiet_id, V5, client_id=quiet_id, clean=False, session_expiry=600)
+    assert again.session_present, "the persistent session survived"
+    data.delete_connection(clientId=quiet_id, cleanSession=True)
+    assert signed(server, "GET", f"/connections/{quote(quiet_id, safe='')}")[0] == 404, "cleanSession removed it"
+    assert error_of(lambda: data.delete_connection(clientId=unique("absent"))) == ("ResourceNotFoundException", 404)
