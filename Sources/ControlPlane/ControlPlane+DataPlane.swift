@@ -76,15 +76,7 @@ extension ControlPlane {
         }
         router.get("/retainedMessage") { request, context in
             try requireDataPlane(context)
-            let maxResults = try intParameter(request, "maxResults") ?? 200
-            guard (1...200).contains(maxResults) else { throw AWSErrorResponse.invalidRequest("maxResults must be between 1 and 200.") }
-            var after: String?
-            if let token = request.uri.queryParameters["nextToken"] {
-                guard let data = Data(base64Encoded: String(token)), let last = String(data: data, encoding: .utf8) else {
-                    throw AWSErrorResponse.invalidRequest("The nextToken is not valid.")
-                }
-                after = last
-            }
+            let (maxResults, after) = try tokenPage(request)
             let (page, more) = dataPlane.retainedSummaries(after: after, limit: maxResults)
             var out: [String: Any] = ["retainedTopics": page.map { message -> [String: Any] in
                 ["topic": message.topic, "payloadSize": message.payloadSize, "qos": message.qos, "lastModifiedTime": message.lastModifiedMilliseconds]
@@ -118,15 +110,7 @@ extension ControlPlane {
         router.get("/connections/:clientId/subscriptions") { request, context in
             try requireDataPlane(context)
             let clientID = try clientIDParameter(context)
-            let maxResults = try intParameter(request, "maxResults") ?? 200
-            guard (1...200).contains(maxResults) else { throw AWSErrorResponse.invalidRequest("maxResults must be between 1 and 200.") }
-            var after: String?
-            if let token = request.uri.queryParameters["nextToken"] {
-                guard let data = Data(base64Encoded: String(token)), let last = String(data: data, encoding: .utf8) else {
-                    throw AWSErrorResponse.invalidRequest("The nextToken is not valid.")
-                }
-                after = last
-            }
+            let (maxResults, after) = try tokenPage(request)
             guard let (page, more) = dataPlane.subscriptions(clientID: clientID, after: after, limit: maxResults) else {
                 throw AWSErrorResponse(status: 404, type: "ResourceNotFoundException", message: "No session for the client id \(clientID).")
             }
@@ -144,6 +128,17 @@ extension ControlPlane {
             }
             return Response(status: .ok)
         }
+    }
+
+    /// `maxResults` (1-200, default 200) and the key after which `nextToken` (base64) continues.
+    static func tokenPage(_ request: Request) throws -> (maxResults: Int, after: String?) {
+        let maxResults = try intParameter(request, "maxResults") ?? 200
+        guard (1...200).contains(maxResults) else { throw AWSErrorResponse.invalidRequest("maxResults must be between 1 and 200.") }
+        guard let token = request.uri.queryParameters["nextToken"] else { return (maxResults, nil) }
+        guard let data = Data(base64Encoded: String(token)), let last = String(data: data, encoding: .utf8) else {
+            throw AWSErrorResponse.invalidRequest("The nextToken is not valid.")
+        }
+        return (maxResults, last)
     }
 
     /// A client id in the path: percent-decoded once, 1 to 128 characters, not starting with `$`.
