@@ -45,13 +45,16 @@ public struct SigV4Verifier: Sendable {
     /// The longest `X-Amz-Expires` AWS accepts: seven days.
     public var maximumPresignedExpirySeconds: Int64 = 7 * 24 * 3600
     private let secrets: [String: String]
+    /// Secrets of keys that come and go (the registry's data-plane access keys), asked after the fixed ones.
+    private let lookup: (@Sendable (String) -> String?)?
 
-    public init(credentials: [SigV4Credential], region: String, services: Set<String>) {
+    public init(credentials: [SigV4Credential], region: String, services: Set<String>, lookup: (@Sendable (String) -> String?)? = nil) {
         var secrets: [String: String] = [:]
         for credential in credentials { secrets[credential.accessKeyID] = credential.secretAccessKey }
         self.secrets = secrets
         self.region = region
         self.services = services
+        self.lookup = lookup
     }
 
     public func verify(_ request: SigV4Request, now: Int64) -> SigV4Result {
@@ -84,7 +87,7 @@ public struct SigV4Verifier: Sendable {
         guard let signedAt = SigV4Time.parse(claim.amzDate) else {
             return .failure(SigV4Rejection(.incompleteSignature, "X-Amz-Date must be in the form YYYYMMDD'T'HHMMSS'Z', not '\(claim.amzDate.prefix(32))'."))
         }
-        guard let secret = secrets[claim.accessKeyID] else {
+        guard let secret = secrets[claim.accessKeyID] ?? lookup?(claim.accessKeyID) else {
             return .failure(SigV4Rejection(.unknownAccessKey, "The security token included in the request is invalid."))
         }
         if request.value(of: "x-amz-security-token") != nil || request.rawQueryPairs.contains(where: { $0.key == "X-Amz-Security-Token" }) {

@@ -17,6 +17,9 @@ extension ControlPlane {
             guard context.identity?.service == "acm" else {
                 throw AWSErrorResponse.unknownOperation(method: "POST", path: "/")
             }
+            guard context.isAdmin else {
+                throw AWSErrorResponse(status: 400, type: "AccessDeniedException", message: "Only the admin key may call ACM operations.")
+            }
             guard let target = request.headers[targetHeader], target.hasPrefix("CertificateManager.") else {
                 throw AWSErrorResponse(status: 400, type: "UnknownOperationException", message: "X-Amz-Target must name a CertificateManager operation.")
             }

@@ -1,7 +1,9 @@
 import Broker
 import Foundation
 import Hummingbird
+import IoTPolicy
 import MQTTCore
+import Registry
 import NIOCore
 
 /// What the iot-data routes need of the broker. The composition root hands in the gateway's broker.
@@ -18,7 +20,7 @@ public protocol DataPlane: Sendable {
 /// (`iotdata`): Publish, GetRetainedMessage, ListRetainedMessages (reference 6). Topics arrive
 /// percent-encoded (`%24aws%2Fthings`); they are one label even with `%2F`, and a raw `/` works too.
 extension ControlPlane {
-    static func addDataPlaneRoutes(to router: Router<ControlPlaneContext>, dataPlane: any DataPlane) {
+    static func addDataPlaneRoutes(to router: Router<ControlPlaneContext>, dataPlane: any DataPlane, registry: Registry) {
         router.post("/topics/**") { request, context in
             try requireDataPlane(context)
             let topic = try topicParameter(context)
@@ -53,6 +55,7 @@ extension ControlPlane {
             if let encoded = request.headers[.init("x-amz-mqtt5-user-properties")!] {
                 publish.properties.userProperties = try userProperties(encoded)
             }
+            try await authorizeData(context, registry, [(.publish, topic)] + (publish.retain ? [(.retainPublish, topic)] : []))
             var request = request
             publish.payload = try await request.collectBody(upTo: context.maxUploadSize)
             if let refusal = dataPlane.publish(publish, principal: context.identity?.accessKeyID ?? "", sourceIP: nil) {
@@ -63,6 +66,7 @@ extension ControlPlane {
         router.get("/retainedMessage/**") { _, context in
             try requireDataPlane(context)
             let topic = try topicParameter(context)
+            try await authorizeData(context, registry, [(.getRetainedMessage, topic)])
             guard let message = dataPlane.retainedMessage(topic: topic) else {
                 throw AWSErrorResponse(status: 404, type: "ResourceNotFoundException", message: "No retained message for the topic.")
             }
@@ -77,6 +81,7 @@ extension ControlPlane {
         router.get("/retainedMessage") { request, context in
             try requireDataPlane(context)
             let (maxResults, after) = try tokenPage(request)
+            try await authorizeData(context, registry, [(.listRetainedMessages, "*")])
             let (page, more) = dataPlane.retainedSummaries(after: after, limit: maxResults)
             var out: [String: Any] = ["retainedTopics": page.map { message -> [String: Any] in
                 ["topic": message.topic, "payloadSize": message.payloadSize, "qos": message.qos, "lastModifiedTime": message.lastModifiedMilliseconds]
@@ -87,11 +92,12 @@ extension ControlPlane {
     }
 
     /// The connection APIs (reference 4.11): GetConnection, ListSubscriptions, DeleteConnection.
-    static func addConnectionRoutes(to router: Router<ControlPlaneContext>, dataPlane: any DataPlane) {
+    static func addConnectionRoutes(to router: Router<ControlPlaneContext>, dataPlane: any DataPlane, registry: Registry) {
         router.get("/connections/:clientId") { request, context in
             try requireDataPlane(context)
             let clientID = try clientIDParameter(context)
             let socket = try boolParameter(request, "includeSocketInformation") ?? false
+            try await authorizeData(context, registry, [(.getConnection, clientID)])
             guard let description = dataPlane.describeConnection(clientID: clientID) else {
                 throw AWSErrorResponse(status: 404, type: "ResourceNotFoundException", message: "No connection or session for the client id \(clientID).")
             }
@@ -111,6 +117,7 @@ extension ControlPlane {
             try requireDataPlane(context)
             let clientID = try clientIDParameter(context)
             let (maxResults, after) = try tokenPage(request)
+            try await authorizeData(context, registry, [(.listSubscriptions, clientID)])
             guard let (page, more) = dataPlane.subscriptions(clientID: clientID, after: after, limit: maxResults) else {
                 throw AWSErrorResponse(status: 404, type: "ResourceNotFoundException", message: "No session for the client id \(clientID).")
             }
@@ -123,11 +130,27 @@ extension ControlPlane {
             let clientID = try clientIDParameter(context)
             let clean = try boolParameter(request, "cleanSession") ?? false
             let preventWill = try boolParameter(request, "preventWillMessage") ?? false
+            try await authorizeData(context, registry, [(.deleteConnection, clientID)])
             guard dataPlane.deleteConnection(clientID: clientID, cleanSession: clean, preventWillMessage: preventWill) else {
                 throw AWSErrorResponse(status: 404, type: "ResourceNotFoundException", message: "No connection for the client id \(clientID).")
             }
             return Response(status: .ok)
         }
+    }
+
+    /// An iot-data call's authorization: the admin key may do anything; a data-plane access key only what
+    /// its IoT policies allow, every check in turn (403 ForbiddenException with the engine's explanation).
+    static func authorizeData(_ context: ControlPlaneContext, _ registry: Registry, _ checks: [(IoTAction, String)]) async throws {
+        guard !context.isAdmin, let id = context.identity?.accessKeyID else { return }
+        let now = Date()
+        let denial = try await registry.read { state throws(RegistryError) -> String? in
+            for (action, resource) in checks {
+                let decision = state.authorizeAccessKey(id, action, resource: resource, now: now)
+                if !decision.allowed { return decision.explanation }
+            }
+            return nil
+        }
+        if let denial { throw AWSErrorResponse(status: 403, type: "ForbiddenException", message: denial) }
     }
 
     /// `maxResults` (1-200, default 200) and the key after which `nextToken` (base64) continues.

@@ -30,10 +30,12 @@ public final class ControlPlane: Service, Sendable {
         public var serverPrivateKeyPEM: String
         /// The security policy of the default domain until UpdateDomainConfiguration sets one.
         public var defaultSecurityPolicy: String
+        /// The registry's data-plane access keys (nil: only the admin keys verify).
+        public var dataPlaneKeys: DataPlaneKeys?
 
         public init(host: String, port: Int, region: String, accountID: String, dataEndpointAddress: String,
                     credentials: [SigV4Credential], serverCertificateChainPEM: String, serverPrivateKeyPEM: String,
-                    defaultSecurityPolicy: String = "IoTSecurityPolicy_TLS13_1_2_2022_10") {
+                    defaultSecurityPolicy: String = "IoTSecurityPolicy_TLS13_1_2_2022_10", dataPlaneKeys: DataPlaneKeys? = nil) {
             self.host = host
             self.port = port
             self.region = region
@@ -43,6 +45,7 @@ public final class ControlPlane: Service, Sendable {
             self.serverCertificateChainPEM = serverCertificateChainPEM
             self.serverPrivateKeyPEM = serverPrivateKeyPEM
             self.defaultSecurityPolicy = defaultSecurityPolicy
+            self.dataPlaneKeys = dataPlaneKeys
         }
     }
 
@@ -114,10 +117,12 @@ public final class ControlPlane: Service, Sendable {
     /// Every route behind the SigV4 middleware (added first, so it also wraps "no such route").
     static func makeRouter(configuration: Configuration, registry: Registry, issuer: CertificateAuthority? = nil,
                            dataPlane: (any DataPlane)? = nil, clock: @escaping @Sendable () -> Int64) -> Router<ControlPlaneContext> {
+        var lookup: (@Sendable (String) -> String?)?
+        if let keys = configuration.dataPlaneKeys { lookup = { keys.secret(for: $0) } }
         let verifier = SigV4Verifier(credentials: configuration.credentials, region: configuration.region,
-                                     services: Self.signingNames)
+                                     services: Self.signingNames, lookup: lookup)
         let router = Router(context: ControlPlaneContext.self)
-        router.add(middleware: SigV4Middleware(verifier: verifier, clock: clock))
+        router.add(middleware: SigV4Middleware(verifier: verifier, clock: clock, admins: Set(configuration.credentials.map(\.accessKeyID))))
         addRoutes(to: router, configuration: configuration)
         addPolicyRoutes(to: router, registry: registry)
         addThingRoutes(to: router, registry: registry)
@@ -125,14 +130,15 @@ public final class ControlPlane: Service, Sendable {
         addRevocationListRoutes(to: router, registry: registry)
         addDomainConfigurationRoutes(to: router, registry: registry, configuration: configuration)
         addCertificateManagerRoutes(to: router, registry: registry)
+        addAccessKeyRoutes(to: router, registry: registry)
         addAttachmentRoutes(to: router, registry: registry)
         addThingTypeRoutes(to: router, registry: registry)
         addThingGroupRoutes(to: router, registry: registry)
         addTagRoutes(to: router, registry: registry)
         addAuthorizationRoutes(to: router, registry: registry)
         if let dataPlane {
-            addDataPlaneRoutes(to: router, dataPlane: dataPlane)
-            addConnectionRoutes(to: router, dataPlane: dataPlane)
+            addDataPlaneRoutes(to: router, dataPlane: dataPlane, registry: registry)
+            addConnectionRoutes(to: router, dataPlane: dataPlane, registry: registry)
         }
         return router
     }
@@ -152,6 +158,10 @@ public final class ControlPlane: Service, Sendable {
     /// Control-plane operations answer only requests signed for `iot` (or AWS's documented aliases), not
     /// for iot-data: the credential scope says which API a request is for.
     static func requireControlPlane(_ context: ControlPlaneContext) throws {
+        guard context.isAdmin else {
+            throw AWSErrorResponse(status: 403, type: "AccessDeniedException",
+                                   message: "The access key \(context.identity?.accessKeyID ?? "") is a data-plane key: it may call iot-data operations only.")
+        }
         guard let service = context.identity?.service, service != "iotdata", service != "iotdevicegateway", service != "acm" else {
             throw AWSErrorResponse(status: 404, type: "UnknownOperationException",
                                    message: "This operation belongs to the iot control plane; the request was signed for \(context.identity?.service ?? "another service").")

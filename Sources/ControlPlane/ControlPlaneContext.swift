@@ -6,6 +6,8 @@ import Hummingbird
 public struct ControlPlaneContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var identity: SigV4Identity?
+    /// Signed with an admin key (anything allowed), not a data-plane key (only what its policies allow).
+    public var isAdmin = false
     public var requestID: String
 
     public init(source: Source) {

@@ -13,6 +13,8 @@ struct SigV4Middleware: RouterMiddleware {
     typealias Context = ControlPlaneContext
     let verifier: SigV4Verifier
     let clock: @Sendable () -> Int64
+    /// The admin key ids: every other key that verifies is a data-plane key.
+    let admins: Set<String>
 
     func handle(_ input: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var request = input
@@ -40,6 +42,7 @@ struct SigV4Middleware: RouterMiddleware {
             return AWSErrorResponse(rejection).response(requestID: context.requestID)
         case .verified(let identity):
             context.identity = identity
+            context.isAdmin = admins.contains(identity.accessKeyID)
         }
         do {
             var response = try await next(request, context)

@@ -68,6 +68,7 @@ public final class PortcullisServer: Sendable {
             trustedCACertificatesPEM: preparation.certificateAuthority.certificatePEM,
             securityPolicy: configuration.tlsSecurityPolicy)
         let serverTLS = try ServerTLSDirectory(material: material, strictSNI: configuration.strictSNI)
+        let dataPlaneKeys = DataPlaneKeys()
         self.serverTLS = serverTLS
         self.certificateReloader = ServerCertificateReloader(dataDirectory: dataDirectory, serverHostNames: configuration.serverHostNames,
                                                              material: material, contexts: serverTLS, logger: logger)
@@ -77,8 +78,9 @@ public final class PortcullisServer: Sendable {
                                     observer: { state, changed in
                                         // Domain configurations and their certificates change what TLS serves.
                                         if !changed.isDisjoint(with: [.domainConfiguration, .serverCertificate]) { serverTLS.update(from: state) }
-                                        // Settings, tags and TLS settings change nothing a connection is allowed.
-                                        guard !changed.isSubset(of: [.setting, .tags, .domainConfiguration, .serverCertificate]) else { return }
+                                        if changed.contains(.accessKey) { dataPlaneKeys.update(from: state) }
+                                        // Settings, tags, TLS settings and data-plane keys change nothing a connection is allowed.
+                                        guard !changed.isSubset(of: [.setting, .tags, .domainConfiguration, .serverCertificate, .accessKey]) else { return }
                                         directory.update(from: state, identities: !changed.isDisjoint(with: [.certificate, .caCertificate, .revocationList]))
                                     })
         self.registry = registry
@@ -118,7 +120,7 @@ public final class PortcullisServer: Sendable {
                         dataEndpointAddress: configuration.serverHostNames.first ?? "localhost",
                         credentials: [SigV4Credential(accessKeyID: admin.accessKeyID, secretAccessKey: admin.secretAccessKey)],
                         serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM,
-                        defaultSecurityPolicy: configuration.tlsSecurityPolicy.rawValue),
+                        defaultSecurityPolicy: configuration.tlsSecurityPolicy.rawValue, dataPlaneKeys: dataPlaneKeys),
                     registry: registry, issuer: preparation.certificateAuthority, dataPlane: host, logger: logger, group: group)
             }
         }

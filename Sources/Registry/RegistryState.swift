@@ -31,6 +31,8 @@ public struct RegistryState: Sendable {
     var serverCertificates: [String: ServerCertificateRecord] = [:]
     /// Name -> domain configuration (`iot:Data-ATS` only once updated).
     var domainConfigurations: [String: DomainConfigurationRecord] = [:]
+    /// Access key id -> a data-plane key with IoT policies.
+    var accessKeys: [String: AccessKeyRecord] = [:]
 
     public init(arns: ARNs, localCA: Certificate? = nil) {
         self.arns = arns
@@ -74,6 +76,9 @@ public struct RegistryState: Sendable {
         }
         guard policyTargets[name, default: []].isEmpty else {
             throw RegistryError(.deleteConflict, "The policy cannot be deleted as the policy is attached to one or more principals (name=\(name))")
+        }
+        guard !accessKeys.values.contains(where: { $0.policyNames.contains(name) }) else {
+            throw RegistryError(.deleteConflict, "The policy cannot be deleted as the policy is attached to one or more access keys (name=\(name))")
         }
         policies[name] = nil
         policyTargets[name] = nil
@@ -147,6 +152,7 @@ public struct RegistryState: Sendable {
                 case .revocationList: revocationLists[key.key] = try decoder.decode(RevocationListRecord.self, from: data)
                 case .serverCertificate: serverCertificates[key.key] = try decoder.decode(ServerCertificateRecord.self, from: data)
                 case .domainConfiguration: domainConfigurations[key.key] = try decoder.decode(DomainConfigurationRecord.self, from: data)
+                case .accessKey: accessKeys[key.key] = try decoder.decode(AccessKeyRecord.self, from: data)
                 case .setting:
                     if key.key == "registrationCode" { registrationCode = try decoder.decode(String.self, from: data) }
                 }
@@ -181,6 +187,7 @@ public struct RegistryState: Sendable {
         diff(revocationLists, old.revocationLists, .revocationList)
         diff(serverCertificates, old.serverCertificates, .serverCertificate)
         diff(domainConfigurations, old.domainConfigurations, .domainConfiguration)
+        diff(accessKeys, old.accessKeys, .accessKey)
         diff(registrationCode.map { ["registrationCode": $0] } ?? [:], old.registrationCode.map { ["registrationCode": $0] } ?? [:], .setting)
         return changes
     }

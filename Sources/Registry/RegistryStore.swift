@@ -34,6 +34,8 @@ public enum RegistryRecordKind: String, Sendable, Hashable, CaseIterable, Codabl
     case serverCertificate = "server-certificate"
     /// Per name: a domain configuration.
     case domainConfiguration = "domain-configuration"
+    /// Per access key id: a data-plane key and its IoT policies.
+    case accessKey = "access-key"
 }
 
 public struct RegistryRecordKey: Sendable, Hashable, Codable {

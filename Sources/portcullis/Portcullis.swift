@@ -11,7 +11,8 @@ struct Portcullis: AsyncParsableCommand {
               portcullis device create my-device     a thing, its key and certificate, and a policy to connect with
               portcullis policy test p.json --action iot:Publish --resource t   decide a request offline
             """,
-        subcommands: [ServeCommand.self, DeviceCommand.self, PolicyCommand.self, CRLCommand.self, ConfigCommand.self, BenchCommand.self],
+        subcommands: [ServeCommand.self, DeviceCommand.self, PolicyCommand.self, CRLCommand.self, AccessKeyCommand.self, ConfigCommand.self,
+                      BenchCommand.self],
         defaultSubcommand: nil
     )
 }
