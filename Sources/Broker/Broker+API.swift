@@ -11,6 +11,12 @@ extension Broker {
         public var httpStatus: Int
         public var message: String
 
+        public init(awsErrorType: String, httpStatus: Int, message: String) {
+            self.awsErrorType = awsErrorType
+            self.httpStatus = httpStatus
+            self.message = message
+        }
+
         static func invalid(_ message: String) -> APIRefusal {
             APIRefusal(awsErrorType: "InvalidRequestException", httpStatus: 400, message: message)
         }
@@ -173,5 +179,74 @@ extension Broker {
         if preventWillMessage { session.pendingWill = nil }
         if cleanSession, let remaining = sessions[key] { removeSession(remaining, at: now) }
         return (true, takeActions())
+    }
+}
+
+/// SendDirectMessage (reference 4.11): one message to one connected client, without a subscription;
+/// the receiver must be allowed iot:Receive on the topic. Not routed, not queued, never retained.
+extension Broker {
+    public enum DirectMessageOutcome: Sendable, Hashable {
+        /// Sent at QoS 0.
+        case sent
+        /// Sent at QoS 1; the PUBACK comes back as `.directMessageAcknowledged(token)`.
+        case awaitingAcknowledgement
+        case refused(APIRefusal)
+    }
+
+    public func sendDirectMessage(clientID: String, _ publish: PublishPacket, confirmation: Bool, token: UInt64,
+                                  at now: BrokerInstant) -> (DirectMessageOutcome, [BrokerAction]) {
+        func refuse(_ type: String, _ status: Int, _ message: String) -> (DirectMessageOutcome, [BrokerAction]) {
+            (.refused(APIRefusal(awsErrorType: type, httpStatus: status, message: message)), takeActions())
+        }
+        if publish.payload.readableBytes > limits.maximumPayloadSize {
+            return refuse("RequestEntityTooLargeException", 413, "The payload is larger than \(limits.maximumPayloadSize) bytes.")
+        }
+        if let problem = topicNameProblem(publish.topic) { return refuse("InvalidRequestException", 400, "The topic is not valid: \(problem).") }
+        if publish.topic.hasPrefix("$") { return refuse("InvalidRequestException", 400, "Direct messages may not use '$' topics.") }
+        if publish.properties.payloadFormat == .utf8, String(validating: publish.payload.readableBytesView, as: UTF8.self) == nil {
+            return refuse("InvalidRequestException", 400, "The payload is declared UTF-8 but is not.")
+        }
+        let session = sessionsByClientID[clientID].flatMap { sessions[$0] }
+        guard let session, let id = session.connection, let connection = connections[id], connection.state == .connected else {
+            return refuse("ResourceNotFoundException", 404, session == nil
+                ? "The client \(clientID) is not connected."
+                : "The client \(clientID) is not connected; its persistent session does not queue direct messages.")
+        }
+        if authorizer != nil {
+            let verdict = session.authorization?.decide(.receive, publish.topic, at: now) ?? .denied("the connection has no authorization")
+            if case .denied(let explanation) = verdict {
+                logDenial(.publishOut, connection, topic: publish.topic, explanation: explanation, at: now)
+                return refuse("ForbiddenException", 403, "The receiver may not receive on this topic: \(explanation)")
+            }
+        }
+        var message = publish
+        message.retain = false
+        message.dup = false
+        message.qos = confirmation ? .atLeastOnce : .atMostOnce
+        message.packetID = nil
+        if confirmation {
+            guard connection.directAcks.count < limits.maximumInflightOutbound else {
+                return refuse("ThrottlingException", 429, "Too many direct messages await this client's acknowledgement.")
+            }
+            var packetID = session.allocatePacketID()
+            while connection.directAcks[packetID] != nil { packetID = session.allocatePacketID() }
+            message.packetID = packetID
+            connection.directAcks[packetID] = token
+        }
+        if session.maximumPacketSize != .max,
+           MQTTPacketEncoder.encodedSize(of: message, version: session.protocolVersion) > session.maximumPacketSize {
+            if let packetID = message.packetID { connection.directAcks[packetID] = nil }
+            return refuse("RequestEntityTooLargeException", 413, "The message is larger than the client's Maximum Packet Size.")
+        }
+        actions.append(.send(id, .publish(message)))
+        if logLevel <= .debug { log(.publishOut, .success, connection, at: now, topic: message.topic, level: .debug) }
+        return (confirmation ? .awaitingAcknowledgement : .sent, takeActions())
+    }
+
+    /// Forgets a direct message whose acknowledgement is no longer awaited (the API call timed out).
+    public func forgetDirectMessage(clientID: String, token: UInt64) {
+        guard let session = sessionsByClientID[clientID].flatMap({ sessions[$0] }), let id = session.connection,
+              let connection = connections[id] else { return }
+        connection.directAcks = connection.directAcks.filter { $0.value != token }
     }
 }

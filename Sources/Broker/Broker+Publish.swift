@@ -354,6 +354,10 @@ extension Broker {
     }
 
     func handlePubAck(_ ack: AckPacket, on connection: Connection, at now: BrokerInstant) {
+        if let token = connection.directAcks.removeValue(forKey: ack.packetID) {
+            actions.append(.directMessageAcknowledged(token: token))
+            return
+        }
         guard let session = connection.session else { return }
         // An unknown packet identifier is ignored: it may be the ack of a message already dropped.
         guard session.acknowledge(ack.packetID) else { return }

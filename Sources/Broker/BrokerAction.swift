@@ -46,6 +46,9 @@ public enum BrokerAction: Sendable, Hashable {
     case resumeReading(ConnectionID)
     /// Write an entry to the IoT event log.
     case log(IoTLogEvent)
+    /// A client acknowledged (PUBACK) the direct message the API sent with this token (SendDirectMessage
+    /// with confirmation).
+    case directMessageAcknowledged(token: UInt64)
 }
 
 /// Why a connection ended, in AWS's lifecycle-event vocabulary (botocore `DisconnectReasonValue`).

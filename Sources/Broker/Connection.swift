@@ -29,6 +29,9 @@ final class Connection {
     /// What this client may do (nil without an authorizer), and what it was made from.
     var authorization: (any ConnectionAuthorization)?
     var authorizationRequest: ConnectAuthorizationRequest?
+    /// Direct messages (SendDirectMessage with confirmation) awaiting their PUBACK: packet id -> token.
+    /// Not session state: never queued, never redelivered.
+    var directAcks: [UInt16: UInt64] = [:]
     var publishBucket: TokenBucket
     var byteBucket: TokenBucket
 

@@ -14,10 +14,11 @@ public protocol DataPlane: Sendable {
     func describeConnection(clientID: String) -> Broker.ConnectionDescription?
     func subscriptions(clientID: String, after filter: String?, limit: Int) -> (page: [(topicFilter: String, qos: Int)], more: Bool)?
     func deleteConnection(clientID: String, cleanSession: Bool, preventWillMessage: Bool) -> Bool
+    func sendDirectMessage(clientID: String, _ publish: PublishPacket, confirmation: Bool, timeout: TimeAmount) async -> Broker.APIRefusal?
 }
 
 /// The iot-data API on the same port as the control plane, chosen by the credential scope's service
-/// (`iotdata`): Publish, GetRetainedMessage, ListRetainedMessages (reference 6). Topics arrive
+/// (`iotdata`): Publish, SendDirectMessage, GetRetainedMessage, ListRetainedMessages (reference 6, 4.11). Topics arrive
 /// percent-encoded (`%24aws%2Fthings`); they are one label even with `%2F`, and a raw `/` works too.
 extension ControlPlane {
     static func addDataPlaneRoutes(to router: Router<ControlPlaneContext>, dataPlane: any DataPlane, registry: Registry) {
@@ -33,28 +34,11 @@ extension ControlPlane {
                 publish.qos = level
             }
             publish.retain = try boolParameter(request, "retain") ?? false
-            publish.properties.contentType = query["contentType"].map(String.init)
-            publish.properties.responseTopic = query["responseTopic"].map(String.init)
             if let expiry = query["messageExpiry"] {
                 guard let seconds = UInt32(expiry) else { throw AWSErrorResponse.invalidRequest("messageExpiry must be a number of seconds.") }
                 publish.properties.messageExpiryInterval = seconds
             }
-            if let format = request.headers[.init("x-amz-mqtt5-payload-format-indicator")!] {
-                switch format {
-                case "UNSPECIFIED_BYTES": publish.properties.payloadFormat = .unspecifiedBytes
-                case "UTF8_DATA": publish.properties.payloadFormat = .utf8
-                default: throw AWSErrorResponse.invalidRequest("x-amz-mqtt5-payload-format-indicator must be UNSPECIFIED_BYTES or UTF8_DATA.")
-                }
-            }
-            if let encoded = request.headers[.init("x-amz-mqtt5-correlation-data")!] {
-                guard let data = Data(base64Encoded: encoded) else {
-                    throw AWSErrorResponse.invalidRequest("x-amz-mqtt5-correlation-data must be base64.")
-                }
-                publish.properties.correlationData = ByteBuffer(data: data)
-            }
-            if let encoded = request.headers[.init("x-amz-mqtt5-user-properties")!] {
-                publish.properties.userProperties = try userProperties(encoded)
-            }
+            try readMQTT5Properties(request, into: &publish)
             try await authorizeData(context, registry, [(.publish, topic)] + (publish.retain ? [(.retainPublish, topic)] : []))
             var request = request
             publish.payload = try await request.collectBody(upTo: context.maxUploadSize)
@@ -63,6 +47,51 @@ extension ControlPlane {
             }
             return try json(["message": "OK", "traceId": context.requestID])
         }
+        router.post("/connections/:clientId/messages") { request, context in
+            try requireDataPlane(context)
+            let clientID = try clientIDParameter(context)
+            guard let topic = request.uri.queryParameters["topic"].map(String.init), !topic.isEmpty else {
+                throw AWSErrorResponse.invalidRequest("topic is required.")
+            }
+            let confirmation = try boolParameter(request, "confirmation") ?? false
+            let timeout = try intParameter(request, "timeout") ?? 5
+            guard (1...30).contains(timeout) else { throw AWSErrorResponse.invalidRequest("timeout must be 1 to 30 seconds.") }
+            var publish = PublishPacket(topic: topic, payload: ByteBuffer(), qos: .atMostOnce)
+            try readMQTT5Properties(request, into: &publish)
+            try await authorizeData(context, registry, [(.sendDirectMessage, clientID)])
+            var request = request
+            publish.payload = try await request.collectBody(upTo: context.maxUploadSize)
+            if let refusal = await dataPlane.sendDirectMessage(clientID: clientID, publish, confirmation: confirmation, timeout: .seconds(Int64(timeout))) {
+                throw AWSErrorResponse(status: refusal.httpStatus, type: refusal.awsErrorType, message: refusal.message)
+            }
+            return try json(["message": "OK", "traceId": context.requestID])
+        }
+    }
+
+    /// `contentType`, `responseTopic` and the `x-amz-mqtt5-*` headers, as Publish and SendDirectMessage take them.
+    static func readMQTT5Properties(_ request: Request, into publish: inout PublishPacket) throws {
+        let query = request.uri.queryParameters
+        publish.properties.contentType = query["contentType"].map(String.init)
+        publish.properties.responseTopic = query["responseTopic"].map(String.init)
+        if let format = request.headers[.init("x-amz-mqtt5-payload-format-indicator")!] {
+            switch format {
+            case "UNSPECIFIED_BYTES": publish.properties.payloadFormat = .unspecifiedBytes
+            case "UTF8_DATA": publish.properties.payloadFormat = .utf8
+            default: throw AWSErrorResponse.invalidRequest("x-amz-mqtt5-payload-format-indicator must be UNSPECIFIED_BYTES or UTF8_DATA.")
+            }
+        }
+        if let encoded = request.headers[.init("x-amz-mqtt5-correlation-data")!] {
+            guard let data = Data(base64Encoded: encoded) else {
+                throw AWSErrorResponse.invalidRequest("x-amz-mqtt5-correlation-data must be base64.")
+            }
+            publish.properties.correlationData = ByteBuffer(data: data)
+        }
+        if let encoded = request.headers[.init("x-amz-mqtt5-user-properties")!] {
+            publish.properties.userProperties = try userProperties(encoded)
+        }
+    }
+
+    static func addRetainedMessageRoutes(to router: Router<ControlPlaneContext>, dataPlane: any DataPlane, registry: Registry) {
         router.get("/retainedMessage/**") { _, context in
             try requireDataPlane(context)
             let topic = try topicParameter(context)

@@ -138,6 +138,7 @@ public final class ControlPlane: Service, Sendable {
         addAuthorizationRoutes(to: router, registry: registry)
         if let dataPlane {
             addDataPlaneRoutes(to: router, dataPlane: dataPlane, registry: registry)
+            addRetainedMessageRoutes(to: router, dataPlane: dataPlane, registry: registry)
             addConnectionRoutes(to: router, dataPlane: dataPlane, registry: registry)
         }
         return router

@@ -2,6 +2,7 @@ import Broker
 import MQTTCore
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 
 /// Owns the one `Broker` behind one lock, and the table from connection ids to channel handlers.
 /// Every event goes through `process`: the broker runs under the lock, and the actions it returns are
@@ -16,6 +17,9 @@ public final class BrokerHost: @unchecked Sendable {
     }
 
     private let lock = NIOLock()
+    /// SendDirectMessage calls waiting for a PUBACK, by token.
+    private let directWaiters = NIOLockedValueBox<[UInt64: EventLoopPromise<Bool>]>([:])
+    private let directTokens = NIOLockedValueBox<UInt64>(1)
     private let broker: Broker
     private var handles: [ConnectionID: Handle] = [:]
     private var nextConnectionID: UInt64 = 1
@@ -68,6 +72,41 @@ public final class BrokerHost: @unchecked Sendable {
     /// ListSubscriptions.
     public func subscriptions(clientID: String, after filter: String?, limit: Int) -> (page: [(topicFilter: String, qos: Int)], more: Bool)? {
         withBroker { $0.subscriptions(clientID: clientID, after: filter, limit: limit) }
+    }
+
+    /// SendDirectMessage: sent at QoS 0, or with `confirmation` at QoS 1 and answered once the client's
+    /// PUBACK arrives; 504 GatewayTimeoutException if it does not within `timeout`.
+    public func sendDirectMessage(clientID: String, _ publish: PublishPacket, confirmation: Bool, timeout: TimeAmount) async -> Broker.APIRefusal? {
+        let token = directTokens.withLockedValue { next -> UInt64 in defer { next += 1 }; return next }
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        // Made only when an acknowledgement is awaited, and always completed: by the PUBACK, the timer or
+        // the refusal, whichever takes it out of the table first (NIO traps on a dropped promise).
+        let acknowledged = confirmation ? loop.makePromise(of: Bool.self) : nil
+        if let acknowledged { directWaiters.withLockedValue { $0[token] = acknowledged } }
+        var outcome = Broker.DirectMessageOutcome.sent
+        process(from: nil) { broker in
+            let (result, actions) = broker.sendDirectMessage(clientID: clientID, publish, confirmation: confirmation, token: token, at: SystemClock.now())
+            outcome = result
+            return actions
+        }
+        switch outcome {
+        case .refused(let refusal):
+            directWaiters.withLockedValue { $0.removeValue(forKey: token) }?.succeed(false)
+            return refusal
+        case .sent:
+            return nil
+        case .awaitingAcknowledgement:
+            guard let acknowledged else { return nil }
+            let timer = loop.scheduleTask(in: timeout) { [directWaiters] in
+                directWaiters.withLockedValue { $0.removeValue(forKey: token) }?.succeed(false)
+            }
+            let acked = (try? await acknowledged.futureResult.get()) ?? false
+            timer.cancel()
+            if acked { return nil }
+            withBroker { $0.forgetDirectMessage(clientID: clientID, token: token) }
+            return Broker.APIRefusal(awsErrorType: "GatewayTimeoutException", httpStatus: 504,
+                                     message: "The client did not acknowledge the message within \(timeout.nanoseconds / 1_000_000_000) s.")
+        }
     }
 
     /// DeleteConnection: whether the client was connected (and is now being disconnected).
@@ -200,7 +239,7 @@ public final class BrokerHost: @unchecked Sendable {
                 switch action {
                 case .send(let id, _), .close(let id), .pauseReading(let id, _), .resumeReading(let id):
                     resolved.append((action, handles[id]))
-                case .log:
+                case .log, .directMessageAcknowledged:
                     resolved.append((action, nil))
                 }
             }
@@ -217,6 +256,10 @@ public final class BrokerHost: @unchecked Sendable {
         for (action, handle) in resolved {
             if case .log(let event) = action {
                 eventSink.record(event)
+                continue
+            }
+            if case .directMessageAcknowledged(let token) = action {
+                if let waiter = directWaiters.withLockedValue({ $0.removeValue(forKey: token) }) { waiter.succeed(true) }
                 continue
             }
             guard let handle else { continue }

@@ -338,7 +338,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                 self.updateReading()
             }
             return false
-        case .log:
+        case .log, .directMessageAcknowledged:
             return false
         }
     }

@@ -9,8 +9,8 @@ struct AccessKeyCommand: AsyncParsableCommand {
         discussion: """
             A key created here may call iot-data operations only, each checked against the IoT policies
             attached to it (iot:Publish and iot:RetainPublish on topic/..., iot:GetRetainedMessage,
-            iot:ListRetainedMessages on *, iot:GetConnection, iot:DeleteConnection and
-            iot:ListSubscriptions on client/...), as AWS checks an IAM principal's policies; the control
+            iot:ListRetainedMessages on *, iot:GetConnection, iot:DeleteConnection, iot:ListSubscriptions
+            and iot:SendDirectMessage on client/...), as AWS checks an IAM principal's policies; the control
             plane answers it 403 AccessDeniedException. The admin key may do anything. Every command goes
             through the running gateway's API (POST/GET/DELETE /access-keys).
             """,

@@ -70,4 +70,45 @@ struct ConnectionAPITests {
         #expect(removed.found && removed.actions.closes(again))
         #expect(h.broker.session(clientID: "dev") == nil, "cleanSession removed it")
     }
+
+    @Test func aDirectMessageGoesToOneClientOnlyAndItsAcknowledgementComesBack() {
+        let h = BrokerHarness()
+        let target = h.connect("target")
+        let bystander = h.connect("bystander")
+        h.subscribe(bystander, "#")
+        let publish = PublishPacket(topic: "direct/cmd", payload: ByteBuffer(string: "go"), qos: .atMostOnce)
+        let (outcome, actions) = h.broker.sendDirectMessage(clientID: "target", publish, confirmation: false, token: 1, at: h.now)
+        #expect(outcome == .sent)
+        #expect(actions.publishes(to: target).map { [$0.topic, $0.payloadString] } == [["direct/cmd", "go"]])
+        #expect(actions.publishes(to: target).first?.packetID == nil)
+        #expect(actions.publishes(to: bystander).isEmpty, "not routed: no subscription needed, none served")
+
+        let (awaiting, sent) = h.broker.sendDirectMessage(clientID: "target", publish, confirmation: true, token: 7, at: h.now)
+        #expect(awaiting == .awaitingAcknowledgement)
+        let delivered = sent.publishes(to: target).first
+        #expect(delivered?.qos == .atLeastOnce && delivered?.packetID != nil && delivered?.retain == false)
+        let acked = h.send(target, .puback(AckPacket(packetID: delivered?.packetID ?? 0)))
+        #expect(acked.contains(.directMessageAcknowledged(token: 7)))
+        #expect(h.broker.session(clientID: "target")?.inflightCount == 0, "never part of the session's in-flight window")
+    }
+
+    @Test func directMessageRefusals() {
+        let h = BrokerHarness()
+        h.connect("target")
+        h.connect("offline", cleanStart: false, sessionExpiry: 600)
+        _ = h.dropConnection(ConnectionID(2))
+        func refusal(_ client: String, _ topic: String, size: Int = 2) -> Int? {
+            let publish = PublishPacket(topic: topic, payload: ByteBuffer(repeating: 0x61, count: size), qos: .atMostOnce)
+            if case .refused(let refusal) = h.broker.sendDirectMessage(clientID: client, publish, confirmation: false, token: 1, at: h.now).0 {
+                return refusal.httpStatus
+            }
+            return nil
+        }
+        #expect(refusal("target", "$aws/things/x") == 400)
+        #expect(refusal("target", "a/+/b") == 400)
+        #expect(refusal("target", "big", size: h.broker.limits.maximumPayloadSize + 1) == 413)
+        #expect(refusal("nobody", "t") == 404)
+        #expect(refusal("offline", "t") == 404, "a persistent session does not queue direct messages")
+        #expect(refusal("target", "t") == nil)
+    }
 }

@@ -130,3 +130,51 @@ def test_delete_connection_with_boto3(data, server, paho):
     data.delete_connection(clientId=quiet_id, cleanSession=True)
     assert signed(server, "GET", f"/connections/{quote(quiet_id, safe='')}")[0] == 404, "cleanSession removed it"
     assert error_of(lambda: data.delete_connection(clientId=unique("absent"))) == ("ResourceNotFoundException", 404)
+
+
+def test_send_direct_message(server, paho, device):
+    from urllib.parse import quote
+    receiver_id = unique("direct")
+    receiver = paho(receiver_id, V5, client_id=receiver_id)
+    bystander = paho(unique("bystander"), V5)
+    bystander.subscribe("direct/#", 1)
+    path = f"/connections/{quote(receiver_id, safe='')}/messages?topic=direct%2Fcmd"
+
+    def post(query: str, payload: bytes = b"go"):
+        from botocore.awsrequest import AWSRequest
+        from botocore.auth import SigV4Auth
+        from botocore.credentials import Credentials
+        key, secret = admin_keys(server)
+        request = AWSRequest(method="POST", url=endpoint(server) + query, data=payload)
+        SigV4Auth(Credentials(key, secret), "iotdata", "us-east-1").add_auth(request)
+        return send_request(server, request)
+
+    status, _, body = post(path)
+    assert status == 200 and body["message"] == "OK" and body["traceId"], body
+    message = receiver.wait_message("direct/cmd")
+    assert message.payload == b"go" and message.qos == 0, "delivered without a subscription"
+    bystander.assert_no_message("direct/cmd", within=0.5)
+    status, _, body = post(path + "&confirmation=true&timeout=5", b"ack me")
+    assert status == 200, body
+    assert receiver.wait_message("direct/cmd", predicate=lambda m: m.payload == b"ack me").qos == 1
+
+    # A client that never acknowledges: 504 after the timeout.
+    import socket, ssl as ssl_module
+    from interop_support import connect_packet
+    silent_id = unique("silent")
+    ctx = ssl_module.create_default_context(cafile=str(device.ca))
+    ctx.load_cert_chain(str(device.cert), str(device.key))
+    raw = ctx.wrap_socket(socket.create_connection(("127.0.0.1", server.port), timeout=10), server_hostname="localhost")
+    try:
+        raw.sendall(connect_packet(silent_id, V5))
+        assert raw.recv(4)[:1] == b"\x20"
+        status, headers, body = post(f"/connections/{silent_id}/messages?topic=direct%2Fcmd&confirmation=true&timeout=1")
+        assert status == 504 and headers["x-amzn-errortype"] == "GatewayTimeoutException", body
+    finally:
+        raw.close()
+    for query, expected in ((f"/connections/{unique('absent')}/messages?topic=t", 404),
+                            (path.replace("direct%2Fcmd", "%24aws%2Fx"), 400),
+                            (f"/connections/{quote(receiver_id, safe='')}/messages", 400),
+                            (path + "&timeout=99", 400)):
+        status, _, body = post(query)
+        assert status == expected, (query, body)
