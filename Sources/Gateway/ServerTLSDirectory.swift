@@ -94,47 +94,59 @@ public final class ServerTLSDirectory: Sendable {
     }
 
     /// Rebuilds the domains from the registry: new or changed ones get a context, unchanged ones keep
-    /// theirs (the cache is keyed by certificate generation and policy).
+    /// theirs (the cache is keyed by certificate generation and policy). Contexts are built outside the
+    /// lock, so handshakes are never held up by a rebuild.
     public func update(from registry: RegistryState) {
         let records = registry.allDomainConfigurations
         let certificates = registry.allServerCertificatesByID
         let defaultRecord = registry.defaultDomainConfiguration
-        state.withLockedValue { state in
-            var used: [String: NIOSSLContext] = [:]
-            // The default domain: the gateway's certificates, the policy UpdateDomainConfiguration set.
-            let policy = defaultRecord.tlsSecurityPolicy ?? state.material.securityPolicy
-            let defaultKey = "default/\(state.defaultGeneration)/\(policy.rawValue)"
-            if let context = state.cache[defaultKey] ?? (try? Self.makeContext(material: state.material, policy: policy, port: port)) {
-                state.defaultContext = context
-                state.defaultPolicy = policy
-                used[defaultKey] = context
-            }
-            var domains: [String: Domain] = [:]
-            for record in records.values where !record.isDefault {
-                var domain = Domain(record: record)
-                let policy = record.tlsSecurityPolicy ?? .default
-                guard let arn = record.serverCertificateArns.first, let id = registry.arns.acmCertificateID(inARN: arn),
-                      let certificate = certificates[id] else {
-                    domain.problem = "its server certificate is not imported"
-                    domains[record.domainName] = domain
-                    continue
-                }
-                let key = "\(id)/\(certificate.generation)/\(policy.rawValue)"
-                if let context = state.cache[key] {
-                    domain.context = context
-                } else {
-                    do {
-                        let material = GatewayTLSMaterial(serverCertificateChainPEM: certificate.servedChainPEM, serverPrivateKeyPEM: certificate.privateKeyPEM,
-                                                          trustedCACertificatesPEM: state.material.trustedCACertificatesPEM, securityPolicy: policy)
-                        domain.context = try Self.makeContext(material: material, policy: policy, port: port)
-                    } catch {
-                        domain.problem = "its server certificate does not load: \(error)"
-                    }
-                }
-                if let context = domain.context { used[key] = context }
+        let (cache, material, generation) = state.withLockedValue { ($0.cache, $0.material, $0.defaultGeneration) }
+        var used: [String: NIOSSLContext] = [:]
+        // The default domain: the gateway's certificates, the policy UpdateDomainConfiguration set.
+        let policy = defaultRecord.tlsSecurityPolicy ?? material.securityPolicy
+        let defaultKey = "default/\(generation)/\(policy.rawValue)"
+        let defaultContext = cache[defaultKey] ?? (try? Self.makeContext(material: material, policy: policy, port: port))
+        if let defaultContext { used[defaultKey] = defaultContext }
+        var domains: [String: Domain] = [:]
+        for record in records.values where !record.isDefault {
+            var domain = Domain(record: record)
+            let policy = record.tlsSecurityPolicy ?? .default
+            guard let arn = record.serverCertificateArns.first, let id = registry.arns.acmCertificateID(inARN: arn),
+                  let certificate = certificates[id] else {
+                domain.problem = "its server certificate is not imported"
                 domains[record.domainName] = domain
+                continue
             }
+            let key = "\(id)/\(certificate.generation)/\(policy.rawValue)"
+            if let context = cache[key] ?? used[key] {
+                domain.context = context
+            } else {
+                do {
+                    let served = GatewayTLSMaterial(serverCertificateChainPEM: certificate.servedChainPEM, serverPrivateKeyPEM: certificate.privateKeyPEM,
+                                                    trustedCACertificatesPEM: material.trustedCACertificatesPEM, securityPolicy: policy)
+                    domain.context = try Self.makeContext(material: served, policy: policy, port: port)
+                } catch {
+                    domain.problem = "its server certificate does not load: \(error)"
+                }
+            }
+            if let context = domain.context { used[key] = context }
+            domains[record.domainName] = domain
+        }
+        state.withLockedValue { state in
             state.domains = domains
+            // Certificate files replaced meanwhile: their context is newer; rebuild it for the policy then.
+            if state.defaultGeneration == generation {
+                if let defaultContext {
+                    state.defaultContext = defaultContext
+                    state.defaultPolicy = policy
+                }
+            } else if let rebuilt = try? Self.makeContext(material: state.material, policy: policy, port: port) {
+                state.defaultContext = rebuilt
+                state.defaultPolicy = policy
+                used["default/\(state.defaultGeneration)/\(policy.rawValue)"] = rebuilt
+            } else {
+                used.merge(state.cache.filter { $0.key.hasPrefix("default/\(state.defaultGeneration)/") }) { new, _ in new }
+            }
             state.cache = used
         }
     }
@@ -142,14 +154,23 @@ public final class ServerTLSDirectory: Sendable {
     /// Replaces the default domain's certificates (rotation of the data folder's files). A set that does
     /// not load is refused and the current one stays in service.
     public func replaceDefaultCertificates(_ material: GatewayTLSMaterial) throws {
-        let policy = state.withLockedValue { $0.defaultPolicy }
-        let context = try Self.makeContext(material: material, policy: policy, port: port)
-        state.withLockedValue { state in
-            state.material = material
-            state.defaultGeneration += 1
-            state.defaultContext = context
-            state.defaultNames = Self.dnsNames(material.serverCertificateChainPEM)
-            state.cache["default/\(state.defaultGeneration)/\(policy.rawValue)"] = context
+        var policy = state.withLockedValue { $0.defaultPolicy }
+        while true {
+            let context = try Self.makeContext(material: material, policy: policy, port: port)
+            let committed = state.withLockedValue { state -> Bool in
+                // The policy changed while the context was built: build again for the current one.
+                guard state.defaultPolicy == policy else {
+                    policy = state.defaultPolicy
+                    return false
+                }
+                state.material = material
+                state.defaultGeneration += 1
+                state.defaultContext = context
+                state.defaultNames = Self.dnsNames(material.serverCertificateChainPEM)
+                state.cache["default/\(state.defaultGeneration)/\(policy.rawValue)"] = context
+                return true
+            }
+            if committed { return }
         }
     }
 

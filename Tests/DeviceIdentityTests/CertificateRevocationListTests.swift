@@ -66,4 +66,42 @@ struct CertificateRevocationListTests {
         #expect(crl.der.count < CertificateRevocationList.maximumBytes)
         #expect(crl.isSigned(by: authority.certificate))
     }
+
+    /// Bad input never crashes the parser: thousands of seeded mutations of a valid list (flipped bytes,
+    /// truncations, duplicated spans) either parse or throw; and what parses never verifies unless the
+    /// signed part is intact.
+    @Test func mutatedListsParseOrThrowAndNeverCrash() throws {
+        let authority = try Fixtures.makeRoot()
+        let devices = try (0..<3).map { try Fixtures.makeClient(from: authority, commonName: "m\($0)") }
+        let crl = try authority.makeRevocationList(revoking: devices.map(\.certificate.serialNumber), thisUpdate: Fixtures.referenceTime,
+                                                   nextUpdate: Fixtures.referenceTime.addingTimeInterval(3600))
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        var parsed = 0, refused = 0
+        for _ in 0..<3000 {
+            var bytes = crl.der
+            switch next() % 3 {
+            case 0:
+                for _ in 0..<(1 + Int(next() % 4)) { bytes[Int(next() % UInt64(bytes.count))] ^= UInt8(truncatingIfNeeded: next() | 1) }
+            case 1:
+                bytes = Array(bytes.prefix(Int(next() % UInt64(bytes.count))))
+            default:
+                let start = Int(next() % UInt64(bytes.count)), length = Int(next() % 16)
+                bytes.insert(contentsOf: bytes[start..<min(bytes.count, start + length)], at: start)
+            }
+            if let mutated = try? CertificateRevocationList(bytes: bytes) {
+                parsed += 1
+                if mutated.isSigned(by: authority.certificate) { #expect(mutated.revokedSerials == crl.revokedSerials) }
+            } else {
+                refused += 1
+            }
+        }
+        #expect(refused > 0 && parsed + refused == 3000)
+    }
 }
