@@ -1,21 +1,36 @@
 import Foundation
 import Hummingbird
+import IoTPolicy
 import NIOConcurrencyHelpers
 import Registry
 
-/// The registry's data-plane access keys as the SigV4 check reads them: a snapshot swapped in after
-/// every change of them, read without waiting for the registry.
+/// The registry's data-plane access keys as the SigV4 check and the iot-data authorization read them:
+/// each key's secret and its policies parsed once, swapped in after every change of the keys or the
+/// policies (inside the registry call that made it), read without waiting for the registry.
 public final class DataPlaneKeys: Sendable {
-    private let secrets = NIOLockedValueBox<[String: String]>([:])
+    private let keys = NIOLockedValueBox<[String: (secret: String, policies: PolicyEvaluator)]>([:])
+    private let arns = NIOLockedValueBox<ARNs?>(nil)
 
     public init() {}
 
     public func update(from state: RegistryState) {
-        let table = Dictionary(uniqueKeysWithValues: state.allAccessKeys.map { ($0.accessKeyID, $0.secretAccessKey) })
-        secrets.withLockedValue { $0 = table }
+        var table: [String: (secret: String, policies: PolicyEvaluator)] = [:]
+        for key in state.allAccessKeys {
+            if let policies = state.accessKeyPolicies(key.accessKeyID) { table[key.accessKeyID] = (key.secretAccessKey, policies) }
+        }
+        keys.withLockedValue { $0 = table }
+        arns.withLockedValue { $0 = state.arns }
     }
 
-    func secret(for accessKeyID: String) -> String? { secrets.withLockedValue { $0[accessKeyID] } }
+    func secret(for accessKeyID: String) -> String? { keys.withLockedValue { $0[accessKeyID]?.secret } }
+
+    /// The decision for one iot-data action of a key; a key that no longer exists is denied.
+    func authorize(_ accessKeyID: String, _ action: IoTAction, resource: String, now: Date) -> (allowed: Bool, explanation: String) {
+        guard let policies = keys.withLockedValue({ $0[accessKeyID]?.policies }), let arns = arns.withLockedValue({ $0 }) else {
+            return (false, "the access key \(accessKeyID.prefix(128)) no longer exists")
+        }
+        return AccessKeyRules.decide(policies, action, resource: resource, arns: arns, now: now)
+    }
 }
 
 /// Data-plane access keys (a Portcullis extension, admin only): `POST /access-keys` with

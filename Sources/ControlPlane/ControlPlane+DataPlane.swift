@@ -3,7 +3,6 @@ import Foundation
 import Hummingbird
 import IoTPolicy
 import MQTTCore
-import Registry
 import NIOCore
 
 /// What the iot-data routes need of the broker. The composition root hands in the gateway's broker.
@@ -21,7 +20,7 @@ public protocol DataPlane: Sendable {
 /// (`iotdata`): Publish, SendDirectMessage, GetRetainedMessage, ListRetainedMessages (reference 6, 4.11). Topics arrive
 /// percent-encoded (`%24aws%2Fthings`); they are one label even with `%2F`, and a raw `/` works too.
 extension ControlPlane {
-    static func addDataPlaneRoutes(to router: Router<ControlPlaneContext>, dataPlane: any DataPlane, registry: Registry) {
+    static func addDataPlaneRoutes(to router: Router<ControlPlaneContext>, dataPlane: any DataPlane, keys: DataPlaneKeys?) {
         router.post("/topics/**") { request, context in
             try requireDataPlane(context)
             let topic = try topicParameter(context)
@@ -39,7 +38,7 @@ extension ControlPlane {
                 publish.properties.messageExpiryInterval = seconds
             }
             try readMQTT5Properties(request, into: &publish)
-            try await authorizeData(context, registry, [(.publish, topic)] + (publish.retain ? [(.retainPublish, topic)] : []))
+            try authorizeData(context, keys, [(.publish, topic)] + (publish.retain ? [(.retainPublish, topic)] : []))
             var request = request
             publish.payload = try await request.collectBody(upTo: context.maxUploadSize)
             if let refusal = dataPlane.publish(publish, principal: context.identity?.accessKeyID ?? "", sourceIP: nil) {
@@ -58,7 +57,7 @@ extension ControlPlane {
             guard (1...30).contains(timeout) else { throw AWSErrorResponse.invalidRequest("timeout must be 1 to 30 seconds.") }
             var publish = PublishPacket(topic: topic, payload: ByteBuffer(), qos: .atMostOnce)
             try readMQTT5Properties(request, into: &publish)
-            try await authorizeData(context, registry, [(.sendDirectMessage, clientID)])
+            try authorizeData(context, keys, [(.sendDirectMessage, clientID)])
             var request = request
             publish.payload = try await request.collectBody(upTo: context.maxUploadSize)
             if let refusal = await dataPlane.sendDirectMessage(clientID: clientID, publish, confirmation: confirmation, timeout: .seconds(Int64(timeout))) {
@@ -91,11 +90,11 @@ extension ControlPlane {
         }
     }
 
-    static func addRetainedMessageRoutes(to router: Router<ControlPlaneContext>, dataPlane: any DataPlane, registry: Registry) {
+    static func addRetainedMessageRoutes(to router: Router<ControlPlaneContext>, dataPlane: any DataPlane, keys: DataPlaneKeys?) {
         router.get("/retainedMessage/**") { _, context in
             try requireDataPlane(context)
             let topic = try topicParameter(context)
-            try await authorizeData(context, registry, [(.getRetainedMessage, topic)])
+            try authorizeData(context, keys, [(.getRetainedMessage, topic)])
             guard let message = dataPlane.retainedMessage(topic: topic) else {
                 throw AWSErrorResponse(status: 404, type: "ResourceNotFoundException", message: "No retained message for the topic.")
             }
@@ -110,7 +109,7 @@ extension ControlPlane {
         router.get("/retainedMessage") { request, context in
             try requireDataPlane(context)
             let (maxResults, after) = try tokenPage(request)
-            try await authorizeData(context, registry, [(.listRetainedMessages, "*")])
+            try authorizeData(context, keys, [(.listRetainedMessages, "*")])
             let (page, more) = dataPlane.retainedSummaries(after: after, limit: maxResults)
             var out: [String: Any] = ["retainedTopics": page.map { message -> [String: Any] in
                 ["topic": message.topic, "payloadSize": message.payloadSize, "qos": message.qos, "lastModifiedTime": message.lastModifiedMilliseconds]
@@ -121,12 +120,12 @@ extension ControlPlane {
     }
 
     /// The connection APIs (reference 4.11): GetConnection, ListSubscriptions, DeleteConnection.
-    static func addConnectionRoutes(to router: Router<ControlPlaneContext>, dataPlane: any DataPlane, registry: Registry) {
+    static func addConnectionRoutes(to router: Router<ControlPlaneContext>, dataPlane: any DataPlane, keys: DataPlaneKeys?) {
         router.get("/connections/:clientId") { request, context in
             try requireDataPlane(context)
             let clientID = try clientIDParameter(context)
             let socket = try boolParameter(request, "includeSocketInformation") ?? false
-            try await authorizeData(context, registry, [(.getConnection, clientID)])
+            try authorizeData(context, keys, [(.getConnection, clientID)])
             guard let description = dataPlane.describeConnection(clientID: clientID) else {
                 throw AWSErrorResponse(status: 404, type: "ResourceNotFoundException", message: "No connection or session for the client id \(clientID).")
             }
@@ -146,7 +145,7 @@ extension ControlPlane {
             try requireDataPlane(context)
             let clientID = try clientIDParameter(context)
             let (maxResults, after) = try tokenPage(request)
-            try await authorizeData(context, registry, [(.listSubscriptions, clientID)])
+            try authorizeData(context, keys, [(.listSubscriptions, clientID)])
             guard let (page, more) = dataPlane.subscriptions(clientID: clientID, after: after, limit: maxResults) else {
                 throw AWSErrorResponse(status: 404, type: "ResourceNotFoundException", message: "No session for the client id \(clientID).")
             }
@@ -159,7 +158,7 @@ extension ControlPlane {
             let clientID = try clientIDParameter(context)
             let clean = try boolParameter(request, "cleanSession") ?? false
             let preventWill = try boolParameter(request, "preventWillMessage") ?? false
-            try await authorizeData(context, registry, [(.deleteConnection, clientID)])
+            try authorizeData(context, keys, [(.deleteConnection, clientID)])
             guard dataPlane.deleteConnection(clientID: clientID, cleanSession: clean, preventWillMessage: preventWill) else {
                 throw AWSErrorResponse(status: 404, type: "ResourceNotFoundException", message: "No connection for the client id \(clientID).")
             }
@@ -169,17 +168,13 @@ extension ControlPlane {
 
     /// An iot-data call's authorization: the admin key may do anything; a data-plane access key only what
     /// its IoT policies allow, every check in turn (403 ForbiddenException with the engine's explanation).
-    static func authorizeData(_ context: ControlPlaneContext, _ registry: Registry, _ checks: [(IoTAction, String)]) async throws {
+    static func authorizeData(_ context: ControlPlaneContext, _ keys: DataPlaneKeys?, _ checks: [(IoTAction, String)]) throws {
         guard !context.isAdmin, let id = context.identity?.accessKeyID else { return }
         let now = Date()
-        let denial = try await registry.read { state throws(RegistryError) -> String? in
-            for (action, resource) in checks {
-                let decision = state.authorizeAccessKey(id, action, resource: resource, now: now)
-                if !decision.allowed { return decision.explanation }
-            }
-            return nil
+        for (action, resource) in checks {
+            let decision = keys?.authorize(id, action, resource: resource, now: now) ?? (allowed: false, explanation: "data-plane keys are not enabled")
+            if !decision.allowed { throw AWSErrorResponse(status: 403, type: "ForbiddenException", message: decision.explanation) }
         }
-        if let denial { throw AWSErrorResponse(status: 403, type: "ForbiddenException", message: denial) }
     }
 
     /// `maxResults` (1-200, default 200) and the key after which `nextToken` (base64) continues.

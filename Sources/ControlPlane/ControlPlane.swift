@@ -137,9 +137,9 @@ public final class ControlPlane: Service, Sendable {
         addTagRoutes(to: router, registry: registry)
         addAuthorizationRoutes(to: router, registry: registry)
         if let dataPlane {
-            addDataPlaneRoutes(to: router, dataPlane: dataPlane, registry: registry)
-            addRetainedMessageRoutes(to: router, dataPlane: dataPlane, registry: registry)
-            addConnectionRoutes(to: router, dataPlane: dataPlane, registry: registry)
+            addDataPlaneRoutes(to: router, dataPlane: dataPlane, keys: configuration.dataPlaneKeys)
+            addRetainedMessageRoutes(to: router, dataPlane: dataPlane, keys: configuration.dataPlaneKeys)
+            addConnectionRoutes(to: router, dataPlane: dataPlane, keys: configuration.dataPlaneKeys)
         }
         return router
     }

@@ -78,7 +78,7 @@ public final class PortcullisServer: Sendable {
                                     observer: { state, changed in
                                         // Domain configurations and their certificates change what TLS serves.
                                         if !changed.isDisjoint(with: [.domainConfiguration, .serverCertificate]) { serverTLS.update(from: state) }
-                                        if changed.contains(.accessKey) { dataPlaneKeys.update(from: state) }
+                                        if !changed.isDisjoint(with: [.accessKey, .policy]) { dataPlaneKeys.update(from: state) }
                                         // Settings, tags, TLS settings and data-plane keys change nothing a connection is allowed.
                                         guard !changed.isSubset(of: [.setting, .tags, .domainConfiguration, .serverCertificate, .accessKey]) else { return }
                                         directory.update(from: state, identities: !changed.isDisjoint(with: [.certificate, .caCertificate, .revocationList]))

@@ -66,10 +66,26 @@ extension RegistryState {
     /// type, or `*` for actions on no one resource (ListRetainedMessages). A key that no longer exists is
     /// denied.
     public func authorizeAccessKey(_ id: String, _ action: IoTAction, resource: String, now: Date) -> (allowed: Bool, explanation: String) {
-        guard let key = accessKeys[id] else { return (false, "the access key \(id.prefix(128)) no longer exists") }
-        let policies = Self.namedPolicies(key.policyNames.compactMap { self.policies[$0] })
+        guard let policies = accessKeyPolicies(id) else { return (false, "the access key \(id.prefix(128)) no longer exists") }
+        return AccessKeyRules.decide(policies, action, resource: resource, arns: arns, now: now)
+    }
+
+    /// A key's policies, parsed (default versions); nil if there is no such key. What the gateway keeps
+    /// per key between registry changes, so a request evaluates and never parses.
+    public func accessKeyPolicies(_ id: String) -> PolicyEvaluator? {
+        guard let key = accessKeys[id] else { return nil }
+        return PolicyEvaluator(policies: Self.namedPolicies(key.policyNames.compactMap { self.policies[$0] }))
+    }
+}
+
+extension AccessKeyRules {
+    /// `resource` is a bare topic or client id put under the action's resource type, or `*` for actions on
+    /// no one resource (ListRetainedMessages).
+    public static func decide(_ policies: PolicyEvaluator, _ action: IoTAction, resource: String, arns: ARNs, now: Date)
+        -> (allowed: Bool, explanation: String)
+    {
         let arn = resource == "*" ? "*" : arns.prefix + action.resourceType + resource
-        let decision = PolicyEvaluator(policies: policies).evaluate(action, resource: arn, context: AuthorizationContext(), now: now)
-        return (decision.isAllowed, decision.explanation(action: action, resource: arn, policyCount: policies.count))
+        let decision = policies.evaluate(action, resource: arn, context: AuthorizationContext(), now: now)
+        return (decision.isAllowed, decision.explanation(action: action, resource: arn, policyCount: policies.policies.count))
     }
 }
