@@ -17,8 +17,8 @@ struct ServeCommand: AsyncParsableCommand {
             PORTCULLIS_LOG_LEVEL), then these flags.
             `portcullis config print-default` prints every key with its default.
 
-            On first start the data folder gets a local root CA and a server certificate for localhost,
-            127.0.0.1, ::1 and any --host-name, and an admin access key for the API (admin/credentials, an
+            On first start the data folder gets a local root CA and server certificates (ECDSA and RSA) for
+            localhost, 127.0.0.1, ::1 and any --host-name (replaced files are picked up without a restart), and an admin access key for the API (admin/credentials, an
             AWS shared credentials file; admin/config holds the matching profile "portcullis"). Logs are
             JSON lines on standard output, IoT events in the AWS IoT log format.
             """

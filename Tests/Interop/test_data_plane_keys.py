@@ -82,6 +82,9 @@ def test_a_data_plane_key_cannot_call_the_control_plane(server, scoped):
     assert aws_error(lambda: iot.list_things()) == ("AccessDeniedException", 403)
     assert aws_error(lambda: iot.create_policy(policyName="sneaky", policyDocument='{"Version":"2012-10-17","Statement":[]}')) \
         == ("AccessDeniedException", 403)
+    acm = boto3.client("acm", region_name="us-east-1", endpoint_url=endpoint(server), verify=str(server.ca_cert),
+                       aws_access_key_id=key, aws_secret_access_key=secret, config=botocore.config.Config(retries={"max_attempts": 1}))
+    assert aws_error(lambda: acm.list_certificates())[0] == "AccessDeniedException", "nor ACM"
 
 
 def test_deleting_the_key_or_its_policy_change_takes_effect_at_once(server):

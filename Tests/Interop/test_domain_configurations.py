@@ -118,6 +118,19 @@ def test_acm_import_describe_list_and_refusals(domain_server, tmp_path):
     acm("delete-certificate", "--certificate-arn", arn)
     gone = awscli(domain_server, "acm", check=False)("describe-certificate", "--certificate-arn", arn)
     assert "ResourceNotFoundException" in gone.stderr
+    foreign = awscli(domain_server, "acm", check=False)("describe-certificate", "--certificate-arn",
+                                                        "arn:aws:acm:eu-west-1:123456789012:certificate/abc")
+    assert foreign.returncode != 0 and "InvalidArnException" in foreign.stderr
+    import boto3
+    from interop_support import admin_keys, aws_error, endpoint
+    key, secret = admin_keys(domain_server)
+    acm_client = boto3.client("acm", region_name="us-east-1", endpoint_url=endpoint(domain_server), verify=str(domain_server.ca_cert),
+                              aws_access_key_id=key, aws_secret_access_key=secret)
+    assert aws_error(lambda: acm_client.list_certificates(NextToken="nope"))[0] == "InvalidArgsException"
+    assert aws_error(lambda: acm_client.list_certificates(MaxItems=5000))[0] in ("ValidationException", "ParamValidationError")
+    unknown = awscli(domain_server, "iot", check=False)("update-domain-configuration", "--domain-configuration-name", "no-such",
+                                                        "--domain-configuration-status", "DISABLED")
+    assert unknown.returncode != 0 and "ResourceNotFoundException" in unknown.stderr
 
 
 def test_sni_selects_the_domain_certificate_and_policy_and_follows_changes(domain_server, tmp_path):
