@@ -26,8 +26,9 @@ public struct SigV4Signer: Sendable {
         return signed
     }
 
-    /// Adds the `X-Amz-*` query parameters of a presigned URL that is valid for `expires` seconds.
-    public func presign(_ request: SigV4Request, at seconds: Int64, expires: Int64) -> SigV4Request {
+    /// Adds the `X-Amz-*` query parameters of a presigned URL that is valid for `expires` seconds (nil:
+    /// no `X-Amz-Expires`, as the AWS IoT Device SDKs sign MQTT-over-WebSocket URLs).
+    public func presign(_ request: SigV4Request, at seconds: Int64, expires: Int64?) -> SigV4Request {
         var signed = request
         let amzDate = SigV4Time.format(seconds)
         let scope = "\(amzDate.prefix(8))/\(region)/\(service)/aws4_request"
@@ -35,9 +36,9 @@ public struct SigV4Signer: Sendable {
             ("X-Amz-Algorithm", SigV4Verifier.algorithm),
             ("X-Amz-Credential", "\(credential.accessKeyID)/\(scope)"),
             ("X-Amz-Date", amzDate),
-            ("X-Amz-Expires", "\(expires)"),
+            ("X-Amz-Expires", expires.map { "\($0)" } ?? ""),
             ("X-Amz-SignedHeaders", "host"),
-        ].map { "\($0.0)=\(SigV4Canonical.encode($0.1, keepSlash: false))" }.joined(separator: "&")
+        ].filter { !$0.1.isEmpty }.map { "\($0.0)=\(SigV4Canonical.encode($0.1, keepSlash: false))" }.joined(separator: "&")
         signed.rawQuery = signed.rawQuery.isEmpty ? parameters : "\(signed.rawQuery)&\(parameters)"
         let signature = computeSignature(signed, signedHeaders: ["host"], payloadHash: request.payloadSHA256,
                                          query: SigV4Canonical.query(signed.rawQueryPairs) ?? "", amzDate: amzDate, scope: scope)

@@ -34,6 +34,7 @@ public enum SigV4Result: Sendable, Hashable {
 public struct SigV4Verifier: Sendable {
     public static let algorithm = "AWS4-HMAC-SHA256"
     public static let unsignedPayload = "UNSIGNED-PAYLOAD"
+    static let securityTokenParameter = "X-Amz-Security-Token"
     public static let emptyPayloadSHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
     public var region: String
@@ -57,8 +58,22 @@ public struct SigV4Verifier: Sendable {
         self.lookup = lookup
     }
 
-    public func verify(_ request: SigV4Request, now: Int64) -> SigV4Result {
-        switch check(request, now: now) {
+    /// How a request may be signed beyond the standard forms.
+    public struct Options: Sendable, Hashable {
+        /// AWS IoT's MQTT-over-WebSocket URLs (reference 2.8): `X-Amz-Security-Token` is appended after
+        /// the signature is computed, so it is not part of the canonical query; and `X-Amz-Expires` may
+        /// be absent (the AWS IoT Device SDKs leave it out), the URL then being valid within the
+        /// clock-skew window of `X-Amz-Date`. This server issues no temporary credentials, so such a
+        /// token proves nothing and is ignored: the signature with the long-term secret decides.
+        public var iotWebSocket: Bool
+
+        public init(iotWebSocket: Bool = false) {
+            self.iotWebSocket = iotWebSocket
+        }
+    }
+
+    public func verify(_ request: SigV4Request, now: Int64, options: Options = .init()) -> SigV4Result {
+        switch check(request, now: now, options: options) {
         case .success(let identity): .verified(identity)
         case .failure(let rejection): .rejected(rejection)
         }
@@ -78,7 +93,7 @@ public struct SigV4Verifier: Sendable {
         var scope: String { "\(scopeDate)/\(region)/\(service)/aws4_request" }
     }
 
-    private func check(_ request: SigV4Request, now: Int64) -> Result<SigV4Identity, SigV4Rejection> {
+    private func check(_ request: SigV4Request, now: Int64, options: Options) -> Result<SigV4Identity, SigV4Rejection> {
         let claim: Claim
         switch parseClaim(request) {
         case .success(let parsed): claim = parsed
@@ -90,7 +105,8 @@ public struct SigV4Verifier: Sendable {
         guard let secret = secrets[claim.accessKeyID] ?? lookup?(claim.accessKeyID) else {
             return .failure(SigV4Rejection(.unknownAccessKey, "The security token included in the request is invalid."))
         }
-        if request.value(of: "x-amz-security-token") != nil || request.rawQueryPairs.contains(where: { $0.key == "X-Amz-Security-Token" }) {
+        let tokenInQuery = request.rawQueryPairs.contains(where: { $0.key == Self.securityTokenParameter })
+        if request.value(of: "x-amz-security-token") != nil || (tokenInQuery && !(options.iotWebSocket && claim.presigned)) {
             // This server issues no temporary credentials, so no session token can be one of its own.
             return .failure(SigV4Rejection(.unknownAccessKey, "The security token included in the request is invalid."))
         }
@@ -103,7 +119,7 @@ public struct SigV4Verifier: Sendable {
         guard services.contains(claim.service) else {
             return .failure(SigV4Rejection(.wrongScope, "Credential should be scoped to correct service: one of \(services.sorted().joined(separator: ", ")), not '\(claim.service.prefix(32))'."))
         }
-        if let rejection = checkTime(claim, signedAt: signedAt, now: now) { return .failure(rejection) }
+        if let rejection = checkTime(claim, signedAt: signedAt, now: now, expiryOptional: options.iotWebSocket) { return .failure(rejection) }
 
         let lowerSigned = claim.signedHeaders
         guard lowerSigned.contains("host") else {
@@ -138,15 +154,22 @@ public struct SigV4Verifier: Sendable {
         }
 
         let excluded = claim.presigned ? "X-Amz-Signature" : nil
-        let pairs = request.rawQueryPairs
-        guard let query = SigV4Canonical.query(pairs, excluding: excluded) else {
-            return .failure(SigV4Rejection(.incompleteSignature, "The query string has a malformed percent escape."))
+        // The IoT SDKs sign without the session token; botocore's presigner signs with it: both verify.
+        var pairSets = [request.rawQueryPairs]
+        if options.iotWebSocket && claim.presigned && tokenInQuery {
+            pairSets.insert(request.rawQueryPairs.filter { $0.key != Self.securityTokenParameter }, at: 0)
+        }
+        var queries: [String] = []
+        for pairs in pairSets {
+            guard let query = SigV4Canonical.query(pairs, excluding: excluded) else {
+                return .failure(SigV4Rejection(.incompleteSignature, "The query string has a malformed percent escape."))
+            }
+            queries.append(query)
+            let literal = SigV4Canonical.literalQuery(pairs, excluding: excluded)
+            if literal != query { queries.append(literal) }
         }
         let key = Self.signingKey(secret: secret, date: claim.scopeDate, region: claim.region, service: claim.service)
         let uri = SigV4Canonical.uri(rawPath: request.rawPath)
-        var queries = [query]
-        let literal = SigV4Canonical.literalQuery(pairs, excluding: excluded)
-        if literal != query { queries.append(literal) }
         for candidate in queries {
             for payloadHash in payloadHashes {
                 let canonical = [request.method, uri, candidate, canonicalHeaders, lowerSigned.joined(separator: ";"), payloadHash]
@@ -161,9 +184,9 @@ public struct SigV4Verifier: Sendable {
         return .failure(SigV4Rejection(.signatureMismatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."))
     }
 
-    private func checkTime(_ claim: Claim, signedAt: Int64, now: Int64) -> SigV4Rejection? {
+    private func checkTime(_ claim: Claim, signedAt: Int64, now: Int64, expiryOptional: Bool) -> SigV4Rejection? {
         let stamp = claim.amzDate
-        if claim.presigned {
+        if claim.presigned && !(expiryOptional && claim.expires == nil) {
             guard let expires = claim.expires, expires >= 1, expires <= maximumPresignedExpirySeconds else {
                 return SigV4Rejection(.incompleteSignature, "X-Amz-Expires must be a whole number of seconds from 1 to \(maximumPresignedExpirySeconds).")
             }
@@ -232,6 +255,9 @@ public struct SigV4Verifier: Sendable {
         guard let credential = fields["X-Amz-Credential"], let signedHeaders = fields["X-Amz-SignedHeaders"],
               let signature = fields["X-Amz-Signature"], let amzDate = fields["X-Amz-Date"] else {
             return .failure(SigV4Rejection(.incompleteSignature, "A presigned request requires X-Amz-Credential, X-Amz-Date, X-Amz-SignedHeaders, X-Amz-Expires and X-Amz-Signature."))
+        }
+        if let raw = fields["X-Amz-Expires"], Int64(raw) == nil {
+            return .failure(SigV4Rejection(.incompleteSignature, "X-Amz-Expires must be a whole number of seconds from 1 to \(maximumPresignedExpirySeconds)."))
         }
         let expires = fields["X-Amz-Expires"].flatMap { Int64($0) }
         return makeClaim(credential: credential, signedHeaders: signedHeaders, signature: signature, amzDate: amzDate,

@@ -24,6 +24,9 @@ public final class DataPlaneKeys: Sendable {
 
     func secret(for accessKeyID: String) -> String? { keys.withLockedValue { $0[accessKeyID]?.secret } }
 
+    /// Whether a data-plane key with this id exists (a WebSocket connection it signed stays connected).
+    public func contains(_ accessKeyID: String) -> Bool { keys.withLockedValue { $0[accessKeyID] != nil } }
+
     /// The decision for one iot-data action of a key; a key that no longer exists is denied.
     func authorize(_ accessKeyID: String, _ action: IoTAction, resource: String, now: Date) -> (allowed: Bool, explanation: String) {
         guard let policies = keys.withLockedValue({ $0[accessKeyID]?.policies }), let arns = arns.withLockedValue({ $0 }) else {

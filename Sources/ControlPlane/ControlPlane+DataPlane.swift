@@ -41,7 +41,8 @@ extension ControlPlane {
             try authorizeData(context, keys, [(.publish, topic)] + (publish.retain ? [(.retainPublish, topic)] : []))
             var request = request
             publish.payload = try await request.collectBody(upTo: context.maxUploadSize)
-            if let refusal = dataPlane.publish(publish, principal: context.identity?.accessKeyID ?? "", sourceIP: nil) {
+            let principal = context.certificateID ?? context.identity?.accessKeyID ?? ""
+            if let refusal = dataPlane.publish(publish, principal: principal, sourceIP: TLSClientPeer.current?.sourceIP) {
                 throw AWSErrorResponse(status: refusal.httpStatus, type: refusal.awsErrorType, message: refusal.message)
             }
             return try json(["message": "OK", "traceId": context.requestID])
@@ -169,7 +170,17 @@ extension ControlPlane {
     /// An iot-data call's authorization: the admin key may do anything; a data-plane access key only what
     /// its IoT policies allow, every check in turn (403 ForbiddenException with the engine's explanation).
     static func authorizeData(_ context: ControlPlaneContext, _ keys: DataPlaneKeys?, _ checks: [(IoTAction, String)]) throws {
-        guard !context.isAdmin, let id = context.identity?.accessKeyID else { return }
+        if let decide = context.certificateAuthorization {
+            if let denial = decide(checks.map { (action: $0.0, resource: $0.1) }) {
+                throw AWSErrorResponse(status: 403, type: "ForbiddenException", message: denial)
+            }
+            return
+        }
+        guard !context.isAdmin, let id = context.identity?.accessKeyID else {
+            // Neither a signature nor a certificate: the middleware refuses such requests before any route.
+            if context.identity == nil { throw AWSErrorResponse(status: 403, type: "ForbiddenException", message: "The request is not authenticated.") }
+            return
+        }
         let now = Date()
         for (action, resource) in checks {
             let decision = keys?.authorize(id, action, resource: resource, now: now) ?? (allowed: false, explanation: "data-plane keys are not enabled")
@@ -199,6 +210,7 @@ extension ControlPlane {
 
     /// iot-data operations answer only requests signed for `iotdata` (or `iotdevicegateway`).
     static func requireDataPlane(_ context: ControlPlaneContext) throws {
+        if context.certificateID != nil { return }
         guard let service = context.identity?.service, service == "iotdata" || service == "iotdevicegateway" else {
             throw AWSErrorResponse(status: 404, type: "UnknownOperationException",
                                    message: "This operation belongs to iot-data; the request was signed for \(context.identity?.service ?? "another service").")

@@ -3,6 +3,7 @@ import DeviceIdentity
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOConcurrencyHelpers
@@ -61,22 +62,27 @@ public final class ControlPlane: Service, Sendable {
 
     /// - Parameter issuer: the gateway's CA, which signs what CreateKeysAndCertificate and
     ///   CreateCertificateFromCsr hand out.
-    public init(configuration: Configuration, registry: Registry, issuer: CertificateAuthority?, dataPlane: (any DataPlane)? = nil, logger: Logger,
-                clock: @escaping @Sendable () -> Int64 = ControlPlane.systemClock,
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
-        self.configuration = configuration
+    public convenience init(configuration: Configuration, registry: Registry, issuer: CertificateAuthority?, dataPlane: (any DataPlane)? = nil, logger: Logger,
+                            clock: @escaping @Sendable () -> Int64 = ControlPlane.systemClock,
+                            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         let router = Self.makeRouter(configuration: configuration, registry: registry, issuer: issuer, dataPlane: dataPlane, clock: clock)
-
         let chain = try NIOSSLCertificate.fromPEMBytes(Array(configuration.serverCertificateChainPEM.utf8))
         let key = try NIOSSLPrivateKey(bytes: Array(configuration.serverPrivateKeyPEM.utf8), format: .pem)
         var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         tls.minimumTLSVersion = .tlsv12
+        try self.init(configuration: configuration, router: router, server: try .tls(.http1(), tlsConfiguration: tls), logger: logger, group: group)
+    }
+
+    /// Serves `router` with `server` (the shared port passes its own TLS and ALPN dispatch).
+    public init(configuration: Configuration, router: Router<ControlPlaneContext>, server: HTTPServerBuilder, logger: Logger,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+        self.configuration = configuration
         let bound = group.next().makePromise(of: SocketAddress.self)
         self.bound = bound
         let settled = self.boundSettled
         self.application = Application(
             router: router,
-            server: try .tls(.http1(), tlsConfiguration: tls),
+            server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in
                 guard let address = channel.localAddress else { return }
@@ -142,6 +148,44 @@ public final class ControlPlane: Service, Sendable {
             addConnectionRoutes(to: router, dataPlane: dataPlane, keys: configuration.dataPlaneKeys)
         }
         return router
+    }
+
+    /// The shared port's HTTPS side (AWS's 443 and 8443, reference 6): the iot-data operations only,
+    /// each request authenticated by SigV4 (admin or data-plane keys) or, without a signature, by the
+    /// connection's TLS client certificate, whose IoT policies then decide it.
+    public static func makeSharedPortRouter(configuration: Configuration, dataPlane: any DataPlane,
+                                            certificates: any CertificateRequestAuthorizer,
+                                            clock: @escaping @Sendable () -> Int64 = ControlPlane.systemClock) -> Router<ControlPlaneContext> {
+        var lookup: (@Sendable (String) -> String?)?
+        if let keys = configuration.dataPlaneKeys { lookup = { keys.secret(for: $0) } }
+        let verifier = SigV4Verifier(credentials: configuration.credentials, region: configuration.region,
+                                     services: ["iotdata", "iotdevicegateway"], lookup: lookup)
+        let router = Router(context: ControlPlaneContext.self)
+        router.add(middleware: SigV4Middleware(verifier: verifier, clock: clock, admins: Set(configuration.credentials.map(\.accessKeyID)),
+                                               certificates: certificates))
+        addDataPlaneRoutes(to: router, dataPlane: dataPlane, keys: configuration.dataPlaneKeys)
+        addRetainedMessageRoutes(to: router, dataPlane: dataPlane, keys: configuration.dataPlaneKeys)
+        addConnectionRoutes(to: router, dataPlane: dataPlane, keys: configuration.dataPlaneKeys)
+        return router
+    }
+
+    /// The verifier of MQTT-over-WebSocket URLs (reference 2.8): presigned for `iotdevicegateway` or
+    /// `iotdata`, the session token outside the signature, `X-Amz-Expires` optional.
+    public static func presignedURLVerifier(configuration: Configuration,
+                                            clock: @escaping @Sendable () -> Int64 = ControlPlane.systemClock)
+        -> @Sendable (SigV4Request) -> Result<String, SigV4Rejection>
+    {
+        var lookup: (@Sendable (String) -> String?)?
+        if let keys = configuration.dataPlaneKeys { lookup = { keys.secret(for: $0) } }
+        let verifier = SigV4Verifier(credentials: configuration.credentials, region: configuration.region,
+                                     services: ["iotdevicegateway", "iotdata"], lookup: lookup)
+        return { request in
+            switch verifier.verify(request, now: clock(), options: .init(iotWebSocket: true)) {
+            case .verified(let identity) where identity.presigned: .success(identity.accessKeyID)
+            case .verified: .failure(SigV4Rejection(.incompleteSignature, "MQTT over WebSocket takes a presigned URL, not an Authorization header."))
+            case .rejected(let rejection): .failure(rejection)
+            }
+        }
     }
 
     static func addRoutes(to router: Router<ControlPlaneContext>, configuration: Configuration) {

@@ -1,6 +1,7 @@
 import AWSSigV4
 import Foundation
 import Hummingbird
+import IoTPolicy
 
 /// The per-request context: who signed the request, once `SigV4Middleware` has verified it.
 public struct ControlPlaneContext: RequestContext {
@@ -8,6 +9,10 @@ public struct ControlPlaneContext: RequestContext {
     public var identity: SigV4Identity?
     /// Signed with an admin key (anything allowed), not a data-plane key (only what its policies allow).
     public var isAdmin = false
+    /// On the shared port, a request without a signature may be authenticated by the connection's TLS
+    /// client certificate: its id, and the decision of its policies for a list of checks.
+    public var certificateID: String?
+    public var certificateAuthorization: (@Sendable ([(action: IoTAction, resource: String)]) -> String?)?
     public var requestID: String
 
     public init(source: Source) {

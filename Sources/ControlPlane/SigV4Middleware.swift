@@ -15,6 +15,9 @@ struct SigV4Middleware: RouterMiddleware {
     let clock: @Sendable () -> Int64
     /// The admin key ids: every other key that verifies is a data-plane key.
     let admins: Set<String>
+    /// On the shared port: decides requests that carry no signature but arrived on a connection with a
+    /// verified client certificate (`TLSClientPeer.current`).
+    var certificates: (any CertificateRequestAuthorizer)?
 
     func handle(_ input: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var request = input
@@ -36,11 +39,31 @@ struct SigV4Middleware: RouterMiddleware {
         for field in request.head.headerFields { headers.append((name: field.name.canonicalName, value: field.value)) }
         let signed = SigV4Request(method: request.method.rawValue, target: request.head.path ?? "/", headers: headers,
                                   payloadSHA256: digest.map { String(format: "%02x", $0) }.joined())
+        let peer = certificates == nil ? nil : TLSClientPeer.current
+        if peer != nil, request.uri.path == "/mqtt" {
+            // Reached only by a request that did not ask for the WebSocket upgrade.
+            return AWSErrorResponse.invalidRequest("GET /mqtt is MQTT over WebSocket: it needs Upgrade: websocket and Sec-WebSocket-Protocol: mqtt.")
+                .response(requestID: context.requestID)
+        }
         switch verifier.verify(signed, now: clock()) {
         case .rejected(let rejection):
+            if rejection.code == .missingAuthentication, let certificates, let peer, let certificateID = peer.certificateID {
+                if let refusal = peer.certificateRefusal {
+                    return AWSErrorResponse(status: 403, type: "ForbiddenException", message: refusal).response(requestID: context.requestID)
+                }
+                context.certificateID = certificateID
+                context.certificateAuthorization = { checks in
+                    certificates.authorize(certificateID: certificateID, sourceIP: peer.sourceIP, serverName: peer.serverName,
+                                           checks: checks, now: Date())
+                }
+                break
+            }
             context.logger.info("request refused", metadata: ["reason": "\(rejection.code)", "path": "\(request.uri.path.prefix(200))"])
             return AWSErrorResponse(rejection).response(requestID: context.requestID)
         case .verified(let identity):
+            if let refusal = peer?.sigV4Refusal {
+                return AWSErrorResponse(status: 403, type: "ForbiddenException", message: refusal).response(requestID: context.requestID)
+            }
             context.identity = identity
             context.isAdmin = admins.contains(identity.accessKeyID)
         }

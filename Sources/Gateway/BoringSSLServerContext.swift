@@ -26,7 +26,7 @@ enum BoringSSLServerContext {
     /// preference (ECDSA before RSA), client certificates requested and checked by the callback.
     static func make(
         policy: TLSSecurityPolicy, port: TLSSecurityPolicy.Port, credentials: [Credential],
-        trustedCACertificatesPEM: String, applicationProtocols: [String] = []
+        trustedCACertificatesPEM: String, applicationProtocols: [String] = [], clientCertificateOptional: Bool = false
     ) throws -> NIOSSLContext {
         guard let first = credentials.first else { throw Failure(description: "no server certificate") }
         let chain = try NIOSSLCertificate.fromPEMBytes(Array(first.chainPEM.utf8))
@@ -37,8 +37,9 @@ enum BoringSSLServerContext {
         configuration.maximumTLSVersion = policy.allowsTLS13 ? .tlsv13 : .tlsv12
         let tls12 = policy.tls12CipherSuitesServed(on: port).map(\.openSSLName).joined(separator: ":")
         if !tls12.isEmpty { configuration.cipherSuites = tls12 }
-        // Requests and requires a client certificate; the custom callback replaces BoringSSL's checks.
-        configuration.certificateVerification = .noHostnameVerification
+        // Requests (and unless optional, requires) a client certificate; the custom callback replaces
+        // BoringSSL's checks of one that is presented.
+        configuration.certificateVerification = clientCertificateOptional ? .optionalVerification : .noHostnameVerification
         configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(trustedCACertificatesPEM.utf8)))
         // No CA list: devices registered under their own CA or without one must not be told to pick a
         // certificate from the gateway's CA (some TLS stacks would then send none).

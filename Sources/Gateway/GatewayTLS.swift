@@ -2,6 +2,7 @@ import DeviceIdentity
 import Foundation
 import NIOCore
 import NIOSSL
+import NIOTLS
 import X509
 
 /// The TLS material of an MQTT listener: the server's certificate chains and keys (an ECDSA one, and
@@ -44,7 +45,7 @@ struct GatewayTLS: Sendable {
 
     /// The name a client asked for, if the server certificate covers it (lower case, no trailing dot).
     func domainName(fromSNI name: String) -> String? {
-        if case .serve(_, let domain) = contexts.select(serverName: name) { return domain }
+        if case .serve(_, let domain, _) = contexts.select(serverName: name) { return domain }
         return nil
     }
 
@@ -55,6 +56,36 @@ struct GatewayTLS: Sendable {
 
     init(material: GatewayTLSMaterial, directory: DeviceDirectory, port: TLSSecurityPolicy.Port = .dedicated) throws {
         self.init(contexts: try ServerTLSDirectory(material: material, port: port), directory: directory)
+    }
+
+    /// Reads the Client Hello's server name, picks the domain configuration for it (its certificate,
+    /// security policy and rules) or refuses it, puts the TLS handler in before `next`, then removes
+    /// itself and hands the bytes to TLS. Its buffer is one TLS record at most. The name becomes
+    /// iot:DomainName only if it is one of the gateway's: a client may send anything. A refusal is
+    /// fired as an error (the next handler logs it as a failed Connect and closes).
+    func makeSNIHandler(channel: any Channel, peerIdentity: PeerIdentityBox, service: ServerTLSDirectory.Service,
+                        before next: any ChannelHandler, served: @escaping (DomainRules) -> Void = { _ in }) -> ByteToMessageHandler<SNIHandler> {
+        let loop = channel.eventLoop
+        return ByteToMessageHandler(SNIHandler { result in
+            var name: String?
+            if case .hostname(let hostname) = result { name = hostname }
+            switch contexts.select(serverName: name, for: service) {
+            case .serve(let context, let domainName, let rules):
+                peerIdentity.serverName = domainName
+                served(rules)
+                do {
+                    try channel.pipeline.syncOperations.addHandler(makeHandler(context: context, peerIdentity: peerIdentity), position: .before(next))
+                } catch {
+                    return loop.makeFailedFuture(error)
+                }
+                return loop.makeSucceededVoidFuture()
+            case .refuse(let reason):
+                peerIdentity.rejected(ClientRejection(code: .domainNotServed, reason: reason))
+                // NIO's SNIHandler does nothing with a failed future: the error is fired here.
+                channel.pipeline.fireErrorCaught(DomainRefused(reason: reason))
+                return loop.makeFailedFuture(DomainRefused(reason: reason))
+            }
+        })
     }
 
     /// A handler for one connection. Verification runs in a task, never on the event loop.

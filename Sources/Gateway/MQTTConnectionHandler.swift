@@ -88,6 +88,12 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
+    /// A connection whose principal was proven before this handler was added (MQTT over WebSocket:
+    /// the upgrade request's SigV4 signature or the TLS client certificate).
+    func authenticated(as principal: String) {
+        register(principal: principal)
+    }
+
     private func register(principal: String) {
         guard let context, active, context.channel.isActive else { return }
         handshakeTimeout?.cancel()
@@ -112,7 +118,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     private func verifyResumedSession(context: ChannelHandlerContext) {
         guard let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate(),
               let der = try? certificate.toDERBytes() else {
-            host.recordHandshakeFailure("resumed TLS session without a client certificate", remote: context.channel.remoteAddress)
+            host.recordHandshakeFailure("MQTT over TLS needs a client certificate and none was presented", remote: context.channel.remoteAddress)
             context.close(promise: nil)
             return
         }

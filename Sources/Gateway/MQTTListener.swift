@@ -95,28 +95,8 @@ public final class MQTTListener: Service, @unchecked Sendable {
                     // certificate and security policy) or refuses it, puts the TLS handler in, then removes
                     // itself and hands the bytes to TLS. Its buffer is one TLS record at most. The name
                     // becomes iot:DomainName only if it is one of the gateway's: a client may send anything.
-                    let loop = channel.eventLoop
                     let decoder = ByteToMessageHandler(MQTTPacketDecoderAdapter(decoder: MQTTPacketDecoder(maximumPacketSize: maximumPacketSize)))
-                    try sync.addHandler(ByteToMessageHandler(SNIHandler { result in
-                        var name: String?
-                        if case .hostname(let hostname) = result { name = hostname }
-                        switch tls.contexts.select(serverName: name) {
-                        case .serve(let context, let domainName):
-                            peerIdentity.serverName = domainName
-                            do {
-                                try channel.pipeline.syncOperations.addHandler(tls.makeHandler(context: context, peerIdentity: peerIdentity),
-                                                                             position: .before(decoder))
-                            } catch {
-                                return loop.makeFailedFuture(error)
-                            }
-                            return loop.makeSucceededVoidFuture()
-                        case .refuse(let reason):
-                            // Logged as a failed Connect by the connection handler, then closed.
-                            peerIdentity.rejected(ClientRejection(code: .domainNotServed, reason: reason))
-                            channel.pipeline.fireErrorCaught(DomainRefused(reason: reason))
-                            return loop.makeFailedFuture(DomainRefused(reason: reason))
-                        }
-                    }))
+                    try sync.addHandler(tls.makeSNIHandler(channel: channel, peerIdentity: peerIdentity, service: .mqtt, before: decoder))
                     try sync.addHandler(decoder)
                     try sync.addHandler(MQTTConnectionHandler(host: host, id: id, peerIdentity: peerIdentity, directory: tls.directory, logger: logger))
                 }

@@ -7,10 +7,18 @@ import Registry
 /// The broker's authorizer backed by the registry: a connection's policies are its certificate's and its
 /// thing's groups' (reference 3.6), compiled once against its variables at CONNECT and again only when
 /// something they were made from changes (a default version, an attachment, the thing, its groups).
-/// Decisions are cached per connection by action and resource name.
+/// Decisions are cached per connection by action and resource name. A connection signed with SigV4
+/// (MQTT over WebSocket) has the access key as its principal: a data-plane key's policies apply, and
+/// an admin key may do anything.
 public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
     let directory: DeviceDirectory
     let arnPrefix: String
+    let adminPrincipals: Set<String>
+
+    /// What an admin access key may do over MQTT: everything.
+    static let adminPolicy = Inputs.PolicyInput(
+        name: "portcullis-admin-access-key", versionID: "1",
+        document: #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#)
 
     private struct Caches {
         /// Parsed and prepared documents by their text: a policy is parsed once, not once per connection.
@@ -21,9 +29,11 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
     private let caches = NIOLockedValueBox(Caches())
     static let maximumCachedEntries = 10_000
 
-    public init(directory: DeviceDirectory, arns: ARNs) {
+    /// - Parameter adminPrincipals: the admin access key ids (SigV4 principals allowed everything).
+    public init(directory: DeviceDirectory, arns: ARNs, adminPrincipals: Set<String> = []) {
         self.directory = directory
         self.arnPrefix = arns.prefix
+        self.adminPrincipals = adminPrincipals
     }
 
     /// What an authorization was made from; equal inputs give equal decisions.
@@ -41,6 +51,11 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
     func inputs(_ request: ConnectAuthorizationRequest, _ registry: (state: RegistryState, index: AuthorizationIndex)) -> Inputs {
         let (state, index) = registry
         let principal = request.connection.principalID
+        if adminPrincipals.contains(principal) { return Inputs(policies: [Self.adminPolicy], thing: nil, thingGroups: []) }
+        if let keyPolicies = state.accessKeyPolicyRecords(principal) {
+            return Inputs(policies: keyPolicies.map { .init(name: $0.name, versionID: $0.defaultVersionID, document: $0.defaultVersion.document) },
+                          thing: nil, thingGroups: [])
+        }
         let policies = state.effectivePolicies(certificateID: principal, clientID: request.clientID, index: index)
         let thing = state.connectedThing(certificateID: principal, clientID: request.clientID, index: index)
         return Inputs(
@@ -113,6 +128,26 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
 }
 
 extension PolicyAuthorizer {
+    /// An HTTPS request authenticated by a client certificate (reference 6): the certificate's policies
+    /// decide every check in turn, with its fields and the source address as variables (HTTPS has no
+    /// client id, so no thing is connected). Nil when all are allowed, else the first denial explained.
+    public func authorizeCertificateRequest(certificateID: String, sourceIP: String?, serverName: String?,
+                                            checks: [(action: IoTAction, resource: String)], now: Date) -> String? {
+        guard directory.admits(certificateID) else { return "the client certificate \(certificateID) is not ACTIVE" }
+        guard let (state, index) = directory.registryState else { return "the registry is not loaded yet" }
+        let policies = state.effectivePolicies(certificateID: certificateID, clientID: nil, index: index)
+        let evaluator = PolicyEvaluator(policies: RegistryState.namedPolicies(policies))
+        var context = state.authorizationContext(certificateID: certificateID, clientID: nil, sourceIP: sourceIP.map(Self.policySourceIP),
+                                                 thing: .some(nil))
+        context.set("iot:DomainName", serverName)
+        for (action, resource) in checks {
+            let arn = resource == "*" ? "*" : arnPrefix + action.resourceType + resource
+            let decision = evaluator.evaluate(action, resource: arn, context: context, now: now)
+            if !decision.isAllowed { return decision.explanation(action: action, resource: arn, policyCount: policies.count) }
+        }
+        return nil
+    }
+
     /// An IPv4 client of a dual-stack listener shows up as `::ffff:a.b.c.d`; policies name it as IPv4.
     static func policySourceIP(_ address: String) -> String {
         let lower = address.lowercased()

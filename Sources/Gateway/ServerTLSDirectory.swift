@@ -13,15 +13,19 @@ import X509
 /// the default certificate files do, so changes apply to the next handshake without a restart;
 /// connections already up keep the context they started with.
 public final class ServerTLSDirectory: Sendable {
-    /// What a listener serves: MQTT over TLS (8883) takes domains for SECURE_MQTT with X.509.
+    /// What a listener serves: MQTT over TLS (8883) takes domains for SECURE_MQTT with X.509; the shared
+    /// port (AWS's 443) takes every application protocol and leaves the choice to ALPN and the request.
     public enum Service: Sendable {
         case mqtt
+        case shared
     }
 
     public enum Selection {
         /// Serve with this context; `domainName` is the name the client asked for when it is one of the
-        /// gateway's (a domain configuration's, or the default certificate's): `iot:DomainName`.
-        case serve(NIOSSLContext, domainName: String?)
+        /// gateway's (a domain configuration's, or the default certificate's): `iot:DomainName`. `rules`
+        /// are the domain's application protocol and authentication type, applied once the shared port
+        /// knows what the connection is.
+        case serve(NIOSSLContext, domainName: String?, rules: DomainRules)
         case refuse(String)
     }
 
@@ -63,7 +67,7 @@ public final class ServerTLSDirectory: Sendable {
         let name = serverName.map(Self.normalize)
         return state.withLockedValue { state in
             guard let name, !name.isEmpty, !Self.isIPLiteral(name) else {
-                return strictSNI ? .refuse("no server name (SNI) was sent and strict SNI is on") : .serve(state.defaultContext, domainName: nil)
+                return strictSNI ? .refuse("no server name (SNI) was sent and strict SNI is on") : .serve(state.defaultContext, domainName: nil, rules: .any)
             }
             if let domain = state.domains[name] {
                 guard domain.record.enabled else { return .refuse("the domain configuration \(domain.record.name) (\(name)) is DISABLED") }
@@ -71,11 +75,11 @@ public final class ServerTLSDirectory: Sendable {
                 guard let context = domain.context else {
                     return .refuse("the domain configuration \(domain.record.name) cannot be served: \(domain.problem ?? "no certificate")")
                 }
-                return .serve(context, domainName: name)
+                return .serve(context, domainName: name, rules: DomainRules(domain.record))
             }
-            if state.defaultNames.contains(name) { return .serve(state.defaultContext, domainName: name) }
+            if state.defaultNames.contains(name) { return .serve(state.defaultContext, domainName: name, rules: .any) }
             return strictSNI ? .refuse("no domain configuration for the server name \(name.prefix(253)) and strict SNI is on")
-                : .serve(state.defaultContext, domainName: nil)
+                : .serve(state.defaultContext, domainName: nil, rules: .any)
         }
     }
 
@@ -88,6 +92,11 @@ public final class ServerTLSDirectory: Sendable {
             }
             guard ["DEFAULT", "AWS_X509"].contains(record.authenticationType) else {
                 return "the domain configuration \(record.name) authenticates with \(record.authenticationType), not X.509"
+            }
+            return nil
+        case .shared:
+            guard !record.authenticationType.hasPrefix("CUSTOM_AUTH") else {
+                return "the domain configuration \(record.name) authenticates with \(record.authenticationType): custom authorizers are not supported yet"
             }
             return nil
         }
@@ -175,8 +184,12 @@ public final class ServerTLSDirectory: Sendable {
     }
 
     static func makeContext(material: GatewayTLSMaterial, policy: TLSSecurityPolicy, port: TLSSecurityPolicy.Port) throws -> NIOSSLContext {
+        // The shared port offers its protocols by ALPN, and a client certificate is optional there
+        // (HTTPS and WebSocket clients may sign with SigV4 instead).
         try BoringSSLServerContext.make(policy: policy, port: port, credentials: material.credentials,
-                                        trustedCACertificatesPEM: material.trustedCACertificatesPEM)
+                                        trustedCACertificatesPEM: material.trustedCACertificatesPEM,
+                                        applicationProtocols: port == .shared ? SharedPortProtocol.offered : [],
+                                        clientCertificateOptional: port == .shared)
     }
 
     static func normalize(_ name: String) -> String {

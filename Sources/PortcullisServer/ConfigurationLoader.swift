@@ -42,6 +42,9 @@ public enum ConfigurationLoader {
         if let value = environment["PORTCULLIS_MQTT_LISTEN"], !value.isEmpty {
             configuration.mqttListen = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         }
+        if let value = environment["PORTCULLIS_SHARED_LISTEN"] {
+            configuration.sharedListen = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
         if let value = environment["PORTCULLIS_API_LISTEN"] {
             configuration.apiListen = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
@@ -79,11 +82,15 @@ public enum ConfigurationLoader {
         var problems: [String] = []
 
         mutating func read(_ object: [String: Any], into c: inout PortcullisConfiguration) {
-            checkKeys(object, path: "", allowed: ["dataDirectory", "mqtt", "api", "tls", "account", "logging", "limits"])
+            checkKeys(object, path: "", allowed: ["dataDirectory", "mqtt", "shared", "api", "tls", "account", "logging", "limits"])
             if let v = string(object, "dataDirectory", path: "") { c.dataDirectory = v }
             if let mqtt = section(object, "mqtt", path: "") {
                 checkKeys(mqtt, path: "mqtt", allowed: ["listen"])
                 if let v = strings(mqtt, "listen", path: "mqtt") { c.mqttListen = v }
+            }
+            if let shared = section(object, "shared", path: "") {
+                checkKeys(shared, path: "shared", allowed: ["listen"])
+                if let v = strings(shared, "listen", path: "shared") { c.sharedListen = v }
             }
             if let api = section(object, "api", path: "") {
                 checkKeys(api, path: "api", allowed: ["listen", "accessKeyID", "secretAccessKey"])
@@ -305,6 +312,9 @@ extension PortcullisConfiguration {
         if limits.maximumPacketSize > 268_435_460 {
             problems.append("limits.maximumPacketSize: MQTT packets cannot exceed 268,435,460 bytes")
         }
+        for address in sharedListen where ListenAddress(address) == nil {
+            problems.append("shared.listen: '\(address)' is not host:port (IPv6 as [::1]:8443, port 0-65535)")
+        }
         for address in apiListen where ListenAddress(address) == nil {
             problems.append("api.listen: '\(address)' is not host:port (IPv6 as [::1]:9443, port 0-65535)")
         }
@@ -335,6 +345,7 @@ extension PortcullisConfiguration {
         var lines: [String] = ["{"]
         lines.append("  \"dataDirectory\": \(q(dataDirectory)),")
         lines.append("  \"mqtt\": { \"listen\": [\(mqttListen.map(q).joined(separator: ", "))] },")
+        lines.append("  \"shared\": { \"listen\": [\(sharedListen.map(q).joined(separator: ", "))] },")
         lines.append("  \"api\": { \"listen\": [\(apiListen.map(q).joined(separator: ", "))] },")
         lines.append("  \"tls\": { \"serverHostNames\": [\(serverHostNames.map(q).joined(separator: ", "))], \"securityPolicy\": \(q(tlsSecurityPolicy.rawValue)), \"strictSNI\": \(strictSNI) },")
         lines.append("  \"account\": { \"id\": \(q(accountID)), \"region\": \(q(region)) },")

@@ -10,6 +10,12 @@ public struct PortcullisConfiguration: Sendable, Hashable {
     /// MQTT over mutual TLS listeners, as `host:port` (IPv6 as `[::1]:8883`). AWS uses port 8883.
     public var mqttListen: [String] = ["0.0.0.0:8883"]
 
+    /// The shared port, like AWS's 443 (reference 1.2): MQTT (ALPN `x-amzn-mqtt-ca`), HTTPS iot-data
+    /// (client certificate or SigV4) and MQTT over WebSocket (`GET /mqtt`, SigV4 presigned URL or client
+    /// certificate) on one TLS port, told apart by ALPN and the request. 8443 by default, since 443 needs
+    /// privileges; set `0.0.0.0:443` where the process may bind it. Empty: no shared port.
+    public var sharedListen: [String] = ["0.0.0.0:8443"]
+
     /// HTTPS listeners of the AWS-compatible API (the `iot` control plane), as `host:port`. Loopback by
     /// default: set `0.0.0.0:9443` to administer from other machines. Empty: no API.
     public var apiListen: [String] = ["127.0.0.1:9443"]

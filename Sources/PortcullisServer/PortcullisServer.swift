@@ -1,6 +1,8 @@
 import AWSSigV4
 import Broker
 import ControlPlane
+import HummingbirdCore
+import IoTPolicy
 import DeviceIdentity
 import Foundation
 import Gateway
@@ -22,6 +24,8 @@ public final class PortcullisServer: Sendable {
     public let listeners: [MQTTListener]
     /// The AWS-compatible API listeners, and the admin key pair that signs requests to them.
     public let controlPlanes: [ControlPlane]
+    /// The shared ports (AWS's 443): MQTT, HTTPS iot-data and MQTT over WebSocket by ALPN and request.
+    public let sharedPorts: [ControlPlane]
     public let adminCredentials: AdminCredentials?
     /// Things, certificates, policies; what devices are admitted by.
     public let registry: Registry
@@ -50,11 +54,22 @@ public final class PortcullisServer: Sendable {
         let directory = DeviceDirectory()
         self.deviceDirectory = directory
         let arns = ARNs(region: configuration.region, accountID: configuration.accountID)
-        let authorizer = PolicyAuthorizer(directory: directory, arns: arns)
+        // The admin key signs API requests, and on the shared port iot-data requests and WebSocket URLs.
+        let admin = configuration.apiListen.isEmpty && configuration.sharedListen.isEmpty ? nil
+            : try dataDirectory.prepareAdminCredentials(configuredAccessKeyID: configuration.apiAccessKeyID,
+                                                        configuredSecret: configuration.apiSecretAccessKey)
+        self.adminCredentials = admin
+        let adminIDs: Set<String> = admin.map { [$0.accessKeyID] } ?? []
+        let dataPlaneKeys = DataPlaneKeys()
+        let authorizer = PolicyAuthorizer(directory: directory, arns: arns, adminPrincipals: adminIDs)
         let broker = Broker(limits: configuration.limits, logLevel: configuration.logLevel,
                             assignedClientIDPrefix: "portcullis-\(UUID().uuidString.prefix(8).lowercased())-",
                             authorizer: authorizer)
-        let host = BrokerHost(broker: broker, eventSink: sink, admits: { directory.admits($0) }, preauthorizer: authorizer)
+        // A connection's principal is a certificate id, or for MQTT over WebSocket signed with SigV4 an
+        // access key: admitted while the certificate is ACTIVE or the key exists.
+        let host = BrokerHost(broker: broker, eventSink: sink,
+                              admits: { adminIDs.contains($0) || dataPlaneKeys.contains($0) || directory.admits($0) },
+                              preauthorizer: authorizer)
         self.host = host
         directory.onUpdate { identitiesChanged in
             // A policy, attachment or thing change cannot un-admit a certificate: only then is every
@@ -68,20 +83,25 @@ public final class PortcullisServer: Sendable {
             trustedCACertificatesPEM: preparation.certificateAuthority.certificatePEM,
             securityPolicy: configuration.tlsSecurityPolicy)
         let serverTLS = try ServerTLSDirectory(material: material, strictSNI: configuration.strictSNI)
-        let dataPlaneKeys = DataPlaneKeys()
+        // The shared port has AWS's 443 column of the policy table, ALPN and optional client certificates.
+        let sharedTLS = try ServerTLSDirectory(material: material, port: .shared, strictSNI: configuration.strictSNI)
         self.serverTLS = serverTLS
         self.certificateReloader = ServerCertificateReloader(dataDirectory: dataDirectory, serverHostNames: configuration.serverHostNames,
-                                                             material: material, contexts: serverTLS, logger: logger)
+                                                             material: material, contexts: [serverTLS, sharedTLS], logger: logger)
         let registry = try Registry(arns: arns,
                                     localCA: preparation.certificateAuthority.certificate,
                                     store: SQLiteRegistryStore(path: dataDirectory.registryDatabasePath),
                                     observer: { state, changed in
                                         // Domain configurations and their certificates change what TLS serves.
-                                        if !changed.isDisjoint(with: [.domainConfiguration, .serverCertificate]) { serverTLS.update(from: state) }
+                                        if !changed.isDisjoint(with: [.domainConfiguration, .serverCertificate]) {
+                                            serverTLS.update(from: state)
+                                            sharedTLS.update(from: state)
+                                        }
                                         if !changed.isDisjoint(with: [.accessKey, .policy]) { dataPlaneKeys.update(from: state) }
-                                        // Settings, tags, TLS settings and data-plane keys change nothing a connection is allowed.
-                                        guard !changed.isSubset(of: [.setting, .tags, .domainConfiguration, .serverCertificate, .accessKey]) else { return }
-                                        directory.update(from: state, identities: !changed.isDisjoint(with: [.certificate, .caCertificate, .revocationList]))
+                                        // Settings, tags and TLS settings change nothing a connection is allowed.
+                                        guard !changed.isSubset(of: [.setting, .tags, .domainConfiguration, .serverCertificate]) else { return }
+                                        // A deleted access key ends the WebSocket connections it signed.
+                                        directory.update(from: state, identities: !changed.isDisjoint(with: [.certificate, .caCertificate, .revocationList, .accessKey]))
                                     })
         self.registry = registry
         let accountID = configuration.accountID
@@ -104,26 +124,38 @@ public final class PortcullisServer: Sendable {
             return MQTTListener(configuration: .init(host: address.host, port: address.port), host: host,
                                 contexts: serverTLS, directory: directory, group: group, logger: logger)
         }
-        if configuration.apiListen.isEmpty {
-            self.adminCredentials = nil
-            self.controlPlanes = []
-        } else {
-            let admin = try dataDirectory.prepareAdminCredentials(configuredAccessKeyID: configuration.apiAccessKeyID,
-                                                                  configuredSecret: configuration.apiSecretAccessKey)
-            self.adminCredentials = admin
-            let preparation = self.preparation
-            self.controlPlanes = try configuration.apiListen.map { text in
-                let address = ListenAddress(text)!
-                return try ControlPlane(
-                    configuration: .init(
-                        host: address.host, port: address.port, region: configuration.region, accountID: configuration.accountID,
-                        dataEndpointAddress: configuration.serverHostNames.first ?? "localhost",
-                        credentials: [SigV4Credential(accessKeyID: admin.accessKeyID, secretAccessKey: admin.secretAccessKey)],
-                        serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM,
-                        defaultSecurityPolicy: configuration.tlsSecurityPolicy.rawValue, dataPlaneKeys: dataPlaneKeys),
-                    registry: registry, issuer: preparation.certificateAuthority, dataPlane: host, logger: logger, group: group)
-            }
+        let preparation = self.preparation
+        func apiConfiguration(_ text: String) -> ControlPlane.Configuration {
+            let address = ListenAddress(text)!
+            return .init(
+                host: address.host, port: address.port, region: configuration.region, accountID: configuration.accountID,
+                dataEndpointAddress: configuration.serverHostNames.first ?? "localhost",
+                credentials: admin.map { [SigV4Credential(accessKeyID: $0.accessKeyID, secretAccessKey: $0.secretAccessKey)] } ?? [],
+                serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM,
+                defaultSecurityPolicy: configuration.tlsSecurityPolicy.rawValue, dataPlaneKeys: dataPlaneKeys)
         }
+        self.controlPlanes = try configuration.apiListen.map { text in
+            try ControlPlane(configuration: apiConfiguration(text), registry: registry, issuer: preparation.certificateAuthority,
+                             dataPlane: host, logger: logger, group: group)
+        }
+        let certificates = CertificatePolicies(authorizer: authorizer)
+        self.sharedPorts = try configuration.sharedListen.map { text in
+            let api = apiConfiguration(text)
+            let router = ControlPlane.makeSharedPortRouter(configuration: api, dataPlane: host, certificates: certificates)
+            let verifyURL = ControlPlane.presignedURLVerifier(configuration: api)
+            let server = HTTPServerBuilder { responder in
+                SharedPortChannel(host: host, contexts: sharedTLS, directory: directory, logger: logger, verifyPresignedURL: verifyURL,
+                                  responder: responder, withPeer: Self.withPeer)
+            }
+            return try ControlPlane(configuration: api, router: router, server: server, logger: logger, group: group)
+        }
+    }
+
+    /// Runs a shared-port connection's HTTPS requests with what the connection knows of its peer.
+    @Sendable static func withPeer(_ peer: SharedPortPeer, _ body: @Sendable () async -> Void) async {
+        let client = TLSClientPeer(certificateID: peer.certificateID, sourceIP: peer.sourceIP, serverName: peer.serverName,
+                                   certificateRefusal: peer.rules.refusal(.https, .certificate), sigV4Refusal: peer.rules.refusal(.https, .sigV4))
+        await TLSClientPeer.$current.withValue(client) { await body() }
     }
 
     /// The payload AWS publishes when a CA's auto-registration registered a certificate (reference 2.3).
@@ -151,7 +183,8 @@ public final class PortcullisServer: Sendable {
     /// Runs until SIGINT or SIGTERM.
     public func run() async throws {
         let group = ServiceGroup(configuration: .init(
-            services: listeners.map { .init(service: $0) } + controlPlanes.map { .init(service: $0) } + [.init(service: certificateReloader)],
+            services: listeners.map { .init(service: $0) } + controlPlanes.map { .init(service: $0) } + sharedPorts.map { .init(service: $0) }
+                + [.init(service: certificateReloader)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
@@ -167,6 +200,17 @@ public final class PortcullisServer: Sendable {
 
     public func stop() async throws {
         for listener in listeners.reversed() { try await listener.stop() }
+    }
+}
+
+/// HTTPS requests authenticated by a client certificate are decided by the certificate's policies.
+struct CertificatePolicies: CertificateRequestAuthorizer {
+    let authorizer: PolicyAuthorizer
+
+    func authorize(certificateID: String, sourceIP: String?, serverName: String?,
+                   checks: [(action: IoTAction, resource: String)], now: Date) -> String? {
+        authorizer.authorizeCertificateRequest(certificateID: certificateID, sourceIP: sourceIP, serverName: serverName,
+                                               checks: checks, now: now)
     }
 }
 

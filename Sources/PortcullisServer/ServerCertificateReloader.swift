@@ -14,13 +14,13 @@ public final class ServerCertificateReloader: Service, Sendable {
     let dataDirectory: DataDirectory
     let serverHostNames: [String]
     let template: GatewayTLSMaterial
-    let contexts: ServerTLSDirectory
+    let contexts: [ServerTLSDirectory]
     let logger: Logger
     private let seen: NIOLockedValueBox<[String: String]>
     public static let interval: Duration = .seconds(5)
     static let renewalInterval: Duration = .seconds(3600)
 
-    public init(dataDirectory: DataDirectory, serverHostNames: [String], material: GatewayTLSMaterial, contexts: ServerTLSDirectory,
+    public init(dataDirectory: DataDirectory, serverHostNames: [String], material: GatewayTLSMaterial, contexts: [ServerTLSDirectory],
                 logger: Logger) {
         self.dataDirectory = dataDirectory
         self.serverHostNames = serverHostNames
@@ -62,7 +62,7 @@ public final class ServerCertificateReloader: Service, Sendable {
         material.rsaServerCertificateChainPEM = rsaChain.isEmpty ? nil : rsaChain
         material.rsaServerPrivateKeyPEM = rsaKey.isEmpty ? nil : rsaKey
         do {
-            try contexts.replaceDefaultCertificates(material)
+            for directory in contexts { try directory.replaceDefaultCertificates(material) }
         } catch {
             // Remember the bad set so it is reported once, not every few seconds.
             seen.withLockedValue { $0 = current }

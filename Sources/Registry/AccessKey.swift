@@ -72,6 +72,11 @@ extension RegistryState {
 
     /// A key's policies, parsed (default versions); nil if there is no such key. What the gateway keeps
     /// per key between registry changes, so a request evaluates and never parses.
+    /// The policies attached to an access key, nil when there is no such key.
+    public func accessKeyPolicyRecords(_ id: String) -> [Policy]? {
+        accessKeys[id].map { key in key.policyNames.compactMap { self.policies[$0] } }
+    }
+
     public func accessKeyPolicies(_ id: String) -> PolicyEvaluator? {
         guard let key = accessKeys[id] else { return nil }
         return PolicyEvaluator(policies: Self.namedPolicies(key.policyNames.compactMap { self.policies[$0] }))

@@ -12,7 +12,7 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run the gateway.",
         discussion: """
             Settings come from defaults, then the JSON file given by --config (or PORTCULLIS_CONFIG), then the
-            environment (PORTCULLIS_DATA_DIR, PORTCULLIS_MQTT_LISTEN, PORTCULLIS_API_LISTEN,
+            environment (PORTCULLIS_DATA_DIR, PORTCULLIS_MQTT_LISTEN, PORTCULLIS_SHARED_LISTEN, PORTCULLIS_API_LISTEN,
             PORTCULLIS_API_ACCESS_KEY_ID, PORTCULLIS_API_SECRET_ACCESS_KEY, PORTCULLIS_TLS_SECURITY_POLICY,
             PORTCULLIS_LOG_LEVEL), then these flags.
             `portcullis config print-default` prints every key with its default.
@@ -32,6 +32,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "MQTT over TLS listen address host:port; repeat for several (default: 0.0.0.0:8883).")
     var mqttListen: [String] = []
+
+    @Option(name: .long, help: "Shared port like AWS's 443 (MQTT by ALPN x-amzn-mqtt-ca, HTTPS iot-data, MQTT over WebSocket at /mqtt) host:port; repeat for several, 'none' for none (default: 0.0.0.0:8443).")
+    var sharedListen: [String] = []
 
     @Option(name: .long, help: "AWS-compatible API (HTTPS, SigV4) listen address host:port; repeat for several, 'none' for no API (default: 127.0.0.1:9443).")
     var apiListen: [String] = []
@@ -58,6 +61,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let dataDir { configuration.dataDirectory = dataDir }
         if !mqttListen.isEmpty { configuration.mqttListen = mqttListen }
         if !apiListen.isEmpty { configuration.apiListen = apiListen == ["none"] ? [] : apiListen }
+        if !sharedListen.isEmpty { configuration.sharedListen = sharedListen == ["none"] ? [] : sharedListen }
         if !hostName.isEmpty { configuration.serverHostNames += hostName }
         if let tlsSecurityPolicy {
             guard let policy = TLSSecurityPolicy(name: tlsSecurityPolicy) else {
@@ -98,17 +102,23 @@ struct ServeCommand: AsyncParsableCommand {
                     api.append((address.ipAddress ?? "", address.port ?? 0))
                 }
             }
+            var shared: [(String, Int)] = []
+            for port in server.sharedPorts {
+                if let address = try? await port.boundAddress {
+                    shared.append((address.ipAddress ?? "", address.port ?? 0))
+                }
+            }
             if let first = api.first {
                 let host = ["0.0.0.0", "127.0.0.1", "::", "::1"].contains(first.0) ? "localhost" : first.0
                 try? server.dataDirectory.writeAdminProfile(region: server.configuration.region,
                                                             endpointURL: "https://\(host.contains(":") ? "[\(host)]" : host):\(first.1)")
             }
-            printListening(server, bound: bound, api: api)
+            printListening(server, bound: bound, shared: shared, api: api)
             if let readyFile {
                 func list(_ addresses: [(String, Int)]) -> String {
                     addresses.map { "{\"host\":\"\($0.0)\",\"port\":\($0.1)}" }.joined(separator: ",")
                 }
-                let json = "{\"mqtt\":[\(list(bound))],\"api\":[\(list(api))],\"dataDirectory\":\(JSONText.quoted(server.dataDirectory.root.path))}\n"
+                let json = "{\"mqtt\":[\(list(bound))],\"shared\":[\(list(shared))],\"api\":[\(list(api))],\"dataDirectory\":\(JSONText.quoted(server.dataDirectory.root.path))}\n"
                 // Written then renamed, so a reader never sees half a file.
                 _ = FileManager.default.createFile(atPath: readyFile + ".tmp", contents: Data(json.utf8))
                 _ = rename(readyFile + ".tmp", readyFile)
@@ -133,12 +143,15 @@ struct ServeCommand: AsyncParsableCommand {
         if !lines.isEmpty { FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8)) }
     }
 
-    func printListening(_ server: PortcullisServer, bound: [(String, Int)], api: [(String, Int)]) {
+    func printListening(_ server: PortcullisServer, bound: [(String, Int)], shared: [(String, Int)], api: [(String, Int)]) {
         let data = server.dataDirectory
         func show(_ list: [(String, Int)]) -> String {
             list.map { $0.0.contains(":") ? "[\($0.0)]:\($0.1)" : "\($0.0):\($0.1)" }.joined(separator: ", ")
         }
         var lines = ["Portcullis: MQTT over mutual TLS on \(show(bound)), data in \(data.root.path)"]
+        if !shared.isEmpty {
+            lines.append("Portcullis: shared port (MQTT by ALPN x-amzn-mqtt-ca, HTTPS iot-data, MQTT over WebSocket at /mqtt) on \(show(shared))")
+        }
         if !api.isEmpty {
             lines.append("Portcullis: AWS IoT API (HTTPS, SigV4) on \(show(api))")
             if server.adminCredentials?.generated == true {

@@ -51,6 +51,37 @@ struct SigV4RejectionTests {
         #expect(rejection(clientVerifier.verify(withToken, now: frozen)) == .unknownAccessKey)
     }
 
+    /// AWS IoT's MQTT-over-WebSocket URLs (reference 2.8): the SDKs append the session token after
+    /// signing and may leave X-Amz-Expires out; only the WebSocket option takes such a URL.
+    @Test func iotWebSocketURLsLeaveTheTokenOutsideTheSignature() {
+        let group = Fixture.loaded.clients
+        let credential = SigV4Credential(accessKeyID: group.accessKeyID, secretAccessKey: group.secretAccessKey)
+        let verifier = SigV4Verifier(credentials: [credential], region: group.region, services: ["iotdevicegateway"])
+        let signer = SigV4Signer(credential: credential, region: group.region, service: "iotdevicegateway")
+        let upgrade = SigV4Request(method: "GET", target: "/mqtt", headers: [(name: "Host", value: "localhost:8443")],
+                                   payloadSHA256: SigV4Verifier.emptyPayloadSHA256)
+        let webSocket = SigV4Verifier.Options(iotWebSocket: true)
+        var sdk = signer.presign(upgrade, at: frozen, expires: nil)
+        #expect(rejection(verifier.verify(sdk, now: frozen)) == .incompleteSignature, "elsewhere X-Amz-Expires is required")
+        #expect(rejection(verifier.verify(sdk, now: frozen + 14 * 60, options: webSocket)) == nil)
+        #expect(rejection(verifier.verify(sdk, now: frozen + 16 * 60, options: webSocket)) == .expired, "no expiry: the skew window")
+        sdk.rawQuery += "&X-Amz-Security-Token=AQoDYXdzEXAMPLE%2B%2F"
+        #expect(rejection(verifier.verify(sdk, now: frozen, options: webSocket)) == nil)
+        #expect(rejection(verifier.verify(sdk, now: frozen)) == .unknownAccessKey, "a session token is refused elsewhere")
+
+        // botocore's presigner signs the token with the rest: that verifies too.
+        var withToken = upgrade
+        withToken.rawQuery = "X-Amz-Security-Token=AQoDYXdzEXAMPLE"
+        #expect(rejection(verifier.verify(signer.presign(withToken, at: frozen, expires: 60), now: frozen, options: webSocket)) == nil)
+
+        var tampered = signer.presign(upgrade, at: frozen, expires: nil)
+        tampered.rawQuery = tampered.rawQuery.replacingOccurrences(of: "X-Amz-SignedHeaders=host", with: "X-Amz-SignedHeaders=host&x=1")
+        #expect(rejection(verifier.verify(tampered, now: frozen, options: webSocket)) == .signatureMismatch)
+        var malformed = signer.presign(upgrade, at: frozen, expires: nil)
+        malformed.rawQuery += "&X-Amz-Expires=soon"
+        #expect(rejection(verifier.verify(malformed, now: frozen, options: webSocket)) == .incompleteSignature)
+    }
+
     @Test func theClockSkewWindowIsFifteenMinutes() {
         let request = fixture("iot:CreateThing")
         #expect(rejection(clientVerifier.verify(request, now: frozen + 14 * 60)) == nil)

@@ -89,6 +89,7 @@ class Server:
         self.host = "localhost"
         self.port = 0
         self.api_port = 0
+        self.shared_port = 0
         self.env = env
         self._devices: dict[str, Device] = {}
         self._mint_lock = threading.Lock()
@@ -98,7 +99,7 @@ class Server:
     def start(self, timeout: float = 20.0) -> "Server":
         self.ready_file.unlink(missing_ok=True)  # a restart must not read the previous run's ports
         cmd = [str(self.binary), "serve", "--data-dir", str(self.data_dir), "--mqtt-listen", "127.0.0.1:0",
-               "--api-listen", "127.0.0.1:0", "--ready-file", str(self.ready_file), "--log-level", self.log_level]
+               "--api-listen", "127.0.0.1:0", "--shared-listen", "127.0.0.1:0", "--ready-file", str(self.ready_file), "--log-level", self.log_level]
         if self.config is not None:
             config_path = self.workdir / "config.json"
             config_path.write_text(json.dumps(self.config))
@@ -118,6 +119,7 @@ class Server:
                 ready = json.loads(self.ready_file.read_text())
                 self.port = int(ready["mqtt"][0]["port"])
                 self.api_port = int(ready["api"][0]["port"])
+                self.shared_port = int(ready["shared"][0]["port"])
                 break
             except (FileNotFoundError, ValueError, KeyError, IndexError):
                 pass
@@ -271,7 +273,7 @@ class PahoClient:
                  clean: bool = True, session_expiry: int | None = None, keepalive: int = 60,
                  will: dict | None = None, connect_properties: dict | None = None,
                  certfile: Path | str | None = "device", keyfile: Path | str | None = "device",
-                 ca: Path | None = None):
+                 ca: Path | None = None, port: int | None = None, ws_path: str | None = None):
         self.server = server
         self.device = device
         self.client_id = client_id
@@ -280,10 +282,14 @@ class PahoClient:
         self.session_expiry = session_expiry
         self.keepalive = keepalive
         self.connect_properties = connect_properties or {}
+        # `ws_path`: MQTT over WebSocket (subprotocol mqtt) to that path of `port`, the shared port.
+        self.port = port or server.port
         protocol = mqtt.MQTTv5 if version == V5 else mqtt.MQTTv311
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=protocol, clean_session=None if version == V5 else clean,
-                                  reconnect_on_failure=False)
+                                  reconnect_on_failure=False, transport="websockets" if ws_path else "tcp")
+        if ws_path:
+            self.client.ws_set_options(path=ws_path)
         cert = device.cert if certfile == "device" else certfile
         key = device.key if keyfile == "device" else keyfile
         self.client.tls_set(ca_certs=str(ca or device.ca), certfile=str(cert) if cert else None,
@@ -373,8 +379,8 @@ class PahoClient:
             kwargs["clean_start"] = self.clean
             kwargs["properties"] = props
         try:
-            self.client.connect(self.server.host, self.server.port, keepalive=self.keepalive, **kwargs)
-        except (ssl.SSLError, OSError) as error:
+            self.client.connect(self.server.host, self.port, keepalive=self.keepalive, **kwargs)
+        except (ssl.SSLError, OSError, mqtt.WebsocketConnectionError) as error:
             self.connect_error = error
             return False
         self.client.loop_start()
