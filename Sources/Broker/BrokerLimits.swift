@@ -57,6 +57,8 @@ public struct BrokerLimits: Sendable, Hashable {
     public var maximumRetainedBytes: Int = 256 * 1024 * 1024
     /// Seconds a new connection has to finish the TLS handshake, and then again to send CONNECT.
     public var connectTimeout: UInt32 = 10
+    /// Seconds an MQTT-over-WebSocket connection signed with SigV4 may last (AWS: 24 hours).
+    public var webSocketSigV4Lifetime: UInt32 = 86_400
 
     public init() {}
 

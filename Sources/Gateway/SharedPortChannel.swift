@@ -166,7 +166,9 @@ public struct SharedPortChannel: ServerChildChannel {
     }
 
     /// The WebSocket upgrade of `GET /mqtt`: who the client is, or nil (and why) when it is not upgraded.
-    func webSocketPrincipal(_ head: HTTPRequestHead, peerIdentity: PeerIdentityBox, rules: DomainRules) -> Result<String, WebSocketRefusal> {
+    func webSocketPrincipal(_ head: HTTPRequestHead, peerIdentity: PeerIdentityBox, rules: DomainRules)
+        -> Result<(id: String, sigV4: Bool), WebSocketRefusal>
+    {
         let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         guard path == "/mqtt" else { return .failure(.notMQTT) }
         let protocols = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map { $0.lowercased() }
@@ -182,14 +184,14 @@ public struct SharedPortChannel: ServerChildChannel {
             switch verifyPresignedURL(request) {
             case .success(let accessKeyID):
                 guard host.admits(accessKeyID) else { return .failure(.refused(403, "The access key \(accessKeyID) may not connect.")) }
-                return .success(accessKeyID)
+                return .success((accessKeyID, true))
             case .failure(let rejection):
                 return .failure(.refused(403, rejection.message))
             }
         }
         if let certificateID = peerIdentity.certificateID {
             if let refusal = rules.refusal(.webSocket, .certificate) { return .failure(.refused(403, refusal)) }
-            return .success(certificateID)
+            return .success((certificateID, false))
         }
         return .failure(.refused(403, "MQTT over WebSocket needs a SigV4 presigned URL (X-Amz-Signature) or a TLS client certificate."))
     }
@@ -279,7 +281,7 @@ final class SharedPortDispatcher: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func refuse(_ reason: String, context: ChannelHandlerContext) {
-        port.host.recordHandshakeFailure(reason, remote: context.channel.remoteAddress)
+        port.host.recordConnectFailure(reason, remote: context.channel.remoteAddress)
         context.close(promise: nil)
     }
 
@@ -313,15 +315,15 @@ final class SharedPortDispatcher: ChannelInboundHandler, RemovableChannelHandler
         let remote = context.channel.remoteAddress
         let peer = SharedPortPeer(certificateID: peerIdentity.certificateID, serverName: peerIdentity.serverName,
                                   sourceIP: remote?.ipAddress.map(PolicyAuthorizer.policySourceIP), rules: rules)
-        let principal = NIOLockedValueBox<String?>(nil)
+        let principal = NIOLockedValueBox<(id: String, sigV4: Bool)?>(nil)
         let refusal = NIOLockedValueBox<(status: Int, message: String)?>(nil)
         let maximumFrame = port.host.limits.maximumPacketSize + 16
         let upgrader = NIOTypedWebSocketServerUpgrader<SharedPortChannel.Dispatch>(
             maxFrameSize: min(maximumFrame, Int(UInt32.max)),
             shouldUpgrade: { channel, head in
                 switch port.webSocketPrincipal(head, peerIdentity: peerIdentity, rules: rules) {
-                case .success(let id):
-                    principal.withLockedValue { $0 = id }
+                case .success(let authenticated):
+                    principal.withLockedValue { $0 = authenticated }
                     var headers = HTTPHeaders()
                     headers.add(name: "Sec-WebSocket-Protocol", value: "mqtt")
                     return channel.eventLoop.makeSucceededFuture(headers)
@@ -330,19 +332,30 @@ final class SharedPortDispatcher: ChannelInboundHandler, RemovableChannelHandler
                 case .failure(.refused(let status, let reason)):
                     // NIO then fails the upgrade; the prelude handler below answers with this reason.
                     refusal.withLockedValue { $0 = (status, reason) }
-                    port.host.recordHandshakeFailure("MQTT over WebSocket refused: \(reason)", remote: channel.remoteAddress)
+                    port.host.recordConnectFailure("MQTT over WebSocket refused: \(reason)", remote: channel.remoteAddress)
                     return channel.eventLoop.makeSucceededFuture(nil)
                 }
             },
             upgradePipelineHandler: { channel, _ in
                 channel.eventLoop.makeCompletedFuture {
-                    guard let id = principal.withLockedValue({ $0 }) else { throw ChannelError.inappropriateOperationForState }
+                    guard let (id, sigV4) = principal.withLockedValue({ $0 }) else { throw ChannelError.inappropriateOperationForState }
                     let host = port.host
                     let decoder = ByteToMessageHandler(MQTTPacketDecoderAdapter(decoder: MQTTPacketDecoder(maximumPacketSize: host.limits.maximumPacketSize)))
                     let handler = MQTTConnectionHandler(host: host, id: host.makeConnectionID(), peerIdentity: peerIdentity,
                                                         directory: port.tls.directory, logger: port.logger)
                     try channel.pipeline.syncOperations.addHandlers([WebSocketMQTTBridge(), decoder, handler])
                     handler.authenticated(as: id)
+                    if sigV4 {
+                        // Signed connections end after a day (limits.webSocketSigV4Lifetime), as AWS ends
+                        // them (reference 1.3); the client signs a new URL.
+                        let seconds = host.limits.webSocketSigV4Lifetime
+                        let expiry = channel.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) {
+                            host.recordConnectFailure("MQTT over WebSocket signed with SigV4 closed after \(seconds) s",
+                                                      reason: "WEBSOCKET_TTL_EXPIRATION", remote: channel.remoteAddress)
+                            channel.close(promise: nil)
+                        }
+                        channel.closeFuture.whenComplete { _ in expiry.cancel() }
+                    }
                     return .pipeline
                 }
             })
@@ -473,7 +486,7 @@ final class CustomAuthorizerRefusal: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        host.recordHandshakeFailure("ALPN mqtt (custom authorizer) refused for client \(connect.clientID.prefix(128)): \(Self.reason)",
+        host.recordConnectFailure("ALPN mqtt (custom authorizer) refused for client \(connect.clientID.prefix(128)): \(Self.reason)",
                                     remote: context.channel.remoteAddress)
         var connack = ConnAckPacket(reasonCode: connect.protocolVersion == .v5 ? .badAuthenticationMethod : .notAuthorized)
         if connect.protocolVersion == .v5 { connack.properties.reasonString = Self.reason }

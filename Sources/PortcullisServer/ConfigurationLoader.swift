@@ -205,13 +205,15 @@ public enum LimitKey: String, CaseIterable, Sendable {
     case maximumInflightOutbound, receiveMaximum, publishesPerSecond, bytesPerSecond, topicAliasMaximum
     case minimumKeepAlive, maximumKeepAlive, maximumSessionExpiry, persistentSessionExpiry, maximumMessageExpiry
     case maximumQueuedMessages, backPressureTimeoutMilliseconds, qos1RetryWindow, maximumRetainedMessages, maximumRetainedBytes, connectTimeout
+    case webSocketSigV4Lifetime
 
     /// Largest accepted value: what the field (or the MQTT field it feeds) can hold.
     var maximum: Int {
         switch self {
         case .minimumKeepAlive, .maximumKeepAlive, .maximumInflightOutbound, .receiveMaximum, .topicAliasMaximum:
             65_535
-        case .maximumSessionExpiry, .persistentSessionExpiry, .maximumMessageExpiry, .qos1RetryWindow, .connectTimeout:
+        case .maximumSessionExpiry, .persistentSessionExpiry, .maximumMessageExpiry, .qos1RetryWindow, .connectTimeout,
+             .webSocketSigV4Lifetime:
             Int(UInt32.max)
         case .maximumClientIDLength, .maximumTopicLength, .maximumShareNameLength:
             65_535
@@ -259,6 +261,7 @@ public enum LimitKey: String, CaseIterable, Sendable {
         case .maximumRetainedMessages: l.maximumRetainedMessages
         case .maximumRetainedBytes: l.maximumRetainedBytes
         case .connectTimeout: Int(l.connectTimeout)
+        case .webSocketSigV4Lifetime: Int(l.webSocketSigV4Lifetime)
         }
     }
 
@@ -288,6 +291,7 @@ public enum LimitKey: String, CaseIterable, Sendable {
         case .maximumRetainedMessages: l.maximumRetainedMessages = v
         case .maximumRetainedBytes: l.maximumRetainedBytes = v
         case .connectTimeout: l.connectTimeout = UInt32(clamping: v)
+        case .webSocketSigV4Lifetime: l.webSocketSigV4Lifetime = UInt32(clamping: v)
         }
     }
 }

@@ -19,7 +19,7 @@ import urllib.parse
 
 import pytest
 
-from interop_support import (MOSQUITTO_PUB, V311, V5, VERSION_IDS, VERSIONS, PahoClient, admin_keys, awscli,
+from interop_support import (MOSQUITTO_PUB, V311, V5, VERSION_IDS, VERSIONS, PahoClient, Server, admin_keys, awscli,
                              connect_packet, iot_client, unique, wait_until)
 from test_data_plane_keys import make_key
 from test_domain_configurations import make_server_certificate
@@ -382,3 +382,29 @@ def test_a_domains_protocol_and_authentication_rules_apply_on_the_shared_port(se
     finally:
         iot("update-domain-configuration", "--domain-configuration-name", name, "--domain-configuration-status", "DISABLED")
         iot("delete-domain-configuration", "--domain-configuration-name", name)
+
+
+def test_sigv4_websocket_connections_end_after_their_lifetime(portcullis_bin, tmp_path):
+    """AWS closes SigV4 WebSocket connections after 24 hours (reference 1.3); here after
+    limits.webSocketSigV4Lifetime, lowered to 2 s. A certificate-authenticated one is not limited."""
+    srv = Server(portcullis_bin, tmp_path / "ttl", config={"limits": {"webSocketSigV4Lifetime": 2}}).start()
+    try:
+        device = srv.mint("ttl-device")
+        key, secret = admin_keys(srv)
+        mark = srv.log_mark()
+        signed = PahoClient(srv, device, unique("ws-ttl"), V5, certfile=None, keyfile=None, ca=srv.ca_cert,
+                            port=srv.shared_port, ws_path=presign(srv, key, secret))
+        by_cert = PahoClient(srv, device, unique("ws-ttl-cert"), V5, port=srv.shared_port, ws_path="/mqtt")
+        try:
+            signed.connect()
+            by_cert.connect()
+            assert signed.wait_disconnected(timeout=6) is not None
+            entry = srv.wait_log(mark, eventType="Connect", status="Failure", reason="WEBSOCKET_TTL_EXPIRATION")
+            assert "after 2 s" in entry["details"]
+            by_cert.assert_no_message(within=0.5)
+            assert by_cert.connected_ok and not by_cert.disconnects
+        finally:
+            signed.close()
+            by_cert.close()
+    finally:
+        srv.stop()
