@@ -51,6 +51,8 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
+        // The device shadow's semantics (reference 5): documents, merge, delta, versions, errors. No I/O.
+        .target(name: "DeviceShadow"),
         // UTC calendar arithmetic for AWS timestamps. No Foundation.
         .target(name: "CivilTime"),
         // AWS Signature Version 4: verification (header and presigned forms) and signing. No I/O, no clock.
@@ -71,7 +73,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "MQTTCore", "Broker", "DeviceIdentity", "CivilTime", "Registry", "IoTPolicy", "IPAddressText", "AWSSigV4",
+                "MQTTCore", "Broker", "DeviceIdentity", "CivilTime", "Registry", "IoTPolicy", "IPAddressText", "AWSSigV4", "DeviceShadow",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -103,13 +105,13 @@ let package = Package(
         // The registry in SQLite (GRDB): WAL, named migrations, one transaction per operation.
         .target(
             name: "RegistrySQLite",
-            dependencies: ["Registry", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["Registry", "DeviceShadow", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // The AWS-compatible HTTPS API (Hummingbird): SigV4 on every request, AWS error shapes.
         .target(
             name: "ControlPlane",
             dependencies: [
-                "AWSSigV4", "Registry", "DeviceIdentity", "Broker", "MQTTCore", "IoTPolicy",
+                "AWSSigV4", "Registry", "DeviceIdentity", "Broker", "MQTTCore", "IoTPolicy", "DeviceShadow",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -129,7 +131,8 @@ let package = Package(
             name: "PortcullisServer",
             dependencies: [
                 "Gateway", "Broker", "DeviceIdentity", "MQTTCore", "ControlPlane", "AWSSigV4", "Registry", "RegistrySQLite",
-                "IoTPolicy",
+                "IoTPolicy", "DeviceShadow",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -203,6 +206,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "IoTPolicyTests", dependencies: ["IoTPolicy", "IPAddressText"]),
+        .testTarget(name: "DeviceShadowTests", dependencies: ["DeviceShadow"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistrySQLite", "DeviceIdentity", .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"), .product(name: "Crypto", package: "swift-crypto"), "IoTPolicy"]),
         .testTarget(
             name: "ControlPlaneTests",
@@ -234,7 +238,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "PortcullisTesting", "PortcullisServer", "Gateway", "MQTTCore", "DeviceIdentity", "Registry",
+                "PortcullisTesting", "PortcullisServer", "Gateway", "MQTTCore", "DeviceIdentity", "Registry", "DeviceShadow", "Broker",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

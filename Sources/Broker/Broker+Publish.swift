@@ -89,9 +89,12 @@ extension Broker {
         if let problem = topicNameProblem(publish.topic) {
             return reject(.topicNameInvalid, "TOPIC_NAME_INVALID", problem)
         }
-        if publish.topic.hasPrefix("$") {
+        let serviceRequest = publish.topic.hasPrefix("$") && isServiceRequest(publish.topic)
+        if publish.topic.hasPrefix("$") && !serviceRequest {
             return reject(.notAuthorized, "AUTHORIZATION_FAILURE", "devices may not publish to reserved '$' topics")
         }
+        // A request is answered, never kept: its RETAIN flag is ignored (no PUBACK code could refuse it).
+        if serviceRequest { publish.retain = false }
         if authorizer != nil {
             guard let authorization = connection.authorization else {
                 return reject(.notAuthorized, "AUTHORIZATION_FAILURE", "the connection has no authorization")
@@ -122,6 +125,10 @@ extension Broker {
             actions.append(.send(id, .puback(AckPacket(packetID: packetID))))
         }
         route(message, at: now)
+        if serviceRequest {
+            actions.append(.serviceRequest(ServiceRequest(topic: publish.topic, payload: publish.payload,
+                                                          clientID: connection.clientID, principalID: connection.info.principalID)))
+        }
     }
 
     /// MQTT 5 reason string, unless the client asked for no problem information.

@@ -25,6 +25,9 @@ public final class Broker {
     var nextSessionKey: SessionKey = 1
     var nextAssignedID: UInt64 = 1
     let assignedClientIDPrefix: String
+    /// Reserved `$` topics devices may publish to, because a service answers them (the shadow's
+    /// request topics); every other `$` topic is refused.
+    let isServiceRequest: @Sendable (String) -> Bool
     /// Lifecycle `versionNumber` per client id, with the time of its last disconnect (reset after an hour).
     var lifecycleVersions: [String: (version: Int, lastDisconnect: BrokerInstant?)] = [:]
     var lastHousekeeping: BrokerInstant?
@@ -37,7 +40,8 @@ public final class Broker {
     /// - Parameter assignedClientIDPrefix: prefix of client ids the broker assigns to MQTT 5 clients that
     ///   send none; make it unique per process so ids are not reused across restarts.
     public init(limits: BrokerLimits = BrokerLimits(), logLevel: IoTLogLevel = .info, assignedClientIDPrefix: String = "portcullis-",
-                authorizer: (any BrokerAuthorizer)? = nil) {
+                authorizer: (any BrokerAuthorizer)? = nil, isServiceRequest: @escaping @Sendable (String) -> Bool = { _ in false }) {
+        self.isServiceRequest = isServiceRequest
         self.limits = limits
         self.authorizer = authorizer
         self.logLevel = logLevel

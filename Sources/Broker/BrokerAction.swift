@@ -1,3 +1,4 @@
+import NIOCore
 import MQTTCore
 
 /// Identifies one network connection for its whole life. Never reused within a process.
@@ -49,6 +50,24 @@ public enum BrokerAction: Sendable, Hashable {
     /// A client acknowledged (PUBACK) the direct message the API sent with this token (SendDirectMessage
     /// with confirmation).
     case directMessageAcknowledged(token: UInt64)
+    /// A device published to a service's request topic (`isServiceRequest`: the device shadow's
+    /// get/update/delete): authorized and acknowledged like any PUBLISH, for the service to answer.
+    case serviceRequest(ServiceRequest)
+}
+
+/// A PUBLISH to a service request topic, as the broker accepted it.
+public struct ServiceRequest: Sendable, Hashable {
+    public var topic: String
+    public var payload: ByteBuffer
+    public var clientID: String
+    public var principalID: String
+
+    public init(topic: String, payload: ByteBuffer, clientID: String, principalID: String) {
+        self.topic = topic
+        self.payload = payload
+        self.clientID = clientID
+        self.principalID = principalID
+    }
 }
 
 /// Why a connection ended, in AWS's lifecycle-event vocabulary (botocore `DisconnectReasonValue`).

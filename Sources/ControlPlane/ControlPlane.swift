@@ -33,10 +33,13 @@ public final class ControlPlane: Service, Sendable {
         public var defaultSecurityPolicy: String
         /// The registry's data-plane access keys (nil: only the admin keys verify).
         public var dataPlaneKeys: DataPlaneKeys?
+        /// The device shadow service for the iot-data shadow operations (nil: not served).
+        public var shadows: (any ShadowDataPlane)?
 
         public init(host: String, port: Int, region: String, accountID: String, dataEndpointAddress: String,
                     credentials: [SigV4Credential], serverCertificateChainPEM: String, serverPrivateKeyPEM: String,
-                    defaultSecurityPolicy: String = "IoTSecurityPolicy_TLS13_1_2_2022_10", dataPlaneKeys: DataPlaneKeys? = nil) {
+                    defaultSecurityPolicy: String = "IoTSecurityPolicy_TLS13_1_2_2022_10", dataPlaneKeys: DataPlaneKeys? = nil,
+                    shadows: (any ShadowDataPlane)? = nil) {
             self.host = host
             self.port = port
             self.region = region
@@ -47,6 +50,7 @@ public final class ControlPlane: Service, Sendable {
             self.serverPrivateKeyPEM = serverPrivateKeyPEM
             self.defaultSecurityPolicy = defaultSecurityPolicy
             self.dataPlaneKeys = dataPlaneKeys
+            self.shadows = shadows
         }
     }
 
@@ -147,6 +151,7 @@ public final class ControlPlane: Service, Sendable {
             addRetainedMessageRoutes(to: router, dataPlane: dataPlane, keys: configuration.dataPlaneKeys)
             addConnectionRoutes(to: router, dataPlane: dataPlane, keys: configuration.dataPlaneKeys)
         }
+        if let shadows = configuration.shadows { addShadowRoutes(to: router, shadows: shadows, keys: configuration.dataPlaneKeys) }
         return router
     }
 
@@ -166,6 +171,7 @@ public final class ControlPlane: Service, Sendable {
         addDataPlaneRoutes(to: router, dataPlane: dataPlane, keys: configuration.dataPlaneKeys)
         addRetainedMessageRoutes(to: router, dataPlane: dataPlane, keys: configuration.dataPlaneKeys)
         addConnectionRoutes(to: router, dataPlane: dataPlane, keys: configuration.dataPlaneKeys)
+        if let shadows = configuration.shadows { addShadowRoutes(to: router, shadows: shadows, keys: configuration.dataPlaneKeys) }
         return router
     }
 

@@ -20,6 +20,8 @@ public final class BrokerHost: @unchecked Sendable {
     /// SendDirectMessage calls waiting for a PUBACK, by token.
     private let directWaiters = NIOLockedValueBox<[UInt64: EventLoopPromise<Bool>]>([:])
     private let directTokens = NIOLockedValueBox<UInt64>(1)
+    /// Who answers PUBLISHes to service request topics (the device shadow).
+    private let serviceRequests = NIOLockedValueBox<(@Sendable (ServiceRequest) -> Void)?>(nil)
     private let broker: Broker
     private var handles: [ConnectionID: Handle] = [:]
     private var nextConnectionID: UInt64 = 1
@@ -43,6 +45,11 @@ public final class BrokerHost: @unchecked Sendable {
         self.eventSink = eventSink
         self.admits = admits
         self.preauthorizer = preauthorizer
+    }
+
+    /// Sets who answers service requests (called outside the broker's lock, in order of arrival).
+    public func onServiceRequest(_ handler: @escaping @Sendable (ServiceRequest) -> Void) {
+        serviceRequests.withLockedValue { $0 = handler }
     }
 
     /// Publish from the HTTPS data plane: routed under the lock like any PUBLISH; the refusal, if any.
@@ -239,7 +246,7 @@ public final class BrokerHost: @unchecked Sendable {
                 switch action {
                 case .send(let id, _), .close(let id), .pauseReading(let id, _), .resumeReading(let id):
                     resolved.append((action, handles[id]))
-                case .log, .directMessageAcknowledged:
+                case .log, .directMessageAcknowledged, .serviceRequest:
                     resolved.append((action, nil))
                 }
             }
@@ -260,6 +267,10 @@ public final class BrokerHost: @unchecked Sendable {
             }
             if case .directMessageAcknowledged(let token) = action {
                 if let waiter = directWaiters.withLockedValue({ $0.removeValue(forKey: token) }) { waiter.succeed(true) }
+                continue
+            }
+            if case .serviceRequest(let request) = action {
+                serviceRequests.withLockedValue { $0 }?(request)
                 continue
             }
             guard let handle else { continue }

@@ -344,7 +344,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                 self.updateReading()
             }
             return false
-        case .log, .directMessageAcknowledged:
+        case .log, .directMessageAcknowledged, .serviceRequest:
             return false
         }
     }

@@ -1,5 +1,6 @@
 import AWSSigV4
 import Broker
+import DeviceShadow
 import ControlPlane
 import HummingbirdCore
 import IoTPolicy
@@ -8,6 +9,7 @@ import Foundation
 import Gateway
 import Logging
 import MQTTCore
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Registry
@@ -34,6 +36,8 @@ public final class PortcullisServer: Sendable {
     /// MQTT listeners; and what reloads the default certificate files when they change.
     public let serverTLS: ServerTLSDirectory
     public let certificateReloader: ServerCertificateReloader
+    /// The device shadow service on the broker and the iot-data API.
+    public let shadows: ShadowGateway
     let logger: Logger
 
     public init(
@@ -64,7 +68,7 @@ public final class PortcullisServer: Sendable {
         let authorizer = PolicyAuthorizer(directory: directory, arns: arns, adminPrincipals: adminIDs)
         let broker = Broker(limits: configuration.limits, logLevel: configuration.logLevel,
                             assignedClientIDPrefix: "portcullis-\(UUID().uuidString.prefix(8).lowercased())-",
-                            authorizer: authorizer)
+                            authorizer: authorizer, isServiceRequest: ShadowGateway.isRequestTopic)
         // A connection's principal is a certificate id, or for MQTT over WebSocket signed with SigV4 an
         // access key: admitted while the certificate is ACTIVE or the key exists.
         let host = BrokerHost(broker: broker, eventSink: sink,
@@ -88,10 +92,25 @@ public final class PortcullisServer: Sendable {
         self.serverTLS = serverTLS
         self.certificateReloader = ServerCertificateReloader(dataDirectory: dataDirectory, serverHostNames: configuration.serverHostNames,
                                                              material: material, contexts: [serverTLS, sharedTLS], logger: logger)
+        // Shadows live in the registry's database; the service answers MQTT and HTTPS requests.
+        let store = try SQLiteRegistryStore(path: dataDirectory.registryDatabasePath)
+        let shadows = ShadowGateway(service: ShadowService(store: store), host: host)
+        self.shadows = shadows
+        host.onServiceRequest { shadows.handle($0) }
+        let knownThings = NIOLockedValueBox<Set<String>?>(nil)
         let registry = try Registry(arns: arns,
                                     localCA: preparation.certificateAuthority.certificate,
-                                    store: SQLiteRegistryStore(path: dataDirectory.registryDatabasePath),
+                                    store: store,
                                     observer: { state, changed in
+                                        if changed.contains(.thing) {
+                                            // A deleted thing's shadows are deleted with it.
+                                            let names = state.thingNames
+                                            let gone = knownThings.withLockedValue { known in
+                                                defer { known = names }
+                                                return known.map { $0.subtracting(names) } ?? []
+                                            }
+                                            if !gone.isEmpty { Task { for name in gone { await shadows.thingDeleted(name) } } }
+                                        }
                                         // Domain configurations and their certificates change what TLS serves.
                                         if !changed.isDisjoint(with: [.domainConfiguration, .serverCertificate]) {
                                             serverTLS.update(from: state)
@@ -132,7 +151,7 @@ public final class PortcullisServer: Sendable {
                 dataEndpointAddress: configuration.serverHostNames.first ?? "localhost",
                 credentials: admin.map { [SigV4Credential(accessKeyID: $0.accessKeyID, secretAccessKey: $0.secretAccessKey)] } ?? [],
                 serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM,
-                defaultSecurityPolicy: configuration.tlsSecurityPolicy.rawValue, dataPlaneKeys: dataPlaneKeys)
+                defaultSecurityPolicy: configuration.tlsSecurityPolicy.rawValue, dataPlaneKeys: dataPlaneKeys, shadows: shadows)
         }
         self.controlPlanes = try configuration.apiListen.map { text in
             try ControlPlane(configuration: apiConfiguration(text), registry: registry, issuer: preparation.certificateAuthority,
@@ -211,6 +230,12 @@ struct CertificatePolicies: CertificateRequestAuthorizer {
                    checks: [(action: IoTAction, resource: String)], now: Date) -> String? {
         authorizer.authorizeCertificateRequest(certificateID: certificateID, sourceIP: sourceIP, serverName: serverName,
                                                checks: checks, now: now)
+    }
+}
+
+extension ShadowGateway: ShadowDataPlane {
+    public func shadow(_ operation: ShadowOperation, on id: ShadowID, payload: [UInt8]) async -> Result<ShadowOutcome, ShadowError> {
+        await perform(operation, on: id, payload: payload)
     }
 }
 

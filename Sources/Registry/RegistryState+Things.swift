@@ -20,6 +20,9 @@ extension RegistryState {
         return thing
     }
 
+    /// Every thing's name (the gateway notices deleted things by comparing these).
+    public var thingNames: Set<String> { Set(things.keys) }
+
     public func thing(named name: String) throws(RegistryError) -> Thing {
         guard let thing = things[name] else {
             throw RegistryError(.resourceNotFound, "Thing \(name.prefix(128)) cannot be found.")

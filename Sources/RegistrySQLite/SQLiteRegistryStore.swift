@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import DeviceShadow
 import Registry
 
 /// The registry in SQLite (GRDB): one file in the data folder, WAL mode, append-only named migrations,
@@ -46,6 +47,17 @@ public final class SQLiteRegistryStore: RegistryStore, Sendable {
             try db.drop(table: "policy")
             try db.drop(table: "thing")
         }
+        // Device shadows: one row per thing and shadow name ('' for the classic shadow), the document as
+        // JSON. Apart from the records, which the registry loads whole at start: shadows are read on use.
+        migrator.registerMigration("v4-shadows") { db in
+            try db.create(table: "shadow", options: [.withoutRowID]) { table in
+                table.column("thing", .text).notNull()
+                table.column("name", .text).notNull()
+                table.column("present", .boolean).notNull()
+                table.column("data", .blob).notNull()
+                table.primaryKey(["thing", "name"])
+            }
+        }
         return migrator
     }
 
@@ -71,6 +83,37 @@ public final class SQLiteRegistryStore: RegistryStore, Sendable {
             for key in changes.deletions {
                 try db.execute(sql: "DELETE FROM record WHERE kind = ? AND key = ?", arguments: [key.kind.rawValue, key.key])
             }
+        }
+    }
+}
+
+/// Shadows in the same database file: each save is its own transaction, durable (synchronous=FULL)
+/// before it returns, so an update is on disk before `/update/accepted` is sent.
+extension SQLiteRegistryStore: ShadowStore {
+    public func loadShadow(_ id: ShadowID) throws -> Shadow? {
+        let data = try pool.read { db in
+            try Data.fetchOne(db, sql: "SELECT data FROM shadow WHERE thing = ? AND name = ?", arguments: [id.thingName, id.shadowName ?? ""])
+        }
+        return try data.map { try JSONDecoder().decode(Shadow.self, from: $0) }
+    }
+
+    public func saveShadow(_ id: ShadowID, _ shadow: Shadow) throws {
+        let data = try JSONEncoder().encode(shadow)
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO shadow (thing, name, present, data) VALUES (?, ?, ?, ?)
+                ON CONFLICT(thing, name) DO UPDATE SET present = excluded.present, data = excluded.data
+                """, arguments: [id.thingName, id.shadowName ?? "", shadow.exists, data])
+        }
+    }
+
+    public func deleteShadows(thingName: String) throws {
+        try pool.write { db in try db.execute(sql: "DELETE FROM shadow WHERE thing = ?", arguments: [thingName]) }
+    }
+
+    public func namedShadows(thingName: String) throws -> [String] {
+        try pool.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM shadow WHERE thing = ? AND name <> '' AND present ORDER BY name", arguments: [thingName])
         }
     }
 }

@@ -1,0 +1,113 @@
+import Broker
+import DeviceShadow
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The device shadow on the broker (reference 5.1): requests published to
+/// `$aws/things/<thing>/shadow[/name/<shadow>]/{get,update,delete}` are answered on `/accepted` or
+/// `/rejected`, updates also on `/update/delta` and `/update/documents`, all through the broker, so
+/// every subscriber allowed `iot:Receive` gets them. HTTPS requests (iot-data) go through the same
+/// service and publish the same messages, except errors.
+///
+/// MQTT requests are answered in the order they arrived, one at a time (a single consumer); at most
+/// `maximumInFlightPerThing` requests per thing wait (429 beyond, as AWS), and `maximumInFlight` in all,
+/// so a flood costs bounded memory.
+public final class ShadowGateway: Sendable {
+    public static let maximumInFlightPerThing = 10
+    public static let maximumInFlight = 10_000
+
+    let service: ShadowService
+    let host: BrokerHost
+    private let inFlight = NIOLockedValueBox<(total: Int, perThing: [String: Int])>((0, [:]))
+    private let requests: AsyncStream<(ShadowTopic, [UInt8])>.Continuation
+
+    public init(service: ShadowService, host: BrokerHost) {
+        self.service = service
+        self.host = host
+        let (stream, continuation) = AsyncStream<(ShadowTopic, [UInt8])>.makeStream()
+        self.requests = continuation
+        Task { [service, host, inFlight] in
+            for await (topic, payload) in stream {
+                let result = await service.perform(topic.operation, on: topic.id, payload: payload, now: Self.now())
+                Self.release(topic.id.thingName, inFlight)
+                Self.publish(result, topic.operation, topic.id, host: host, fromMQTT: true)
+            }
+        }
+    }
+
+    deinit { requests.finish() }
+
+    /// Whether `topic` is a shadow request topic (for the broker's `isServiceRequest`).
+    public static func isRequestTopic(_ topic: String) -> Bool { ShadowTopic(topic) != nil }
+
+    /// A PUBLISH the broker accepted on a request topic.
+    public func handle(_ request: ServiceRequest) {
+        guard let topic = ShadowTopic(request.topic) else { return }
+        let payload = Array(request.payload.readableBytesView)
+        guard acquire(topic.id.thingName) else {
+            let token = try? ShadowRules.clientToken(ofRequest: payload).get()
+            Self.publish(.failure(ShadowError(429, ShadowError.tooManyRequests.message, clientToken: token ?? nil)), topic.operation, topic.id,
+                         host: host, fromMQTT: true)
+            return
+        }
+        requests.yield((topic, payload))
+    }
+
+    /// An HTTPS request (GetThingShadow, UpdateThingShadow, DeleteThingShadow).
+    public func perform(_ operation: ShadowOperation, on id: ShadowID, payload: [UInt8]) async -> Result<ShadowOutcome, ShadowError> {
+        guard acquire(id.thingName) else { return .failure(.tooManyRequests) }
+        let result = await service.perform(operation, on: id, payload: payload, now: Self.now())
+        Self.release(id.thingName, inFlight)
+        Self.publish(result, operation, id, host: host, fromMQTT: false)
+        return result
+    }
+
+    public func namedShadows(thingName: String, after token: String?, pageSize: Int) async -> Result<(names: [String], next: String?), ShadowError> {
+        await service.namedShadows(thingName: thingName, after: token, pageSize: pageSize)
+    }
+
+    /// The thing was deleted from the registry: its shadows go too.
+    public func thingDeleted(_ thingName: String) async {
+        await service.deleteShadows(thingName: thingName)
+    }
+
+    /// Requests of a thing waiting or running.
+    func inFlight(for thing: String) -> Int { inFlight.withLockedValue { $0.perThing[thing, default: 0] } }
+
+    private func acquire(_ thing: String) -> Bool {
+        inFlight.withLockedValue { state in
+            let count = state.perThing[thing, default: 0]
+            guard count < Self.maximumInFlightPerThing, state.total < Self.maximumInFlight else { return false }
+            state.perThing[thing] = count + 1
+            state.total += 1
+            return true
+        }
+    }
+
+    private static func release(_ thing: String, _ inFlight: NIOLockedValueBox<(total: Int, perThing: [String: Int])>) {
+        inFlight.withLockedValue { state in
+            state.total -= 1
+            let count = state.perThing[thing, default: 1] - 1
+            state.perThing[thing] = count > 0 ? count : nil
+        }
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+    /// What a request's outcome publishes. Errors go to /rejected only for MQTT requests (HTTPS answers
+    /// them itself), and a GET over HTTPS is answered only to its caller.
+    private static func publish(_ result: Result<ShadowOutcome, ShadowError>, _ operation: ShadowOperation, _ id: ShadowID,
+                                host: BrokerHost, fromMQTT: Bool) {
+        let base = "\(id.topicPrefix)/\(operation.rawValue)"
+        switch result {
+        case .success(let outcome):
+            if operation == .get && !fromMQTT { return }
+            host.publishServiceEvent(topic: "\(base)/accepted", payload: outcome.accepted)
+            if let delta = outcome.delta { host.publishServiceEvent(topic: "\(base)/delta", payload: delta) }
+            if let documents = outcome.documents { host.publishServiceEvent(topic: "\(base)/documents", payload: documents) }
+        case .failure(let error):
+            if fromMQTT { host.publishServiceEvent(topic: "\(base)/rejected", payload: error.document(timestamp: now())) }
+        }
+    }
+}
