@@ -48,7 +48,9 @@ extension Broker {
                                      message: "The payload is larger than \(limits.maximumPayloadSize) bytes."), "PAYLOAD_LIMIT_EXCEEDED")
         }
         if let problem = topicNameProblem(publish.topic) { return refuse(.invalid("The topic is not valid: \(problem)."), "TOPIC_NAME_INVALID") }
-        if publish.topic.hasPrefix("$") {
+        // The shadow's request topics may be published over HTTPS too, as on AWS; other `$` topics not.
+        let serviceRequest = publish.topic.hasPrefix("$") && isServiceRequest(publish.topic)
+        if publish.topic.hasPrefix("$") && !serviceRequest {
             return refuse(APIRefusal(awsErrorType: "ForbiddenException", httpStatus: 403,
                                      message: "Publishing to reserved '$' topics is not allowed."), "AUTHORIZATION_FAILURE")
         }
@@ -60,6 +62,7 @@ extension Broker {
         }
         var publish = publish
         publish.packetID = nil
+        if serviceRequest { publish.retain = false }
         let message = StoredMessage(publish, at: now, publisher: nil, maximumExpiry: limits.maximumMessageExpiry, compact: false)
         if publish.retain {
             var stored = message
@@ -74,6 +77,9 @@ extension Broker {
                                             principalID: principal, sourceIP: sourceIP, topicName: publish.topic, retain: publish.retain)))
         }
         route(message, at: now)
+        if serviceRequest {
+            actions.append(.serviceRequest(ServiceRequest(topic: publish.topic, payload: publish.payload, clientID: "", principalID: principal)))
+        }
         return (nil, takeActions())
     }
 

@@ -305,6 +305,14 @@ final class SharedPortDispatcher: ChannelInboundHandler, RemovableChannelHandler
         let host = port.host
         let decoder = ByteToMessageHandler(MQTTPacketDecoderAdapter(decoder: MQTTPacketDecoder(maximumPacketSize: host.limits.maximumPacketSize)))
         try context.pipeline.syncOperations.addHandlers([decoder, CustomAuthorizerRefusal(host: host)], position: .after(self))
+        Self.closeUnlessDone(context.channel, within: host.limits.connectTimeout, done: context.channel.closeFuture)
+    }
+
+    /// A client that finished TLS must then speak (send CONNECT, or its first request) within the
+    /// connect timeout, or be closed: an idle socket must not be held forever.
+    static func closeUnlessDone(_ channel: any Channel, within seconds: UInt32, done: EventLoopFuture<some Sendable>) {
+        let timer = channel.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) { channel.close(promise: nil) }
+        done.whenComplete { _ in timer.cancel() }
     }
 
     /// Anything else is HTTP/1.1, with the WebSocket upgrade of `GET /mqtt`.
@@ -384,6 +392,7 @@ final class SharedPortDispatcher: ChannelInboundHandler, RemovableChannelHandler
         try context.pipeline.syncOperations.addHandler(prelude)
         let channel = context.channel
         result.whenComplete { _ in channel.pipeline.syncOperations.removeHandler(prelude, promise: nil) }
+        Self.closeUnlessDone(channel, within: port.host.limits.connectTimeout, done: result)
         return result
     }
 

@@ -98,6 +98,8 @@ public final class PortcullisServer: Sendable {
         self.shadows = shadows
         host.onServiceRequest { shadows.handle($0) }
         let knownThings = NIOLockedValueBox<Set<String>?>(nil)
+        // The state the last registry event was computed from (registry events diff against it).
+        let previousState = NIOLockedValueBox<RegistryState?>(nil)
         let registry = try Registry(arns: arns,
                                     localCA: preparation.certificateAuthority.certificate,
                                     store: store,
@@ -110,6 +112,16 @@ public final class PortcullisServer: Sendable {
                                                 return known.map { $0.subtracting(names) } ?? []
                                             }
                                             if !gone.isEmpty { Task { for name in gone { await shadows.thingDeleted(name) } } }
+                                        }
+                                        let before = previousState.withLockedValue { previous in
+                                            defer { previous = state }
+                                            return previous
+                                        }
+                                        if let before, !changed.isDisjoint(with: [.thing, .thingType, .thingGroup, .groupMemberships]) {
+                                            for event in RegistryEvents.between(before, state, accountID: configuration.accountID,
+                                                                                nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000)) {
+                                                host.publishServiceEvent(topic: event.topic, payload: event.payload)
+                                            }
                                         }
                                         // Domain configurations and their certificates change what TLS serves.
                                         if !changed.isDisjoint(with: [.domainConfiguration, .serverCertificate]) {

@@ -33,6 +33,8 @@ public struct RegistryState: Sendable {
     var domainConfigurations: [String: DomainConfigurationRecord] = [:]
     /// Access key id -> a data-plane key with IoT policies.
     var accessKeys: [String: AccessKeyRecord] = [:]
+    /// Event type -> whether its registry events are published (UpdateEventConfigurations).
+    var eventConfigurations: [String: EventConfigurationRecord] = [:]
 
     public init(arns: ARNs, localCA: Certificate? = nil) {
         self.arns = arns
@@ -153,6 +155,7 @@ public struct RegistryState: Sendable {
                 case .serverCertificate: serverCertificates[key.key] = try decoder.decode(ServerCertificateRecord.self, from: data)
                 case .domainConfiguration: domainConfigurations[key.key] = try decoder.decode(DomainConfigurationRecord.self, from: data)
                 case .accessKey: accessKeys[key.key] = try decoder.decode(AccessKeyRecord.self, from: data)
+                case .eventConfiguration: eventConfigurations[key.key] = try decoder.decode(EventConfigurationRecord.self, from: data)
                 case .setting:
                     if key.key == "registrationCode" { registrationCode = try decoder.decode(String.self, from: data) }
                 }
@@ -188,6 +191,7 @@ public struct RegistryState: Sendable {
         diff(serverCertificates, old.serverCertificates, .serverCertificate)
         diff(domainConfigurations, old.domainConfigurations, .domainConfiguration)
         diff(accessKeys, old.accessKeys, .accessKey)
+        diff(eventConfigurations, old.eventConfigurations, .eventConfiguration)
         diff(registrationCode.map { ["registrationCode": $0] } ?? [:], old.registrationCode.map { ["registrationCode": $0] } ?? [:], .setting)
         return changes
     }

@@ -36,6 +36,8 @@ public enum RegistryRecordKind: String, Sendable, Hashable, CaseIterable, Codabl
     case domainConfiguration = "domain-configuration"
     /// Per access key id: a data-plane key and its IoT policies.
     case accessKey = "access-key"
+    /// Per event type (THING, THING_GROUP, ...): whether registry events of that type are published.
+    case eventConfiguration = "event-configuration"
 }
 
 public struct RegistryRecordKey: Sendable, Hashable, Codable {

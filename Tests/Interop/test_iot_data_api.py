@@ -50,7 +50,7 @@ def test_retained_messages_are_stored_listed_read_and_deleted(data):
 
 
 def test_refusals(data, server):
-    assert error_of(lambda: data.publish(topic="$aws/things/x/shadow/update", payload=b"{}")) == ("ForbiddenException", 403)
+    assert error_of(lambda: data.publish(topic="$aws/events/presence/connected/x", payload=b"{}")) == ("ForbiddenException", 403)
     assert error_of(lambda: data.publish(topic="bad/+/wildcard", payload=b"x")) == ("InvalidRequestException", 400)
     assert error_of(lambda: data.publish(topic="big", payload=b"x" * (128 * 1024 + 1))) == ("RequestEntityTooLargeException", 413)
     assert error_of(lambda: data.publish(topic="utf", payload=b"\xff\xfe", payloadFormatIndicator="UTF8_DATA")) \

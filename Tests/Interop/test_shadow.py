@@ -214,8 +214,11 @@ def test_mqtt5_requests_and_error_documents(server, device):
             assert (error["code"], error["message"]) == (code, message)
             assert isinstance(error["timestamp"], int)
         assert client.publish(f"{prefix}/update/accepted", b"{}", qos=1) == 0x87, "the reply topics are the service's"
+        # An HTTPS publish to the request topic is a request too (the service answers on MQTT).
+        data_client(server).publish(topic=f"{prefix}/update", qos=1, payload=b'{"state":{"reported":{"via":"https"}}}')
+        assert json.loads(client.wait_messages(2, f"{prefix}/update/accepted")[-1].payload)["state"] == {"reported": {"via": "https"}}
         assert client.publish(f"{prefix}/update", b'{"state":{"reported":{"r":1}}}', qos=1, retain=True) == 0
-        assert json.loads(client.wait_messages(2, f"{prefix}/update/accepted")[-1].payload)["version"] == 2
+        assert json.loads(client.wait_messages(3, f"{prefix}/update/accepted")[-1].payload)["version"] == 3
         assert aws_error(lambda: data_client(server).get_retained_message(topic=f"{prefix}/update")) == ("ResourceNotFoundException", 404), \
             "a request is answered, not retained"
     finally:

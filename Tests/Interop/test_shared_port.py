@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 import urllib.parse
 
 import pytest
@@ -225,6 +226,14 @@ def test_mqtt_bytes_without_alpn_get_an_http_400(server, device):
     assert answer.startswith(b"HTTP/1.1 400"), answer
 
 
+def test_an_upgrade_request_elsewhere_is_refused_and_not_served(server, device, listener):
+    status, body = curl(server, "--cert", str(device.cert), "--key", str(device.key), "-H", "Connection: Upgrade",
+                        "-H", "Upgrade: websocket", "-H", "Sec-WebSocket-Version: 13", "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                        "-X", "POST", f"https://localhost:{server.shared_port}/topics/shared%2Fupgrade", "--data-binary", "x")
+    assert status == 400 and body["__type"] == "InvalidRequestException"
+    listener.assert_no_message("shared/upgrade", within=0.5)
+
+
 def test_get_mqtt_without_an_upgrade_is_explained(server, device):
     status, _, body, _ = https(server, "GET", "/mqtt", device=device)
     assert status == 400 and b"WebSocket" in body
@@ -387,7 +396,7 @@ def test_a_domains_protocol_and_authentication_rules_apply_on_the_shared_port(se
 def test_sigv4_websocket_connections_end_after_their_lifetime(portcullis_bin, tmp_path):
     """AWS closes SigV4 WebSocket connections after 24 hours (reference 1.3); here after
     limits.webSocketSigV4Lifetime, lowered to 2 s. A certificate-authenticated one is not limited."""
-    srv = Server(portcullis_bin, tmp_path / "ttl", config={"limits": {"webSocketSigV4Lifetime": 2}}).start()
+    srv = Server(portcullis_bin, tmp_path / "ttl", config={"limits": {"webSocketSigV4Lifetime": 2, "connectTimeout": 2}}).start()
     try:
         device = srv.mint("ttl-device")
         key, secret = admin_keys(srv)
@@ -403,6 +412,20 @@ def test_sigv4_websocket_connections_end_after_their_lifetime(portcullis_bin, tm
             assert "after 2 s" in entry["details"]
             by_cert.assert_no_message(within=0.5)
             assert by_cert.connected_ok and not by_cert.disconnects
+            # A client that finishes TLS and then says nothing is closed after connectTimeout (2 s here),
+            # whatever it negotiated.
+            for alpn in (None, ["mqtt"], ["x-amzn-http-ca"]):
+                context = ssl.create_default_context(cafile=str(srv.ca_cert))
+                if alpn:
+                    context.set_alpn_protocols(alpn)
+                with socket.create_connection(("127.0.0.1", srv.shared_port), timeout=8) as raw:
+                    with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                        started = time.monotonic()
+                        try:
+                            assert tls.recv(1) == b""
+                        except (ConnectionError, ssl.SSLError):
+                            pass
+                        assert time.monotonic() - started < 6, alpn
         finally:
             signed.close()
             by_cert.close()
