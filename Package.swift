@@ -158,6 +158,7 @@ let package = Package(
             dependencies: [
                 "PortcullisServer", "DeviceIdentity", "Broker", "Gateway", "Bench", "MQTTCore", "AWSSigV4", "IoTPolicy", "Registry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -11,7 +11,7 @@ public struct LatencySummary: Sendable, Codable {
     public var max: UInt64
     public var mean: Double
 
-    init(_ histogram: Histogram<UInt64>) {
+    public init(_ histogram: Histogram<UInt64>) {
         count = histogram.totalCount
         p50 = histogram.valueAtPercentile(50)
         p90 = histogram.valueAtPercentile(90)

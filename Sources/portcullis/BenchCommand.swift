@@ -10,14 +10,14 @@ struct BenchCommand: AsyncParsableCommand {
         discussion: """
             Scenarios: conn (open N connections at a rate, hold, close), p2p (N publishers, N subscribers,
             one topic per pair), fan-in (N publishers, one wildcard or shared subscription), fan-out (one
-            publisher, N subscribers). Each payload carries a timestamp; latency is publish to delivery.
+            publisher, N subscribers), shadow (device shadow updates per second, MQTT or --https). Each payload carries a timestamp; latency is publish to delivery.
             Runs are bounded in time and count and refuse non-loopback targets unless --allow-remote.
 
             Example, against a gateway started with `portcullis serve` and a minted device:
               portcullis bench p2p --port 8883 --ca D/root-ca.pem --cert D/dev.cert.pem --key D/dev.private.key \\
                 --pairs 100 --qos 1 --payload 64 --duration 20
             """,
-        subcommands: [Conn.self, P2P.self, FanIn.self, FanOut.self]
+        subcommands: [Conn.self, P2P.self, FanIn.self, FanOut.self, Shadow.self]
     )
 
     struct TargetOptions: ParsableArguments {

@@ -23,6 +23,20 @@ struct BenchToolTests {
         return BenchTarget.TLS(caFile: ca, certificateFile: cert, keyFile: key, serverName: "localhost")
     }
 
+    /// The shadow scenario's closed loop: every update sent is answered (accepted), versions are durable.
+    @Test func shadowScenarioCountsAnsweredUpdates() async throws {
+        try await LiveServer.with(configure: { $0.limits.publishesPerSecond = 0; $0.limits.bytesPerSecond = 0 }) { live in
+            let target = BenchTarget(host: "127.0.0.1", port: live.port, version: .v5, tls: try await files(live))
+            let result = try await ShadowScenario(target: target, things: 2, window: 3, duration: 0.5).run()
+            #expect(result.accepted > 0 && result.rejected == 0, "\(result.errors)")
+            #expect(result.sent >= result.accepted && result.sent - result.accepted <= 2 * 3, "at most the window is unanswered at the end")
+            #expect(result.latencyMicroseconds.count == UInt64(result.accepted))
+        }
+        #expect(throws: BenchTarget.Refusal.self) {
+            try ShadowScenario(target: BenchTarget(host: "127.0.0.1", port: 1, version: .v5, tls: nil), things: 1, window: 11, duration: 1).validate()
+        }
+    }
+
     @Test(arguments: [(PubSubScenario.Kind.p2p, QoS.atLeastOnce, 3, 3), (.fanOut, .atMostOnce, 1, 4), (.fanIn, .atLeastOnce, 4, 1)])
     func messageScenarioCountsEveryMessage(kind: PubSubScenario.Kind, qos: QoS, publishers: Int, subscribers: Int) async throws {
         try await LiveServer.with(configure: { $0.limits.publishesPerSecond = 0; $0.limits.bytesPerSecond = 0 }) { live in
