@@ -58,9 +58,7 @@ public struct PubSubResult: Sendable, Codable {
             "  received  \(received) (\(Int(receivedPerSecond)) msg/s), expected \(expected), lost \(lost), duplicates \(duplicates)",
             "  latency   \(latencyMicroseconds.text)",
         ]
-        if let server {
-            lines.append("  server    CPU \(Int(server.cpuPercent))%, RSS \(server.residentBytesStart / 1_048_576) -> peak \(server.residentBytesPeak / 1_048_576) MiB")
-        }
+        if let server { lines.append(server.line) }
         if !errors.isEmpty { lines.append("  errors    \(errors.map { "\($0.key) x\($0.value)" }.sorted().joined(separator: ", "))") }
         return lines.joined(separator: "\n")
     }

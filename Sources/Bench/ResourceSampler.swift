@@ -32,6 +32,9 @@ public struct ServerUsage: Sendable, Codable {
     public var residentBytesStart: Int
     public var residentBytesPeak: Int
     public var residentBytesEnd: Int
+
+    /// The summary's `server` line.
+    var line: String { "  server    CPU \(Int(cpuPercent))%, RSS \(residentBytesStart / 1_048_576) -> peak \(residentBytesPeak / 1_048_576) MiB" }
 }
 
 /// Samples once a second in the background until stopped.

@@ -133,9 +133,7 @@ public struct ShadowResult: Sendable, Codable {
             "  latency   \(latencyMicroseconds.text)",
         ]
         if !errors.isEmpty { lines.append("  errors    " + errors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")) }
-        if let server {
-            lines.append("  server    CPU \(Int(server.cpuPercent))%, RSS \(server.residentBytesStart / 1_048_576) -> peak \(server.residentBytesPeak / 1_048_576) MiB")
-        }
+        if let server { lines.append(server.line) }
         return lines.joined(separator: "\n")
     }
 

@@ -82,18 +82,18 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
         return authorization.generation == directory.generation
     }
 
-    func make(_ request: ConnectAuthorizationRequest, _ inputs: Inputs,
-              _ registry: (state: RegistryState, index: AuthorizationIndex), generation: UInt64) -> PolicyConnectionAuthorization {
-        let state = registry.state
-        let principal = request.connection.principalID
-        // Look up under the lock, parse and prepare outside it (many first connections at once must not
-        // queue behind one another's parsing), then keep what was made.
+    /// The policies parsed and prepared (each document text once, cached) and the certificate's fields
+    /// (cached for a registered certificate). Looked up under the lock, made outside it: many first
+    /// connections at once must not queue behind one another's parsing.
+    func prepared(_ inputs: [Inputs.PolicyInput], certificateFields principal: String, _ state: RegistryState)
+        -> (policies: [NamedPolicy], fields: AuthorizationContext)
+    {
         let (known, knownFields) = caches.withLockedValue { caches in
-            (inputs.policies.map { caches.documents[$0.document] }, caches.certificates[principal])
+            (inputs.map { caches.documents[$0.document] }, caches.certificates[principal])
         }
         var made: [String: PreparedPolicy] = [:]
         var policies: [NamedPolicy] = []
-        for (input, cached) in zip(inputs.policies, known) {
+        for (input, cached) in zip(inputs, known) {
             var prepared = cached ?? made[input.document]
             if prepared == nil, let parsed = try? PolicyDocument.parse(input.document) {
                 // Stored documents passed the grammar at CreatePolicy; one that no longer does grants nothing.
@@ -113,6 +113,14 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
                 if keepFields { caches.certificates[principal] = fields }
             }
         }
+        return (policies, fields)
+    }
+
+    func make(_ request: ConnectAuthorizationRequest, _ inputs: Inputs,
+              _ registry: (state: RegistryState, index: AuthorizationIndex), generation: UInt64) -> PolicyConnectionAuthorization {
+        let state = registry.state
+        let principal = request.connection.principalID
+        let (policies, fields) = prepared(inputs.policies, certificateFields: principal, state)
         var context = state.authorizationContext(certificateID: principal, clientID: request.clientID,
                                                  sourceIP: Self.policySourceIP(request.connection.sourceIP), certificateFields: fields,
                                                  thing: inputs.thing)
@@ -135,14 +143,17 @@ extension PolicyAuthorizer {
                                             checks: [(action: IoTAction, resource: String)], now: Date) -> String? {
         guard directory.admits(certificateID) else { return "the client certificate \(certificateID) is not ACTIVE" }
         guard let (state, index) = directory.registryState else { return "the registry is not loaded yet" }
-        let policies = state.effectivePolicies(certificateID: certificateID, clientID: nil, index: index)
-        let evaluator = PolicyEvaluator(policies: RegistryState.namedPolicies(policies))
+        let inputs = state.effectivePolicies(certificateID: certificateID, clientID: nil, index: index)
+            .map { Inputs.PolicyInput(name: $0.name, versionID: $0.defaultVersionID, document: $0.defaultVersion.document) }
+        // The same caches as connections: a document is parsed once, not on every request.
+        let (policies, fields) = prepared(inputs, certificateFields: certificateID, state)
         var context = state.authorizationContext(certificateID: certificateID, clientID: nil, sourceIP: sourceIP.map(Self.policySourceIP),
-                                                 thing: .some(nil))
+                                                 certificateFields: fields, thing: .some(nil))
         context.set("iot:DomainName", serverName)
+        let compiled = CompiledPolicySet(policies: policies, context: context)
         for (action, resource) in checks {
             let arn = resource == "*" ? "*" : arnPrefix + action.resourceType + resource
-            let decision = evaluator.evaluate(action, resource: arn, context: context, now: now)
+            let decision = compiled.decide(action, resource: arn, now: now)
             if !decision.isAllowed { return decision.explanation(action: action, resource: arn, policyCount: policies.count) }
         }
         return nil
