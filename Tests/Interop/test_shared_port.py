@@ -431,3 +431,23 @@ def test_sigv4_websocket_connections_end_after_their_lifetime(portcullis_bin, tm
             by_cert.close()
     finally:
         srv.stop()
+
+
+def test_a_revoked_certificate_is_refused_on_every_use_of_the_shared_port(server):
+    device = server.mint(unique("shared-revoked"))
+    iot_client(server).update_certificate(certificateId=device.cert_id, newStatus="REVOKED")
+    mark = server.log_mark()
+    result = subprocess.run(["curl", "-s", "--cacert", str(server.ca_cert), "--cert", str(device.cert), "--key", str(device.key),
+                             "-X", "POST", f"https://localhost:{server.shared_port}/topics/shared%2Frevoked", "--data-binary", "x"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0, "the TLS handshake fails for HTTPS"
+    result = subprocess.run([MOSQUITTO_PUB, *shared_tls(server, device, "x-amzn-mqtt-ca"), "-i", unique("revoked"), "-t", "shared/x",
+                             "-m", "x"], capture_output=True, timeout=20)
+    assert result.returncode != 0, "and for MQTT"
+    ws = PahoClient(server, device, unique("ws-revoked"), V5, port=server.shared_port, ws_path="/mqtt")
+    try:
+        assert not ws.try_connect(), "and for MQTT over WebSocket"
+    finally:
+        ws.close()
+    entry = server.wait_log(mark, eventType="Connect", status="Failure")
+    assert "REVOKED" in entry["details"] or "revoked" in entry["details"].lower(), entry["details"]
