@@ -218,7 +218,9 @@ public enum ShadowRules {
         ]
         if previous.exists { documents["previous"] = snapshot(previous) }
         var deltaText: String?
-        if desiredUpdate != nil, let delta = next.delta {
+        // Reference 5.1: after every successful update that leaves desired and reported different,
+        // whichever section the update touched (a report that misses desired gets the delta again).
+        if let delta = next.delta {
             var message: [String: JSONValue] = [
                 "state": .object(delta.state), "metadata": .object(delta.metadata), "version": .integer(next.version), "timestamp": .integer(now),
             ]

@@ -72,7 +72,16 @@ struct ShadowRulesTests {
         #expect(accepted["state"] == json(#"{"reported":{"temp":21.5,"on":null}}"#))
         #expect(accepted["metadata"] == json(#"{"reported":{"temp":{"timestamp":1700000000},"on":{"timestamp":1700000000}}}"#))
         #expect(accepted["version"] == .integer(1) && accepted["timestamp"] == .integer(now) && accepted["clientToken"] == .string("t-1"))
-        #expect(try outcome.get().delta == nil, "no desired in the request: no delta message")
+        #expect(try outcome.get().delta == nil, "no desired in the shadow: no delta message")
+    }
+
+    @Test func aReportThatMissesDesiredIsAnsweredWithTheDeltaAndOneThatMatchesIsNot() throws {
+        let desired = #"{"state":{"desired":{"on":true,"level":3}}}"#
+        let (_, missing) = run([desired, #"{"state":{"reported":{"on":true,"level":1}}}"#])
+        let delta = json(try #require(try missing.get().delta)).object!
+        #expect(delta["state"] == json(#"{"level":3}"#) && delta["version"] == .integer(2))
+        let (_, matching) = run([desired, #"{"state":{"reported":{"on":true,"level":3}}}"#])
+        #expect(try matching.get().delta == nil, "desired and reported agree: no delta message")
     }
 
     @Test func deltaAndDocumentsMessages() throws {

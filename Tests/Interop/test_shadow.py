@@ -1,5 +1,5 @@
 """The device shadow from outside (reference 5): the AWS IoT Device SDK v2's shadow client as the device
-(mutual TLS, MQTT 3.1.1), paho-mqtt for MQTT 5, boto3's iot-data as the app; classic and named shadows,
+(mutual TLS, MQTT 3.1.1 with IotShadowClient and MQTT 5 with IotShadowClientV2), paho-mqtt for MQTT 5 errors, boto3's iot-data as the app; classic and named shadows,
 deltas, versions and error documents, authorization by policies, a restart, and a thing's deletion."""
 
 from __future__ import annotations
@@ -187,6 +187,126 @@ def test_named_shadows_and_their_listing(server, sdk_device):
     assert data.list_named_shadows_for_thing(thingName=device.thing)["results"] == ["alarm", "config"]
     device.client.publish_get_named_shadow(s.GetNamedShadowRequest(thing_name=device.thing, shadow_name="config"), q).result(10)
     assert device.wait("config:get/accepted")[0].state.desired == {"rate": 5}
+
+
+class SDKDeviceV5:
+    """The same SDK as a device over MQTT 5: an awscrt mqtt5 client over mutual TLS and the request-response
+    IotShadowClientV2 (correlation by clientToken, wildcard reply subscriptions, streams for delta/documents)."""
+
+    def __init__(self, server, device, thing: str):
+        from awscrt import mqtt5, mqtt_request_response
+        from awsiot import iotshadow, mqtt5_client_builder
+        self.shadow_api, self.rr, self.thing = iotshadow, mqtt_request_response, thing
+        connected = threading.Event()
+        self.client = mqtt5_client_builder.mtls_from_path(
+            endpoint="localhost", port=server.port, cert_filepath=str(device.cert), pri_key_filepath=str(device.key),
+            ca_filepath=str(server.ca_cert), client_id=thing, clean_start=mqtt5.ClientSessionBehaviorType.CLEAN,
+            on_lifecycle_connection_success=lambda event: connected.set())
+        self.client.start()
+        assert connected.wait(15), "the MQTT 5 client connects"
+        self.shadow = iotshadow.IotShadowClientV2(self.client, mqtt_request_response.ClientOptions(
+            max_request_response_subscriptions=4, max_streaming_subscriptions=4, operation_timeout_in_seconds=10))
+        self.events: dict[str, list] = {}
+        self.cond = threading.Condition()
+        self.streams = []
+
+    def stream(self, kind: str, create, request):
+        from awsiot import ServiceStreamOptions
+        established = threading.Event()
+
+        def on_status(event):
+            if event.type == self.rr.SubscriptionStatusEventType.SUBSCRIPTION_ESTABLISHED:
+                established.set()
+
+        def on_event(event):
+            with self.cond:
+                self.events.setdefault(kind, []).append(event)
+                self.cond.notify_all()
+        operation = create(request, ServiceStreamOptions(incoming_event_listener=on_event, subscription_status_listener=on_status))
+        operation.open()
+        self.streams.append(operation)
+        assert established.wait(10), f"the {kind} stream is subscribed"
+
+    def wait(self, kind: str, count: int = 1, timeout: float = 10.0) -> list:
+        with self.cond:
+            self.cond.wait_for(lambda: len(self.events.get(kind, [])) >= count, timeout)
+            got = list(self.events.get(kind, []))
+        assert len(got) >= count, f"{kind}: {len(got)} of {count} within {timeout}s"
+        return got
+
+    def refused(self, future) -> tuple[int, str]:
+        """The modeled error of a request the service rejected (code, message)."""
+        from awsiot import V2ServiceException
+        with pytest.raises(V2ServiceException) as caught:
+            future.result(15)
+        error = caught.value.modeled_error
+        assert error is not None, f"rejected by the service, not by a timeout: {caught.value.inner_error}"
+        return error.code, error.message
+
+    def close(self):
+        self.streams.clear()
+        try:
+            self.client.stop()
+        except Exception:
+            pass
+
+
+def test_sdk_mqtt5_shadow_client_v2_and_boto3_app(server):
+    """Reference 5 in MQTT 5 with the SDK's IotShadowClientV2: get, report, desired from the app, delta,
+    catch up, version conflict, delete, and the same for a named shadow."""
+    thing = unique("shadow-v5-sdk")
+    iot_client(server).create_thing(thingName=thing)
+    device = SDKDeviceV5(server, server.mint(unique("shadow-v5-cert")), thing)
+    s, data = device.shadow_api, data_client(server)
+    try:
+        device.stream("delta", device.shadow.create_shadow_delta_updated_stream, s.ShadowDeltaUpdatedSubscriptionRequest(thing_name=thing))
+        device.stream("documents", device.shadow.create_shadow_updated_stream, s.ShadowUpdatedSubscriptionRequest(thing_name=thing))
+        device.stream("cfg:delta", device.shadow.create_named_shadow_delta_updated_stream,
+                      s.NamedShadowDeltaUpdatedSubscriptionRequest(thing_name=thing, shadow_name="cfg"))
+
+        assert device.refused(device.shadow.get_shadow(s.GetShadowRequest(thing_name=thing))) == \
+            (404, f"No shadow exists with name: '{thing}'")
+        reported = device.shadow.update_shadow(s.UpdateShadowRequest(
+            thing_name=thing, state=s.ShadowState(reported={"on": False, "fw": "2.0"}))).result(15)
+        assert reported.version == 1 and reported.state.reported == {"on": False, "fw": "2.0"}
+        assert reported.metadata.reported["fw"]["timestamp"] > 0
+
+        data.update_thing_shadow(thingName=thing, payload=json.dumps({"state": {"desired": {"on": True, "rate": 7}}}).encode())
+        delta = device.wait("delta")[0]
+        assert delta.state == {"on": True, "rate": 7} and delta.version == 2
+        documents = device.wait("documents", 2)[1]
+        assert (documents.previous.version, documents.current.version) == (1, 2)
+
+        # A partial catch-up still misses desired: the delta comes again with what is left.
+        device.shadow.update_shadow(s.UpdateShadowRequest(thing_name=thing, state=s.ShadowState(reported={"on": True}))).result(15)
+        assert device.wait("delta", 2)[1].state == {"rate": 7}
+        device.shadow.update_shadow(s.UpdateShadowRequest(thing_name=thing, state=s.ShadowState(reported={"rate": 7}))).result(15)
+        got = device.shadow.get_shadow(s.GetShadowRequest(thing_name=thing)).result(15)
+        assert got.version == 4 and got.state.delta is None
+        assert got.state.desired == {"on": True, "rate": 7} and got.state.reported == {"on": True, "fw": "2.0", "rate": 7}
+        assert len(device.events["delta"]) == 2, "no delta once desired and reported agree"
+
+        assert device.refused(device.shadow.update_shadow(s.UpdateShadowRequest(
+            thing_name=thing, version=1, state=s.ShadowState(reported={"on": False})))) == (409, "Version conflict")
+        deleted = device.shadow.delete_shadow(s.DeleteShadowRequest(thing_name=thing)).result(15)
+        assert deleted.version == 4
+        assert aws_error(lambda: data.get_thing_shadow(thingName=thing)) == ("ResourceNotFoundException", 404)
+        assert device.refused(device.shadow.delete_shadow(s.DeleteShadowRequest(thing_name=thing)))[0] == 404
+
+        # A named shadow, the same way.
+        data.update_thing_shadow(thingName=thing, shadowName="cfg", payload=b'{"state":{"desired":{"interval":30}}}')
+        assert device.wait("cfg:delta")[0].state == {"interval": 30}
+        named = device.shadow.update_named_shadow(s.UpdateNamedShadowRequest(
+            thing_name=thing, shadow_name="cfg", state=s.ShadowState(reported={"interval": 30}))).result(15)
+        assert named.version == 2
+        got = device.shadow.get_named_shadow(s.GetNamedShadowRequest(thing_name=thing, shadow_name="cfg")).result(15)
+        assert got.state.reported == {"interval": 30} and got.state.delta is None
+        assert device.shadow.delete_named_shadow(s.DeleteNamedShadowRequest(thing_name=thing, shadow_name="cfg")).result(15).version == 2
+        assert data.list_named_shadows_for_thing(thingName=thing)["results"] == []
+        assert device.refused(device.shadow.get_named_shadow(s.GetNamedShadowRequest(thing_name=thing, shadow_name="cfg"))) == \
+            (404, "No shadow exists with name: 'cfg'")
+    finally:
+        device.close()
 
 
 def test_mqtt5_requests_and_error_documents(server, device):
