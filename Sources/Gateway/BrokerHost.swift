@@ -20,8 +20,13 @@ public final class BrokerHost: @unchecked Sendable {
     /// SendDirectMessage calls waiting for a PUBACK, by token.
     private let directWaiters = NIOLockedValueBox<[UInt64: EventLoopPromise<Bool>]>([:])
     private let directTokens = NIOLockedValueBox<UInt64>(1)
-    /// Who answers PUBLISHes to service request topics (the device shadow).
-    private let serviceRequests = NIOLockedValueBox<(@Sendable (ServiceRequest) -> Void)?>(nil)
+    /// Who answers PUBLISHes to service request topics (the device shadow). The closure sits in a struct:
+    /// kept bare in the generic box, every read re-wrapped it in one more reabstraction thunk, so each
+    /// request ran through as many layers as requests had been served before it.
+    private struct ServiceRequestHandler: Sendable {
+        let handle: @Sendable (ServiceRequest) -> Void
+    }
+    private let serviceRequests = NIOLockedValueBox<ServiceRequestHandler?>(nil)
     private let broker: Broker
     private var handles: [ConnectionID: Handle] = [:]
     private var nextConnectionID: UInt64 = 1
@@ -49,7 +54,7 @@ public final class BrokerHost: @unchecked Sendable {
 
     /// Sets who answers service requests (called outside the broker's lock, in order of arrival).
     public func onServiceRequest(_ handler: @escaping @Sendable (ServiceRequest) -> Void) {
-        serviceRequests.withLockedValue { $0 = handler }
+        serviceRequests.withLockedValue { $0 = ServiceRequestHandler(handle: handler) }
     }
 
     /// Publish from the HTTPS data plane: routed under the lock like any PUBLISH; the refusal, if any.
@@ -270,7 +275,7 @@ public final class BrokerHost: @unchecked Sendable {
                 continue
             }
             if case .serviceRequest(let request) = action {
-                serviceRequests.withLockedValue { $0 }?(request)
+                serviceRequests.withLockedValue { $0 }?.handle(request)
                 continue
             }
             guard let handle else { continue }

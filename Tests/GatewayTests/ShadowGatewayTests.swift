@@ -2,6 +2,8 @@ import Broker
 import DeviceShadow
 import Foundation
 @testable import Gateway
+import MQTTCore
+import NIOCore
 import PortcullisTesting
 import Synchronization
 import Testing
@@ -19,6 +21,25 @@ struct ShadowGatewayTests {
         }
         func deleteShadows(thingName: String) throws {}
         func namedShadows(thingName: String) throws -> [String] { [] }
+    }
+
+    /// The handler is called through the same closure every time: a closure kept in a generic box can be
+    /// re-wrapped in a reabstraction thunk on every read, so each request called through one more layer
+    /// (the stack and the time per request grew with every request ever served, until the stack ran out).
+    @Test func theServiceRequestHandlerDoesNotDeepenWithEveryRequest() {
+        let host = BrokerHost(broker: Broker(isServiceRequest: { $0.hasPrefix("$aws/things/") }), eventSink: CollectingEventSink())
+        let depths = Mutex<[Int]>([])
+        host.onServiceRequest { _ in
+            let depth = Thread.callStackReturnAddresses.count
+            depths.withLock { $0.append(depth) }
+        }
+        for index in 0..<300 {
+            let publish = PublishPacket(topic: "$aws/things/lamp/shadow/update", payload: ByteBuffer(string: "{\"n\":\(index)}"))
+            #expect(host.publishFromAPI(publish, principal: "app", sourceIP: nil) == nil)
+        }
+        let seen = depths.withLock { $0 }
+        #expect(seen.count == 300, "every request reaches the handler")
+        #expect(Set(seen).count == 1, "the same call depth for the first and the 300th request: \(seen.first ?? 0) -> \(seen.last ?? 0)")
     }
 
     @Test func atMostTenRequestsPerThingWaitAndTheNextIs429() async throws {
