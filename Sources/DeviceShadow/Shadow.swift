@@ -38,6 +38,17 @@ public struct Shadow: Sendable, Hashable, Codable {
         return state.isEmpty ? nil : (state, metadata)
     }
 
+    /// The stored form: the members Codable gives a Shadow (so either reads the other), written
+    /// directly by `JSONValue`.
+    public var storedJSON: String {
+        var members: [String: JSONValue] = ["version": .integer(version), "exists": .bool(exists)]
+        if let desired { members["desired"] = .object(desired) }
+        if let reported { members["reported"] = .object(reported) }
+        if let metadataDesired { members["metadataDesired"] = .object(metadataDesired) }
+        if let metadataReported { members["metadataReported"] = .object(metadataReported) }
+        return JSONValue.object(members).text
+    }
+
     /// The bytes desired and reported take, as AWS counts the 8 KB limit (metadata not counted).
     public var stateSize: Int {
         var state: [String: JSONValue] = [:]

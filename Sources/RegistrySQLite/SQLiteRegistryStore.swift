@@ -98,7 +98,7 @@ extension SQLiteRegistryStore: ShadowStore {
     }
 
     public func saveShadow(_ id: ShadowID, _ shadow: Shadow) throws {
-        let data = try JSONEncoder().encode(shadow)
+        let data = Data(shadow.storedJSON.utf8)
         try pool.write { db in
             try db.execute(sql: """
                 INSERT INTO shadow (thing, name, present, data) VALUES (?, ?, ?, ?)

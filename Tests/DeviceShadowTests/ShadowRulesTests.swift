@@ -1,3 +1,4 @@
+import Foundation
 @testable import DeviceShadow
 import Testing
 
@@ -202,6 +203,38 @@ struct ShadowRulesTests {
         #expect(json(#"{"b":[1,2.5,"x\n"],"a":{"z":null,"y":true}}"#).text == #"{"a":{"y":true,"z":null},"b":[1,2.5,"x\n"]}"#)
         #expect(json("1e2").text == "100" && json("-0.25").text == "-0.25")
         #expect(JSONValue.parse(Array("{".utf8)) == nil)
+    }
+
+    /// The direct writer writes what JSONEncoder (sorted keys, slashes unescaped) writes, and reads back.
+    @Test(arguments: [
+        #"{"a":1,"b":-2,"c":9223372036854775807,"d":-9223372036854775808}"#,
+        #"[0.5,-0.25,1e300,1.5e-7,123456.789,3.0,-0.0,2.2250738585072014e-308]"#,
+        #"["plain","q\"uote","back\\slash","/slash","tab\tnew\nline\r","\u0001\u001f\b\f","é ü ✓ 🙂","\u007f"]"#,
+        #"{"desired":{"light":{"color":"red","levels":[1,2,{"x":null}]},"on":true},"reported":{}}"#,
+        #"[[],{},"",null,false,true]"#,
+    ])
+    func theWriterMatchesJSONEncoder(_ text: String) throws {
+        let value = json(text)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        #expect(value.text == String(decoding: try encoder.encode(value), as: UTF8.self))
+        #expect(JSONValue.parse(Array(value.text.utf8)) == value, "reads back as the same value")
+    }
+
+    @Test func aShadowsStoredFormReadsBackWithCodable() throws {
+        let (shadow, _) = run([#"{"state":{"desired":{"on":true,"l":[1,"a"]},"reported":{"on":false,"t":21.5}}}"#])
+        let stored = Data(shadow.storedJSON.utf8)
+        #expect(try JSONDecoder().decode(Shadow.self, from: stored) == shadow)
+        #expect(try JSONDecoder().decode(Shadow.self, from: JSONEncoder().encode(shadow)) == shadow, "rows written before stay readable")
+        let deleted = Shadow(version: 7, exists: false)
+        #expect(try JSONDecoder().decode(Shadow.self, from: Data(deleted.storedJSON.utf8)) == deleted)
+    }
+
+    @Test func deepNestingIsRefusedWithoutCrashing() {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect(JSONValue.parse(Array(deep.utf8)) == nil)
+        let (_, outcome) = run([#"{"state":{"reported":"# + deep + "}}"])
+        #expect(throws: ShadowError.self) { try outcome.get() }
     }
 }
 
