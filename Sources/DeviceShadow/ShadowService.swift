@@ -5,10 +5,18 @@ import Synchronization
 public protocol ShadowStore: Sendable {
     func loadShadow(_ id: ShadowID) throws -> Shadow?
     func saveShadow(_ id: ShadowID, _ shadow: Shadow) throws
+    /// Saves several shadows at once, all or none (one transaction): the changes of a batch of requests.
+    func saveShadows(_ shadows: [(ShadowID, Shadow)]) throws
     /// Removes every shadow of a thing (the thing was deleted).
     func deleteShadows(thingName: String) throws
     /// The names of a thing's named shadows that exist (not deleted), sorted.
     func namedShadows(thingName: String) throws -> [String]
+}
+
+extension ShadowStore {
+    public func saveShadows(_ shadows: [(ShadowID, Shadow)]) throws {
+        for (id, shadow) in shadows { try saveShadow(id, shadow) }
+    }
 }
 
 /// A store in memory, for tests; it outlives a service built over it (a "restart").
@@ -25,9 +33,24 @@ public final class InMemoryShadowStore: ShadowStore {
     }
 }
 
+/// One request to the shadow service.
+public struct ShadowRequest: Sendable {
+    public var operation: ShadowOperation
+    public var id: ShadowID
+    public var payload: [UInt8]
+
+    public init(_ operation: ShadowOperation, on id: ShadowID, payload: [UInt8]) {
+        self.operation = operation
+        self.id = id
+        self.payload = payload
+    }
+}
+
 /// The shadow service: one request at a time (an actor), so updates to one shadow from MQTT and HTTPS
-/// are serialized and none is lost; each change is in the store before its answer exists. Recently
-/// used shadows are kept in memory (bounded).
+/// are serialized and none is lost; each change is in the store before its answer exists. Requests that
+/// arrive together run as a batch whose changes are written in one transaction (one disk sync for the
+/// batch instead of one per request); answers leave only after it. Recently used shadows are kept in
+/// memory (bounded).
 public actor ShadowService {
     private let store: any ShadowStore
     private var cache: [ShadowID: Shadow] = [:]
@@ -56,37 +79,60 @@ public actor ShadowService {
     /// Runs one request: the answer (the accepted document) and, for an update, the delta and
     /// documents messages; or the error document's contents.
     public func perform(_ operation: ShadowOperation, on id: ShadowID, payload: [UInt8], now: Int64) -> Result<ShadowOutcome, ShadowError> {
-        do {
-            var shadow = try load(id)
-            switch operation {
-            case .get:
-                let token = try ShadowRules.clientToken(ofRequest: payload).get()
-                return ShadowRules.get(shadow, id: id, clientToken: token, now: now).map { ShadowOutcome(accepted: $0) }
-            case .delete:
-                let token = try ShadowRules.clientToken(ofRequest: payload).get()
-                let result = ShadowRules.delete(&shadow, id: id, clientToken: token, now: now)
-                if case .success = result { try save(id, shadow) }
-                return result.map { ShadowOutcome(accepted: $0) }
-            case .update:
-                let result = ShadowRules.update(&shadow, id: id, payload: payload, now: now)
-                if case .success = result { try save(id, shadow) }
-                return result
-            }
-        } catch let error as ShadowError {
-            return .failure(error)
-        } catch {
-            return .failure(.internalFailure)
-        }
+        perform([ShadowRequest(operation, on: id, payload: payload)], now: now)[0]
     }
 
-    private func save(_ id: ShadowID, _ shadow: Shadow) throws(ShadowError) {
-        do {
-            try store.saveShadow(id, shadow)
-        } catch {
-            cache[id] = nil
-            throw ShadowError.internalFailure
+    /// Runs requests in order, each seeing the ones before it, and writes what they changed in one
+    /// transaction. If that write fails, every request on a shadow the batch changed is an internal failure
+    /// (each was decided against a state that was never stored) and those shadows are as the store has them.
+    public func perform(_ requests: [ShadowRequest], now: Int64) -> [Result<ShadowOutcome, ShadowError>] {
+        var results: [Result<ShadowOutcome, ShadowError>] = []
+        results.reserveCapacity(requests.count)
+        var changed: [ShadowID: Shadow] = [:]
+        var order: [ShadowID] = []
+        for request in requests {
+            let (result, shadow) = run(request, now: now)
+            if let shadow {
+                if changed.updateValue(shadow, forKey: request.id) == nil { order.append(request.id) }
+                remember(request.id, shadow)
+            }
+            results.append(result)
         }
-        remember(id, shadow)
+        guard !changed.isEmpty else { return results }
+        do {
+            try store.saveShadows(order.map { ($0, changed[$0]!) })
+        } catch {
+            for id in order { cache[id] = nil }
+            for (index, request) in requests.enumerated() where changed[request.id] != nil {
+                let token = try? ShadowRules.clientToken(ofRequest: request.payload).get()
+                results[index] = .failure(ShadowError.internalFailure.with(clientToken: token ?? nil))
+            }
+        }
+        return results
+    }
+
+    /// One request against the cached shadow: its result and the shadow it leaves, if it changed it.
+    private func run(_ request: ShadowRequest, now: Int64) -> (Result<ShadowOutcome, ShadowError>, Shadow?) {
+        do {
+            var shadow = try load(request.id)
+            let id = request.id
+            switch request.operation {
+            case .get:
+                let token = try ShadowRules.clientToken(ofRequest: request.payload).get()
+                return (ShadowRules.get(shadow, id: id, clientToken: token, now: now).map { ShadowOutcome(accepted: $0) }, nil)
+            case .delete:
+                let token = try ShadowRules.clientToken(ofRequest: request.payload).get()
+                let result = ShadowRules.delete(&shadow, id: id, clientToken: token, now: now)
+                if case .success = result { return (result.map { ShadowOutcome(accepted: $0) }, shadow) }
+                return (result.map { ShadowOutcome(accepted: $0) }, nil)
+            case .update:
+                let result = ShadowRules.update(&shadow, id: id, payload: request.payload, now: now)
+                if case .success = result { return (result, shadow) }
+                return (result, nil)
+            }
+        } catch {
+            return (.failure(error), nil)
+        }
     }
 
     /// The thing was deleted: so are its shadows.

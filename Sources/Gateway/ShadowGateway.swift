@@ -10,33 +10,25 @@ import NIOCore
 /// every subscriber allowed `iot:Receive` gets them. HTTPS requests (iot-data) go through the same
 /// service and publish the same messages, except errors.
 ///
-/// MQTT requests are answered in the order they arrived, one at a time (a single consumer); at most
-/// `maximumInFlightPerThing` requests per thing wait (429 beyond, as AWS), and `maximumInFlight` in all,
-/// so a flood costs bounded memory.
+/// MQTT requests are answered in the order they arrived: they wait in one queue, which one task at a
+/// time drains in batches of up to `batchLimit` (the service writes a batch's changes in one
+/// transaction). At most `maximumInFlightPerThing` requests per thing wait (429 beyond, as AWS), and
+/// `maximumInFlight` in all, so a flood costs bounded memory.
 public final class ShadowGateway: Sendable {
     public static let maximumInFlightPerThing = 10
     public static let maximumInFlight = 10_000
+    public static let batchLimit = 64
 
     let service: ShadowService
     let host: BrokerHost
     private let inFlight = NIOLockedValueBox<(total: Int, perThing: [String: Int])>((0, [:]))
-    private let requests: AsyncStream<(ShadowTopic, [UInt8])>.Continuation
+    /// MQTT requests waiting, and whether a task is draining them.
+    private let queue = NIOLockedValueBox<(waiting: CircularBuffer<(ShadowTopic, [UInt8])>, draining: Bool)>((CircularBuffer(), false))
 
     public init(service: ShadowService, host: BrokerHost) {
         self.service = service
         self.host = host
-        let (stream, continuation) = AsyncStream<(ShadowTopic, [UInt8])>.makeStream()
-        self.requests = continuation
-        Task { [service, host, inFlight] in
-            for await (topic, payload) in stream {
-                let result = await service.perform(topic.operation, on: topic.id, payload: payload, now: Self.now())
-                Self.release(topic.id.thingName, inFlight)
-                Self.publish(result, topic.operation, topic.id, host: host, fromMQTT: true)
-            }
-        }
     }
-
-    deinit { requests.finish() }
 
     /// Whether `topic` is a shadow request topic (for the broker's `isServiceRequest`).
     public static func isRequestTopic(_ topic: String) -> Bool { ShadowTopic(topic) != nil }
@@ -51,7 +43,33 @@ public final class ShadowGateway: Sendable {
                          host: host, fromMQTT: true)
             return
         }
-        requests.yield((topic, payload))
+        let start = queue.withLockedValue { queue in
+            queue.waiting.append((topic, payload))
+            defer { queue.draining = true }
+            return !queue.draining
+        }
+        if start { Task { await self.drain() } }
+    }
+
+    /// Answers the waiting requests, a batch at a time, until none is left.
+    private func drain() async {
+        while true {
+            let batch: [(ShadowTopic, [UInt8])] = queue.withLockedValue { queue in
+                guard !queue.waiting.isEmpty else {
+                    queue.draining = false
+                    return []
+                }
+                let count = min(queue.waiting.count, Self.batchLimit)
+                defer { queue.waiting.removeFirst(count) }
+                return Array(queue.waiting.prefix(count))
+            }
+            guard !batch.isEmpty else { return }
+            let results = await service.perform(batch.map { ShadowRequest($0.0.operation, on: $0.0.id, payload: $0.1) }, now: Self.now())
+            for ((topic, _), result) in zip(batch, results) {
+                Self.release(topic.id.thingName, inFlight)
+                Self.publish(result, topic.operation, topic.id, host: host, fromMQTT: true)
+            }
+        }
     }
 
     /// An HTTPS request (GetThingShadow, UpdateThingShadow, DeleteThingShadow).

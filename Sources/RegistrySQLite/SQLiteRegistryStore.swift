@@ -87,8 +87,8 @@ public final class SQLiteRegistryStore: RegistryStore, Sendable {
     }
 }
 
-/// Shadows in the same database file: each save is its own transaction, durable (synchronous=FULL)
-/// before it returns, so an update is on disk before `/update/accepted` is sent.
+/// Shadows in the same database file: each save (one shadow, or a batch's) is one transaction, durable
+/// (synchronous=FULL) before it returns, so an update is on disk before `/update/accepted` is sent.
 extension SQLiteRegistryStore: ShadowStore {
     public func loadShadow(_ id: ShadowID) throws -> Shadow? {
         let data = try pool.read { db in
@@ -98,12 +98,20 @@ extension SQLiteRegistryStore: ShadowStore {
     }
 
     public func saveShadow(_ id: ShadowID, _ shadow: Shadow) throws {
-        let data = Data(shadow.storedJSON.utf8)
+        try saveShadows([(id, shadow)])
+    }
+
+    /// One transaction for all of them: one disk sync for a batch of requests.
+    public func saveShadows(_ shadows: [(ShadowID, Shadow)]) throws {
+        let rows = shadows.map { ($0.0, $0.1.exists, Data($0.1.storedJSON.utf8)) }
         try pool.write { db in
-            try db.execute(sql: """
+            let statement = try db.cachedStatement(sql: """
                 INSERT INTO shadow (thing, name, present, data) VALUES (?, ?, ?, ?)
                 ON CONFLICT(thing, name) DO UPDATE SET present = excluded.present, data = excluded.data
-                """, arguments: [id.thingName, id.shadowName ?? "", shadow.exists, data])
+                """)
+            for (id, present, data) in rows {
+                try statement.execute(arguments: [id.thingName, id.shadowName ?? "", present, data])
+            }
         }
     }
 

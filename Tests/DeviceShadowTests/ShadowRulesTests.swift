@@ -1,5 +1,6 @@
 import Foundation
 @testable import DeviceShadow
+import Synchronization
 import Testing
 
 /// The shadow semantics of reference 5.2 and 5.3 from a table of cases: each runs a sequence of
@@ -290,5 +291,66 @@ struct ShadowServiceTests {
         let service = ShadowService(store: Failing())
         #expect(await update(service, lamp, #"{"state":{"reported":{"a":1}}}"#) == .failure(.internalFailure))
         #expect(await service.perform(.get, on: lamp, payload: [], now: 1) == .failure(.notFound(lamp)), "not kept in memory either")
+    }
+
+    /// A store that counts its writes and can be told to fail them.
+    final class CountingStore: ShadowStore {
+        let inner = InMemoryShadowStore()
+        let writes = Mutex(0)
+        let failing = Mutex(false)
+        func loadShadow(_ id: ShadowID) throws -> Shadow? { try inner.loadShadow(id) }
+        func saveShadow(_ id: ShadowID, _ shadow: Shadow) throws { try saveShadows([(id, shadow)]) }
+        func saveShadows(_ shadows: [(ShadowID, Shadow)]) throws {
+            if failing.withLock({ $0 }) { throw CancellationError() }
+            writes.withLock { $0 += 1 }
+            for (id, shadow) in shadows { try inner.saveShadow(id, shadow) }
+        }
+        func deleteShadows(thingName: String) throws { try inner.deleteShadows(thingName: thingName) }
+        func namedShadows(thingName: String) throws -> [String] { try inner.namedShadows(thingName: thingName) }
+    }
+
+    func request(_ operation: ShadowOperation, _ id: ShadowID, _ text: String = "") -> ShadowRequest {
+        ShadowRequest(operation, on: id, payload: Array(text.utf8))
+    }
+
+    @Test func aBatchRunsInOrderAndIsWrittenOnce() async throws {
+        let store = CountingStore()
+        let service = ShadowService(store: store)
+        let fan = ShadowID(thingName: "fan")!
+        let results = await service.perform([
+            request(.update, lamp, #"{"state":{"reported":{"a":1}}}"#),
+            request(.get, lamp),
+            request(.update, fan, #"{"state":{"desired":{"on":true}}}"#),
+            request(.update, lamp, #"{"state":{"reported":{"a":2}},"version":1}"#),
+            request(.update, lamp, #"{"state":{"reported":{"a":3}},"version":1}"#),
+            request(.delete, fan),
+        ], now: 5)
+        let versions = results.map { result in (try? result.get()).flatMap { JSONValue.parse(Array($0.accepted.utf8))?.object?["version"] } }
+        #expect(versions == [.integer(1), .integer(1), .integer(1), .integer(2), nil, .integer(1)], "each request sees the ones before it")
+        #expect(results[4] == .failure(.versionConflict))
+        #expect(store.writes.withLock { $0 } == 1, "one transaction for the batch")
+        #expect(try store.inner.loadShadow(lamp)?.reported == ["a": .integer(2)])
+        #expect(try store.inner.loadShadow(fan)?.exists == false)
+    }
+
+    @Test func aBatchWhoseWriteFailsAnswersEveryChangeWith500AndKeepsTheStoredShadows() async throws {
+        let store = CountingStore()
+        let service = ShadowService(store: store)
+        _ = try await update(service, lamp, #"{"state":{"reported":{"a":1}}}"#).get()
+        store.failing.withLock { $0 = true }
+        let fan = ShadowID(thingName: "fan")!
+        let results = await service.perform([
+            request(.update, lamp, #"{"state":{"reported":{"a":2}},"clientToken":"t"}"#),
+            request(.update, fan, #"{"state":{"reported":{"b":1}}}"#),
+            request(.update, lamp, #"{"state":{"reported":{"a":2}},"version":9}"#),
+        ], now: 6)
+        #expect(results[0] == .failure(ShadowError.internalFailure.with(clientToken: "t")))
+        #expect(results[1] == .failure(.internalFailure) && results[2] == .failure(.internalFailure))
+        store.failing.withLock { $0 = false }
+        let document = try await service.perform(.get, on: lamp, payload: [], now: 7).get().accepted
+        let object = JSONValue.parse(Array(document.utf8))!.object!
+        #expect(object["version"] == .integer(1) && object["state"]?.object?["reported"] == .object(["a": .integer(1)]),
+                "what the store has, not what the failed batch computed")
+        #expect(await service.perform(.get, on: fan, payload: [], now: 7) == .failure(.notFound(fan)))
     }
 }
