@@ -55,6 +55,8 @@ public actor ShadowService {
     private let store: any ShadowStore
     private var cache: [ShadowID: Shadow] = [:]
     public static let cacheCapacity = 10_000
+    /// Things deleted whose shadows are still to be removed; marked without waiting for the actor.
+    private let deletedThings = Mutex<Set<String>>([])
 
     public init(store: any ShadowStore) {
         self.store = store
@@ -86,6 +88,7 @@ public actor ShadowService {
     /// transaction. If that write fails, every request on a shadow the batch changed is an internal failure
     /// (each was decided against a state that was never stored) and those shadows are as the store has them.
     public func perform(_ requests: [ShadowRequest], now: Int64) -> [Result<ShadowOutcome, ShadowError>] {
+        applyDeletions()
         var results: [Result<ShadowOutcome, ShadowError>] = []
         results.reserveCapacity(requests.count)
         var changed: [ShadowID: Shadow] = [:]
@@ -135,14 +138,37 @@ public actor ShadowService {
         }
     }
 
+    /// The thing was deleted: so are its shadows, before the next request is served.
+    public nonisolated func thingDeleted(_ thingName: String) {
+        deletedThings.withLock { _ = $0.insert(thingName) }
+    }
+
+    /// Removes the shadows of the things marked deleted (a store that fails keeps the mark, to retry).
+    public func applyDeletions() {
+        let names = deletedThings.withLock { names in
+            defer { names.removeAll() }
+            return names
+        }
+        guard !names.isEmpty else { return }
+        cache = cache.filter { !names.contains($0.key.thingName) }
+        for name in names {
+            do {
+                try store.deleteShadows(thingName: name)
+            } catch {
+                deletedThings.withLock { _ = $0.insert(name) }
+            }
+        }
+    }
+
     /// The thing was deleted: so are its shadows.
     public func deleteShadows(thingName: String) {
-        try? store.deleteShadows(thingName: thingName)
-        cache = cache.filter { $0.key.thingName != thingName }
+        thingDeleted(thingName)
+        applyDeletions()
     }
 
     /// ListNamedShadowsForThing: names in order, `pageSize` at a time after the token's name.
     public func namedShadows(thingName: String, after token: String?, pageSize: Int) -> Result<(names: [String], next: String?), ShadowError> {
+        applyDeletions()
         guard let names = try? store.namedShadows(thingName: thingName) else { return .failure(.internalFailure) }
         let start = token.flatMap { last in names.firstIndex(where: { $0 > last }) } ?? (token == nil ? 0 : names.count)
         let page = Array(names[start..<min(names.count, start + pageSize)])

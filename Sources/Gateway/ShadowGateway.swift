@@ -10,9 +10,9 @@ import NIOCore
 /// every subscriber allowed `iot:Receive` gets them. HTTPS requests (iot-data) go through the same
 /// service and publish the same messages, except errors.
 ///
-/// MQTT requests are answered in the order they arrived: they wait in one queue, which one task at a
-/// time drains in batches of up to `batchLimit` (the service writes a batch's changes in one
-/// transaction). At most `maximumInFlightPerThing` requests per thing wait (429 beyond, as AWS), and
+/// Requests, MQTT and HTTPS alike, are answered in the order they arrived: they wait in one queue,
+/// which one task at a time drains in batches of up to `batchLimit` (the service writes a batch's
+/// changes in one transaction). At most `maximumInFlightPerThing` requests per thing wait (429 beyond, as AWS), and
 /// `maximumInFlight` in all, so a flood costs bounded memory.
 public final class ShadowGateway: Sendable {
     public static let maximumInFlightPerThing = 10
@@ -22,8 +22,13 @@ public final class ShadowGateway: Sendable {
     let service: ShadowService
     let host: BrokerHost
     private let inFlight = NIOLockedValueBox<(total: Int, perThing: [String: Int])>((0, [:]))
-    /// MQTT requests waiting, and whether a task is draining them.
-    private let queue = NIOLockedValueBox<(waiting: CircularBuffer<(ShadowTopic, [UInt8])>, draining: Bool)>((CircularBuffer(), false))
+    /// A request waiting: from MQTT (answered by publishing) or HTTPS (answered to its caller too).
+    private struct Waiting {
+        var request: ShadowRequest
+        var caller: CheckedContinuation<Result<ShadowOutcome, ShadowError>, Never>?
+    }
+    /// Requests waiting, and whether a task is draining them.
+    private let queue = NIOLockedValueBox<(waiting: CircularBuffer<Waiting>, draining: Bool)>((CircularBuffer(), false))
 
     public init(service: ShadowService, host: BrokerHost) {
         self.service = service
@@ -43,8 +48,12 @@ public final class ShadowGateway: Sendable {
                          host: host, fromMQTT: true)
             return
         }
+        enqueue(Waiting(request: ShadowRequest(topic.operation, on: topic.id, payload: payload)))
+    }
+
+    private func enqueue(_ waiting: Waiting) {
         let start = queue.withLockedValue { queue in
-            queue.waiting.append((topic, payload))
+            queue.waiting.append(waiting)
             defer { queue.draining = true }
             return !queue.draining
         }
@@ -54,7 +63,7 @@ public final class ShadowGateway: Sendable {
     /// Answers the waiting requests, a batch at a time, until none is left.
     private func drain() async {
         while true {
-            let batch: [(ShadowTopic, [UInt8])] = queue.withLockedValue { queue in
+            let batch: [Waiting] = queue.withLockedValue { queue in
                 guard !queue.waiting.isEmpty else {
                     queue.draining = false
                     return []
@@ -64,10 +73,12 @@ public final class ShadowGateway: Sendable {
                 return Array(queue.waiting.prefix(count))
             }
             guard !batch.isEmpty else { return }
-            let results = await service.perform(batch.map { ShadowRequest($0.0.operation, on: $0.0.id, payload: $0.1) }, now: Self.now())
-            for ((topic, _), result) in zip(batch, results) {
-                Self.release(topic.id.thingName, inFlight)
-                Self.publish(result, topic.operation, topic.id, host: host, fromMQTT: true)
+            let results = await service.perform(batch.map(\.request), now: Self.now())
+            for (waiting, result) in zip(batch, results) {
+                let request = waiting.request
+                Self.release(request.id.thingName, inFlight)
+                Self.publish(result, request.operation, request.id, host: host, fromMQTT: waiting.caller == nil)
+                waiting.caller?.resume(returning: result)
             }
         }
     }
@@ -75,19 +86,20 @@ public final class ShadowGateway: Sendable {
     /// An HTTPS request (GetThingShadow, UpdateThingShadow, DeleteThingShadow).
     public func perform(_ operation: ShadowOperation, on id: ShadowID, payload: [UInt8]) async -> Result<ShadowOutcome, ShadowError> {
         guard acquire(id.thingName) else { return .failure(.tooManyRequests) }
-        let result = await service.perform(operation, on: id, payload: payload, now: Self.now())
-        Self.release(id.thingName, inFlight)
-        Self.publish(result, operation, id, host: host, fromMQTT: false)
-        return result
+        return await withCheckedContinuation { caller in
+            enqueue(Waiting(request: ShadowRequest(operation, on: id, payload: payload), caller: caller))
+        }
     }
 
     public func namedShadows(thingName: String, after token: String?, pageSize: Int) async -> Result<(names: [String], next: String?), ShadowError> {
         await service.namedShadows(thingName: thingName, after: token, pageSize: pageSize)
     }
 
-    /// The thing was deleted from the registry: its shadows go too.
-    public func thingDeleted(_ thingName: String) async {
-        await service.deleteShadows(thingName: thingName)
+    /// The thing was deleted from the registry: its shadows go too, before any request that comes after
+    /// this call is served (so a thing deleted and made again starts without the old shadows).
+    public func thingDeleted(_ thingName: String) {
+        service.thingDeleted(thingName)
+        Task { [service] in await service.applyDeletions() }
     }
 
     /// Requests of a thing waiting or running.

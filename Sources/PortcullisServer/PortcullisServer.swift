@@ -111,7 +111,7 @@ public final class PortcullisServer: Sendable {
                                                 defer { known = names }
                                                 return known.map { $0.subtracting(names) } ?? []
                                             }
-                                            if !gone.isEmpty { Task { for name in gone { await shadows.thingDeleted(name) } } }
+                                            for name in gone { shadows.thingDeleted(name) }
                                         }
                                         let before = previousState.withLockedValue { previous in
                                             defer { previous = state }

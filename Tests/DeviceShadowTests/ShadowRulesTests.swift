@@ -293,6 +293,20 @@ struct ShadowServiceTests {
         #expect(await service.perform(.get, on: lamp, payload: [], now: 1) == .failure(.notFound(lamp)), "not kept in memory either")
     }
 
+    @Test func aThingDeletedAndMadeAgainStartsWithoutTheOldShadows() async throws {
+        let store = InMemoryShadowStore()
+        let service = ShadowService(store: store)
+        _ = try await update(service, lamp, #"{"state":{"reported":{"old":1}}}"#).get()
+        service.thingDeleted("lamp")
+        // The very next request, however soon, sees the deletion: it does not race a background task.
+        let accepted = try await update(service, lamp, #"{"state":{"reported":{"new":1}}}"#).get().accepted
+        #expect(JSONValue.parse(Array(accepted.utf8))?.object?["version"] == .integer(1))
+        #expect(try store.loadShadow(lamp)?.reported == ["new": .integer(1)], "the old fields went with the thing")
+        service.thingDeleted("lamp")
+        #expect(try await service.namedShadows(thingName: "lamp", after: nil, pageSize: 10).get().names.isEmpty)
+        #expect(try store.loadShadow(lamp) == nil)
+    }
+
     /// A store that counts its writes and can be told to fail them.
     final class CountingStore: ShadowStore {
         let inner = InMemoryShadowStore()

@@ -416,3 +416,19 @@ def test_shadows_survive_a_restart_and_go_with_their_thing(portcullis_bin, tmp_p
         assert data.list_named_shadows_for_thing(thingName="kept")["results"] == []
     finally:
         srv.stop()
+
+
+def test_a_thing_deleted_and_made_again_starts_without_its_old_shadow(server):
+    """The deletion of a thing's shadows is ordered before any request after DeleteThing answers."""
+    iot, data = iot_client(server), data_client(server)
+    for _ in range(5):
+        thing = unique("reborn")
+        iot.create_thing(thingName=thing)
+        data.update_thing_shadow(thingName=thing, payload=b'{"state":{"reported":{"old":1}}}')
+        data.update_thing_shadow(thingName=thing, shadowName="cfg", payload=b'{"state":{"reported":{"old":1}}}')
+        iot.delete_thing(thingName=thing)
+        iot.create_thing(thingName=thing)
+        body = json.loads(data.update_thing_shadow(thingName=thing, payload=b'{"state":{"reported":{"new":1}}}')["payload"].read())
+        assert body["version"] == 1
+        assert shadow_of(data, thing)["state"] == {"reported": {"new": 1}}
+        assert data.list_named_shadows_for_thing(thingName=thing)["results"] == []
