@@ -97,28 +97,16 @@ public final class PortcullisServer: Sendable {
         let shadows = ShadowGateway(service: ShadowService(store: store), host: host)
         self.shadows = shadows
         host.onServiceRequest { shadows.handle($0) }
-        let knownThings = NIOLockedValueBox<Set<String>?>(nil)
-        // The state the last registry event was computed from (registry events diff against it).
-        let previousState = NIOLockedValueBox<RegistryState?>(nil)
         let registry = try Registry(arns: arns,
                                     localCA: preparation.certificateAuthority.certificate,
                                     store: store,
-                                    observer: { state, changed in
-                                        if changed.contains(.thing) {
-                                            // A deleted thing's shadows are deleted with it.
-                                            let names = state.thingNames
-                                            let gone = knownThings.withLockedValue { known in
-                                                defer { known = names }
-                                                return known.map { $0.subtracting(names) } ?? []
-                                            }
-                                            for name in gone { shadows.thingDeleted(name) }
-                                        }
-                                        let before = previousState.withLockedValue { previous in
-                                            defer { previous = state }
-                                            return previous
-                                        }
-                                        if let before, !changed.isDisjoint(with: [.thing, .thingType, .thingGroup, .groupMemberships]) {
-                                            for event in RegistryEvents.between(before, state, accountID: configuration.accountID,
+                                    observer: { state, update in
+                                        let changed = update.kinds
+                                        // A deleted thing's shadows are deleted with it.
+                                        for name in update.deleted(.thing) { shadows.thingDeleted(name) }
+                                        if let before = update.previous, !changed.isDisjoint(with: [.thing, .thingType, .thingGroup, .groupMemberships]) {
+                                            for event in RegistryEvents.between(before, state, changed: update.changedKeys,
+                                                                                accountID: configuration.accountID,
                                                                                 nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000)) {
                                                 host.publishServiceEvent(topic: event.topic, payload: event.payload)
                                             }

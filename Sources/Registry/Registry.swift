@@ -11,8 +11,8 @@ public actor Registry {
     private var state: RegistryState
     private let store: any RegistryStore
 
-    /// Sees the state and the kinds of record that changed (every kind the first time).
-    public typealias Observer = @Sendable (RegistryState, Set<RegistryRecordKind>) -> Void
+    /// Sees the state and what changed (every kind, and no previous state, the first time).
+    public typealias Observer = @Sendable (RegistryState, RegistryUpdate) -> Void
     private var observers: [Observer] = []
 
     /// - Parameter observer: called with the loaded state, then as `observe` describes.
@@ -22,7 +22,7 @@ public actor Registry {
         self.state = try RegistryState(arns: arns, localCA: localCA, records: try store.loadRecords())
         if let observer {
             observers.append(observer)
-            observer(state, Set(RegistryRecordKind.allCases))
+            observer(state, RegistryUpdate())
         }
     }
 
@@ -31,7 +31,7 @@ public actor Registry {
     /// by the time an API call answers.
     public func observe(_ observer: @escaping Observer) {
         observers.append(observer)
-        observer(state, Set(RegistryRecordKind.allCases))
+        observer(state, RegistryUpdate())
     }
 
     public var arns: ARNs { state.arns }
@@ -48,15 +48,50 @@ public actor Registry {
                 throw RegistryError(.internalFailure, "The registry could not be written; nothing was changed.")
             }
         }
+        let previous = state
         state = copy
         if !changes.isEmpty {
-            let kinds = Set(changes.upserts.keys.map(\.kind)).union(changes.deletions.map(\.kind))
-            for observer in observers { observer(copy, kinds) }
+            let update = RegistryUpdate(previous: previous, changes: changes)
+            for observer in observers { observer(copy, update) }
         }
         return result
     }
 
     public func read<T: Sendable>(_ query: @Sendable (RegistryState) throws(RegistryError) -> T) throws(RegistryError) -> T {
         try query(state)
+    }
+}
+
+/// What one operation changed, for observers: the kinds of record, the state before, and the records
+/// themselves, so an observer looks at what changed instead of comparing whole states.
+public struct RegistryUpdate: Sendable {
+    /// The kinds of record that changed; every kind the first time (nothing to compare with).
+    public let kinds: Set<RegistryRecordKind>
+    /// The state before the operation; nil the first time.
+    public let previous: RegistryState?
+    /// The records written and deleted; nil the first time.
+    public let changes: RegistryChanges?
+
+    /// The first call: everything is new.
+    init() {
+        kinds = Set(RegistryRecordKind.allCases)
+        previous = nil
+        changes = nil
+    }
+
+    init(previous: RegistryState, changes: RegistryChanges) {
+        kinds = Set(changes.upserts.keys.map(\.kind)).union(changes.deletions.map(\.kind))
+        self.previous = previous
+        self.changes = changes
+    }
+
+    /// The keys (names) of the records of `kind` the operation deleted.
+    public func deleted(_ kind: RegistryRecordKind) -> [String] {
+        changes?.deletions.filter { $0.kind == kind }.map(\.key).sorted() ?? []
+    }
+
+    /// Every record the operation wrote or deleted; nil the first time (then: all of them).
+    public var changedKeys: Set<RegistryRecordKey>? {
+        changes.map { Set($0.upserts.keys).union($0.deletions) }
     }
 }

@@ -21,7 +21,10 @@ public enum RegistryEvents {
     }
 
     /// The events that take `old` to `new`, for the enabled types only.
-    public static func between(_ old: RegistryState, _ new: RegistryState, accountID: String, nowMilliseconds: Int64) -> [Event] {
+    /// - Parameter changed: the records that differ between the two states (`RegistryUpdate.changedKeys`),
+    ///   so only those are compared; nil compares everything.
+    public static func between(_ old: RegistryState, _ new: RegistryState, changed: Set<RegistryRecordKey>? = nil,
+                               accountID: String, nowMilliseconds: Int64) -> [Event] {
         let enabled = Set(new.eventConfigurations.filter(\.value.enabled).keys)
         guard !enabled.isEmpty else { return [] }
         var events: [Event] = []
@@ -33,21 +36,26 @@ public enum RegistryEvents {
             guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
             events.append(Event(topic: topic, payload: String(decoding: data, as: UTF8.self)))
         }
-        func operations<T: Equatable>(_ old: [String: T], _ new: [String: T]) -> [(String, String, T)] {
-            var changes: [(String, String, T)] = []
-            for (name, value) in new.sorted(by: { $0.key < $1.key }) {
-                if let before = old[name] {
-                    if before != value { changes.append((name, "updated", value)) }
-                } else {
-                    changes.append((name, "created", value))
+        /// The names of `kind` to look at: the changed ones, or all of both states'.
+        func names<T>(_ kind: RegistryRecordKind, _ old: [String: T], _ new: [String: T]) -> [String] {
+            if let changed { return changed.filter { $0.kind == kind }.map(\.key).sorted() }
+            return Set(old.keys).union(new.keys).sorted()
+        }
+        func operations<T: Equatable>(_ kind: RegistryRecordKind, _ old: [String: T], _ new: [String: T]) -> [(String, String, T)] {
+            var created: [(String, String, T)] = [], deleted: [(String, String, T)] = []
+            for name in names(kind, old, new) {
+                switch (old[name], new[name]) {
+                case (let before?, let after?) where before != after: created.append((name, "updated", after))
+                case (nil, let after?): created.append((name, "created", after))
+                case (let before?, nil): deleted.append((name, "deleted", before))
+                default: break
                 }
             }
-            for (name, value) in old.sorted(by: { $0.key < $1.key }) where new[name] == nil { changes.append((name, "deleted", value)) }
-            return changes
+            return created + deleted
         }
 
         if enabled.contains("THING") {
-            for (name, operation, thing) in operations(old.things, new.things) {
+            for (name, operation, thing) in operations(.thing, old.things, new.things) {
                 emit("$aws/events/thing/\(name)/\(operation)", [
                     "eventType": "THING_EVENT", "operation": operation.uppercased(), "thingId": thing.thingID, "thingName": name,
                     "versionNumber": thing.version, "thingTypeName": thing.thingTypeName ?? NSNull(), "attributes": thing.attributes,
@@ -55,7 +63,7 @@ public enum RegistryEvents {
             }
         }
         if enabled.contains("THING_TYPE") {
-            for (name, operation, type) in operations(old.thingTypes, new.thingTypes) {
+            for (name, operation, type) in operations(.thingType, old.thingTypes, new.thingTypes) {
                 emit("$aws/events/thingType/\(name)/\(operation)", [
                     "eventType": "THING_TYPE_EVENT", "operation": operation.uppercased(), "thingTypeId": type.thingTypeID,
                     "thingTypeName": name, "isDeprecated": type.deprecated,
@@ -66,7 +74,7 @@ public enum RegistryEvents {
             }
         }
         if enabled.contains("THING_GROUP") {
-            for (name, operation, group) in operations(old.thingGroups, new.thingGroups) {
+            for (name, operation, group) in operations(.thingGroup, old.thingGroups, new.thingGroups) {
                 let state = operation == "deleted" ? old : new
                 let parent = group.parentName.flatMap { state.thingGroups[$0] }
                 let ancestors = state.ancestors(of: name).reversed().map { ["groupArn": new.arns.thingGroup($0.name), "groupId": $0.thingGroupID] }
@@ -80,7 +88,7 @@ public enum RegistryEvents {
         }
         if enabled.contains("THING_GROUP_HIERARCHY") {
             // A group created under a parent, or deleted from under it (the parent is fixed at creation).
-            for (name, operation, group) in operations(old.thingGroups, new.thingGroups) where operation != "updated" {
+            for (name, operation, group) in operations(.thingGroup, old.thingGroups, new.thingGroups) where operation != "updated" {
                 guard let parentName = group.parentName, let parent = (new.thingGroups[parentName] ?? old.thingGroups[parentName]) else { continue }
                 let change = operation == "created" ? "added" : "removed"
                 emit("$aws/events/thingGroupHierarchy/thingGroup/\(parentName)/childThingGroup/\(name)/\(change)", [
@@ -90,7 +98,7 @@ public enum RegistryEvents {
             }
         }
         if enabled.contains("THING_GROUP_MEMBERSHIP") {
-            for thingName in Set(old.groupMemberships.keys).union(new.groupMemberships.keys).sorted() {
+            for thingName in names(.groupMemberships, old.groupMemberships, new.groupMemberships) {
                 let before = old.groupMemberships[thingName] ?? [], after = new.groupMemberships[thingName] ?? []
                 for (groups, change) in [(after.subtracting(before), "added"), (before.subtracting(after), "removed")] {
                     for groupName in groups.sorted() {
@@ -107,7 +115,7 @@ public enum RegistryEvents {
             }
         }
         if enabled.contains("THING_TYPE_ASSOCIATION") {
-            for name in Set(old.things.keys).union(new.things.keys).sorted() {
+            for name in names(.thing, old.things, new.things) {
                 let before = old.things[name]?.thingTypeName, after = new.things[name]?.thingTypeName
                 guard before != after else { continue }
                 let thing = new.things[name] ?? old.things[name]

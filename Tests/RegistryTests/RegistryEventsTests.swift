@@ -41,6 +41,37 @@ struct RegistryEventsTests {
         #expect(RegistryEvents.between(updated, deleted, accountID: "1", nowMilliseconds: 0).map(\.topic) == ["$aws/events/thing/lamp/deleted"])
     }
 
+    /// The gateway passes the operation's changed records, so only they are compared: the same events
+    /// as comparing the whole states, and none for records outside them.
+    @Test func comparingOnlyTheChangedRecordsGivesTheSameEvents() throws {
+        var base = RegistryState(arns: arns)
+        try base.updateEventConfigurations(["THING": true, "THING_GROUP": true, "THING_GROUP_HIERARCHY": true, "THING_GROUP_MEMBERSHIP": true,
+                                            "THING_TYPE": true, "THING_TYPE_ASSOCIATION": true], now: 1)
+        for index in 0..<50 { _ = try base.createThing(name: "bystander-\(index)", thingTypeName: nil, attributes: [:], now: 1) }
+        _ = try base.createThing(name: "lamp", thingTypeName: nil, attributes: [:], now: 1)
+        _ = try base.createThingGroup(name: "site", parentName: nil, description: nil, attributes: [:], now: 1)
+        var steps: [(inout RegistryState) throws -> Void] = []
+        steps.append { _ = try $0.createThingType(name: "light", description: nil, searchableAttributes: [], now: 2) }
+        steps.append { try $0.updateThing(name: "lamp", thingTypeName: "light", removeThingType: false, attributes: ["a": "1"], merge: true, expectedVersion: nil) }
+        steps.append { _ = try $0.createThingGroup(name: "floor", parentName: "site", description: nil, attributes: [:], now: 2) }
+        steps.append { try $0.addThingToThingGroup(thingName: "lamp", groupName: "floor") }
+        steps.append { try $0.deleteThing(name: "lamp", expectedVersion: nil) }
+        steps.append { try $0.deleteThingGroup(name: "floor", expectedVersion: nil) }
+        var state = base
+        for step in steps {
+            var next = state
+            try step(&next)
+            let changes = next.changes(since: state)
+            let keys = Set(changes.upserts.keys).union(changes.deletions)
+            let whole = RegistryEvents.between(state, next, accountID: "1", nowMilliseconds: 0).map(\.topic)
+            let changed = RegistryEvents.between(state, next, changed: keys, accountID: "1", nowMilliseconds: 0).map(\.topic)
+            #expect(!whole.isEmpty && changed == whole)
+            state = next
+        }
+        #expect(RegistryEvents.between(base, state, changed: [RegistryRecordKey(.thing, "bystander-0")], accountID: "1", nowMilliseconds: 0).isEmpty,
+                "records not named are not compared")
+    }
+
     @Test func groupHierarchyMembershipAndTypeAssociation() throws {
         var base = RegistryState(arns: arns)
         try base.updateEventConfigurations(["THING_GROUP": true, "THING_GROUP_HIERARCHY": true, "THING_GROUP_MEMBERSHIP": true,
