@@ -14,7 +14,7 @@ public enum JSONValue: Sendable, Hashable {
     /// Parses UTF-8 JSON text; nil when it is not JSON (or not UTF-8).
     public static func parse(_ bytes: some Collection<UInt8>) -> JSONValue? {
         guard String(validating: bytes, as: UTF8.self) != nil else { return nil }
-        return try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        return JSONParser.parse(Array(bytes))
     }
 
     public var object: [String: JSONValue]? {

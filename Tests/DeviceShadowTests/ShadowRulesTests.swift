@@ -222,6 +222,58 @@ struct ShadowRulesTests {
         #expect(JSONValue.parse(Array(value.text.utf8)) == value, "reads back as the same value")
     }
 
+    /// The direct reader reads what JSONDecoder reads (or refuses what it refuses), case by case and
+    /// over random mutations of valid documents; the one difference: trailing commas, which JSONDecoder
+    /// lets through and RFC 8259 (and so the reader) does not.
+    @Test func theReaderAgreesWithJSONDecoder() {
+        func decoded(_ bytes: [UInt8]) -> JSONValue? {
+            guard String(validating: bytes, as: UTF8.self) != nil else { return nil }
+            return try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        }
+        func trailingComma(_ bytes: [UInt8]) -> Bool {
+            let compact = bytes.filter { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
+            return zip(compact, compact.dropFirst()).contains { $0 == UInt8(ascii: ",") && ($1 == UInt8(ascii: "]") || $1 == UInt8(ascii: "}")) }
+        }
+        for text in ["[1,]", #"{"a":1,}"#, "[1 , ]"] {
+            #expect(JSONValue.parse(Array(text.utf8)) == nil && decoded(Array(text.utf8)) != nil, "\(text)")
+        }
+        let cases = [
+            #"{"a":1}"#, " { \"a\" : [ 1 , 2 ] } ", #"[]"#, #"{}"#, #""x""#, "1", "-0", "-0.0", "3.0", "1e2", "1E+2", "2.5e-3",
+            "12345678901234567890", "9223372036854775807", "-9223372036854775808", "9223372036854775808", "1e400", "-1e400",
+            "0.1", "1.7976931348623157e308", #""\u00e9\ud83d\ude42\n\/""#, #"{"a":1,"a":2}"#, "true", "false", "null",
+            "\u{FEFF}{}",
+            // Refused by both:
+            "", " ", "{", "}", "[,]", "{,}", "[1,,2]", "01", "1.", ".5", "-", "+1", "1e", "0x10", "tru", "nul", "NaN", "Infinity",
+            #""\x""#, #""\u12""#, #""\ud800""#, #""\udc00""#, #""\ud800\u0041""#, "\"a\nb\"", #"{"a" 1}"#, #"{a:1}"#, "[1 2]",
+            "1 2", "{\"a\":1}}", #"["\u0000"]"#,
+        ]
+        for text in cases {
+            let bytes = Array(text.utf8)
+            #expect(JSONValue.parse(bytes) == decoded(bytes), "\(text)")
+        }
+        #expect(JSONValue.parse([0x22, 0xFF, 0x22]) == nil, "not UTF-8")
+        // Random one-byte mutations of a document with every kind of value (its keys far enough apart that
+        // one edit cannot repeat a key: JSONDecoder skips a repeated key's value without checking it).
+        let seed = Array(#"{"state":{"desired":{"on":true,"num":-12.5e1,"str":"a\"b\u00e9","list":[1,null,{"x":false}]}},"version":3}"#.utf8)
+        let alphabet = Array(#"{}[]",:0123456789.eE+-\ntrufalse ""#.utf8)
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<5000 {
+            var bytes = seed
+            do {
+                let at = Int.random(in: 0..<bytes.count, using: &generator)
+                switch Int.random(in: 0..<3, using: &generator) {
+                case 0: bytes[at] = alphabet.randomElement(using: &generator)!
+                case 1: bytes.remove(at: at)
+                default: bytes.insert(alphabet.randomElement(using: &generator)!, at: at)
+                }
+            }
+            let mine = JSONValue.parse(bytes), theirs = decoded(bytes)
+            if mine == nil, theirs != nil, trailingComma(bytes) { continue }
+            #expect(mine == theirs, "\(String(decoding: bytes, as: UTF8.self))")
+            if mine != theirs { break }
+        }
+    }
+
     @Test func aShadowsStoredFormReadsBackWithCodable() throws {
         let (shadow, _) = run([#"{"state":{"desired":{"on":true,"l":[1,"a"]},"reported":{"on":false,"t":21.5}}}"#])
         let stored = Data(shadow.storedJSON.utf8)

@@ -322,6 +322,9 @@ def test_mqtt5_requests_and_error_documents(server, device):
         assert json.loads(client.wait_message(f"{prefix}/update/delta").payload)["state"] == {"level": 3}
         for payload, code, message in [
             (b"not json", 400, "Invalid JSON"),
+            (b'{"state":{"reported":{"a":1,}}}', 400, "Invalid JSON"),
+            (b'{"state":{"reported":{"a":"\\ud800"}}}', 400, "Invalid JSON"),
+            (b"[" * 30000 + b"]" * 30000, 400, "Invalid JSON"),
             (b'{"desired":{}}', 400, "Missing required node: state"),
             (b'{"state":{"desired":1}}', 400, "Desired node must be an object"),
             (b'{"state":{"reported":{"a":1}},"version":"x"}', 400, "Invalid version"),
