@@ -405,14 +405,34 @@ def test_shadows_survive_a_restart_and_go_with_their_thing(portcullis_bin, tmp_p
     try:
         iot_client(srv).create_thing(thingName="kept")
         data = data_client(srv)
-        data.update_thing_shadow(thingName="kept", payload=b'{"state":{"desired":{"on":true},"reported":{"on":false}}}')
+        cert = srv.mint("kept-cert")
+        # The SDK device (MQTT 3.1.1) reports, the app sets desired; then the gateway restarts mid-way.
+        before = SDKDevice(srv, cert, "kept")
+        s, q = before.shadow_api, before.mqtt.QoS.AT_LEAST_ONCE
+        before.subscribe()
+        before.client.publish_update_shadow(s.UpdateShadowRequest(thing_name="kept", state=s.ShadowState(reported={"on": False})), q).result(10)
+        assert before.wait("update/accepted")[0].version == 1
+        data.update_thing_shadow(thingName="kept", payload=b'{"state":{"desired":{"on":true}}}')
+        before.wait("delta")
+        before.close()
         data.update_thing_shadow(thingName="kept", shadowName="cfg", payload=b'{"state":{"reported":{"v":2}}}')
         srv.stop()
         srv.start()
         data = data_client(srv)
         shadow = shadow_of(data, "kept")
-        assert shadow["version"] == 1 and shadow["state"]["delta"] == {"on": True}
+        assert shadow["version"] == 2 and shadow["state"]["delta"] == {"on": True}
         assert shadow_of(data, "kept", "cfg")["state"]["reported"] == {"v": 2}
+        # After the restart the device (now MQTT 5, IotShadowClientV2) finds the shadow intact and catches up.
+        after = SDKDeviceV5(srv, cert, "kept")
+        try:
+            v2 = after.shadow_api
+            got = after.shadow.get_shadow(v2.GetShadowRequest(thing_name="kept")).result(15)
+            assert got.version == 2 and got.state.delta == {"on": True} and got.state.reported == {"on": False}
+            caught_up = after.shadow.update_shadow(v2.UpdateShadowRequest(thing_name="kept", state=v2.ShadowState(reported={"on": True}))).result(15)
+            assert caught_up.version == 3
+            assert after.shadow.get_named_shadow(v2.GetNamedShadowRequest(thing_name="kept", shadow_name="cfg")).result(15).state.reported == {"v": 2}
+        finally:
+            after.close()
         iot_client(srv).delete_thing(thingName="kept")
         wait_until(lambda: aws_error(lambda: data.get_thing_shadow(thingName="kept", shadowName="cfg")) == ("ResourceNotFoundException", 404))
         assert aws_error(lambda: data.get_thing_shadow(thingName="kept")) == ("ResourceNotFoundException", 404)
