@@ -60,7 +60,8 @@ public enum JSONValue: Sendable, Hashable {
             bytes.append(UInt8(ascii: "]"))
         case .object(let members):
             bytes.append(UInt8(ascii: "{"))
-            for (index, key) in members.keys.sorted().enumerated() {
+            // By UTF-8 bytes, as JSONEncoder sorts (String's `<` compares normalized forms).
+            for (index, key) in members.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
                 Self.write(string: key, into: &bytes)
                 bytes.append(UInt8(ascii: ":"))

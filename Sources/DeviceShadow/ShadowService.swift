@@ -55,6 +55,9 @@ public actor ShadowService {
     private let store: any ShadowStore
     private var cache: [ShadowID: Shadow] = [:]
     public static let cacheCapacity = 10_000
+    /// The shadows the running batch changed and has not stored yet: read before the cache, which may
+    /// be emptied in the middle of a batch when it is full.
+    private var unsaved: [ShadowID: Shadow] = [:]
     /// Things deleted whose shadows are still to be removed; marked without waiting for the actor.
     private let deletedThings = Mutex<Set<String>>([])
 
@@ -63,6 +66,7 @@ public actor ShadowService {
     }
 
     private func load(_ id: ShadowID) throws(ShadowError) -> Shadow {
+        if let changed = unsaved[id] { return changed }
         if let cached = cache[id] { return cached }
         do {
             let shadow = try store.loadShadow(id) ?? Shadow()
@@ -87,20 +91,27 @@ public actor ShadowService {
     /// Runs requests in order, each seeing the ones before it, and writes what they changed in one
     /// transaction. If that write fails, every request on a shadow the batch changed is an internal failure
     /// (each was decided against a state that was never stored) and those shadows are as the store has them.
+    /// A request for a thing whose shadows could not be deleted yet (the store failed) is an internal
+    /// failure too: it must not see, or write over, shadows that belong to a deleted thing.
     public func perform(_ requests: [ShadowRequest], now: Int64) -> [Result<ShadowOutcome, ShadowError>] {
-        applyDeletions()
+        let stillDeleting = applyDeletions()
         var results: [Result<ShadowOutcome, ShadowError>] = []
         results.reserveCapacity(requests.count)
-        var changed: [ShadowID: Shadow] = [:]
         var order: [ShadowID] = []
+        defer { unsaved.removeAll(keepingCapacity: true) }
         for request in requests {
+            if stillDeleting.contains(request.id.thingName) {
+                results.append(.failure(.internalFailure))
+                continue
+            }
             let (result, shadow) = run(request, now: now)
             if let shadow {
-                if changed.updateValue(shadow, forKey: request.id) == nil { order.append(request.id) }
+                if unsaved.updateValue(shadow, forKey: request.id) == nil { order.append(request.id) }
                 remember(request.id, shadow)
             }
             results.append(result)
         }
+        let changed = unsaved
         guard !changed.isEmpty else { return results }
         do {
             try store.saveShadows(order.map { ($0, changed[$0]!) })
@@ -143,21 +154,26 @@ public actor ShadowService {
         deletedThings.withLock { _ = $0.insert(thingName) }
     }
 
-    /// Removes the shadows of the things marked deleted (a store that fails keeps the mark, to retry).
-    public func applyDeletions() {
+    /// Removes the shadows of the things marked deleted; the things whose deletion failed keep the mark
+    /// (retried before the next request) and are returned.
+    @discardableResult
+    public func applyDeletions() -> Set<String> {
         let names = deletedThings.withLock { names in
             defer { names.removeAll() }
             return names
         }
-        guard !names.isEmpty else { return }
+        guard !names.isEmpty else { return [] }
         cache = cache.filter { !names.contains($0.key.thingName) }
+        var failed: Set<String> = []
         for name in names {
             do {
                 try store.deleteShadows(thingName: name)
             } catch {
-                deletedThings.withLock { _ = $0.insert(name) }
+                failed.insert(name)
             }
         }
+        if !failed.isEmpty { deletedThings.withLock { $0.formUnion(failed) } }
+        return failed
     }
 
     /// The thing was deleted: so are its shadows.
@@ -168,7 +184,7 @@ public actor ShadowService {
 
     /// ListNamedShadowsForThing: names in order, `pageSize` at a time after the token's name.
     public func namedShadows(thingName: String, after token: String?, pageSize: Int) -> Result<(names: [String], next: String?), ShadowError> {
-        applyDeletions()
+        guard !applyDeletions().contains(thingName) else { return .failure(.internalFailure) }
         guard let names = try? store.namedShadows(thingName: thingName) else { return .failure(.internalFailure) }
         let start = token.flatMap { last in names.firstIndex(where: { $0 > last }) } ?? (token == nil ? 0 : names.count)
         let page = Array(names[start..<min(names.count, start + pageSize)])

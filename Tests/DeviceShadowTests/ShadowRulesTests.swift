@@ -213,6 +213,9 @@ struct ShadowRulesTests {
         #"["plain","q\"uote","back\\slash","/slash","tab\tnew\nline\r","\u0001\u001f\b\f","é ü ✓ 🙂","\u007f"]"#,
         #"{"desired":{"light":{"color":"red","levels":[1,2,{"x":null}]},"on":true},"reported":{}}"#,
         #"[[],{},"",null,false,true]"#,
+        // Sorted by UTF-8 bytes as JSONEncoder sorts; String's `<` would put the Angstrom sign (U+212B,
+        // normalized to U+00C5) before U+00D0.
+        #"{"\u212B":1,"\u00D0":2,"Z":3,"a":4,"\u00e9":5}"#,
     ])
     func theWriterMatchesJSONEncoder(_ text: String) throws {
         let value = json(text)
@@ -357,6 +360,53 @@ struct ShadowServiceTests {
         service.thingDeleted("lamp")
         #expect(try await service.namedShadows(thingName: "lamp", after: nil, pageSize: 10).get().names.isEmpty)
         #expect(try store.loadShadow(lamp) == nil)
+    }
+
+    @Test func aBatchSeesItsOwnChangesWhenTheCacheIsEmptiedMidway() async throws {
+        let service = ShadowService(store: InMemoryShadowStore())
+        // Fill the cache to one below its bound with shadows that do not exist.
+        let filler = (0..<(ShadowService.cacheCapacity - 1)).map { request(.get, ShadowID(thingName: "filler-\($0)")!) }
+        _ = await service.perform(filler, now: 1)
+        let results = await service.perform([
+            request(.update, lamp, #"{"state":{"reported":{"a":1}}}"#),   // fills the cache
+            request(.get, ShadowID(thingName: "newcomer")!),              // one more: the cache is emptied
+            request(.update, lamp, #"{"state":{"reported":{"b":2}},"version":1}"#),
+        ], now: 2)
+        let accepted = JSONValue.parse(Array(try results[2].get().accepted.utf8))!.object!
+        #expect(accepted["version"] == .integer(2), "the third request saw the first one's unsaved change")
+        let document = JSONValue.parse(Array(try await service.perform(.get, on: lamp, payload: [], now: 3).get().accepted.utf8))!.object!
+        #expect(document["state"]?.object?["reported"] == .object(["a": .integer(1), "b": .integer(2)]))
+    }
+
+    @Test func aThingWhoseShadowsCannotBeDeletedYetIsNotServedUntilTheyAre() async throws {
+        final class DeleteFails: ShadowStore {
+            let inner = InMemoryShadowStore()
+            let failing = Mutex(true)
+            func loadShadow(_ id: ShadowID) throws -> Shadow? { try inner.loadShadow(id) }
+            func saveShadow(_ id: ShadowID, _ shadow: Shadow) throws { try inner.saveShadow(id, shadow) }
+            func deleteShadows(thingName: String) throws {
+                if failing.withLock({ $0 }) { throw CancellationError() }
+                try inner.deleteShadows(thingName: thingName)
+            }
+            func namedShadows(thingName: String) throws -> [String] { try inner.namedShadows(thingName: thingName) }
+        }
+        let store = DeleteFails()
+        let service = ShadowService(store: store)
+        _ = try await update(service, lamp, #"{"state":{"reported":{"old":1}}}"#).get()
+        service.thingDeleted("lamp")
+        #expect(await update(service, lamp, #"{"state":{"reported":{"new":1}}}"#) == .failure(.internalFailure))
+        #expect(await service.perform(.get, on: lamp, payload: [], now: 2) == .failure(.internalFailure), "the old shadow is not shown")
+        guard case .failure(let listing) = await service.namedShadows(thingName: "lamp", after: nil, pageSize: 10) else {
+            Issue.record("the named shadows of a thing still being deleted were listed")
+            return
+        }
+        #expect(listing == .internalFailure)
+        let fan = ShadowID(thingName: "fan")!
+        #expect((try? await update(service, fan, #"{"state":{"reported":{"x":1}}}"#).get()) != nil, "other things are served")
+        store.failing.withLock { $0 = false }
+        let accepted = try await update(service, lamp, #"{"state":{"reported":{"new":1}}}"#).get().accepted
+        #expect(JSONValue.parse(Array(accepted.utf8))?.object?["version"] == .integer(1))
+        #expect(try store.inner.loadShadow(lamp)?.reported == ["new": .integer(1)])
     }
 
     /// A store that counts its writes and can be told to fail them.

@@ -26,6 +26,7 @@ struct ShadowGatewayTests {
     /// The handler is called through the same closure every time: a closure kept in a generic box can be
     /// re-wrapped in a reabstraction thunk on every read, so each request called through one more layer
     /// (the stack and the time per request grew with every request ever served, until the stack ran out).
+    /// Foundation reports at most 128 frames; the handler starts far below that, so growth shows.
     @Test func theServiceRequestHandlerDoesNotDeepenWithEveryRequest() {
         let host = BrokerHost(broker: Broker(isServiceRequest: { $0.hasPrefix("$aws/things/") }), eventSink: CollectingEventSink())
         let depths = Mutex<[Int]>([])
@@ -38,6 +39,7 @@ struct ShadowGatewayTests {
             #expect(host.publishFromAPI(publish, principal: "app", sourceIP: nil) == nil)
         }
         let seen = depths.withLock { $0 }
+        #expect((seen.first ?? 128) < 100, "the depth is measured below Foundation's 128-frame cap")
         #expect(seen.count == 300, "every request reaches the handler")
         #expect(Set(seen).count == 1, "the same call depth for the first and the 300th request: \(seen.first ?? 0) -> \(seen.last ?? 0)")
     }
