@@ -1,5 +1,6 @@
 import DeviceShadow
 import Foundation
+import HTTPTypes
 import Hummingbird
 import IoTPolicy
 import NIOCore
@@ -24,6 +25,13 @@ extension ControlPlane {
         }
         router.delete("/things/:thingName/shadow") { request, context in
             try await shadowRequest(.delete, request, context, shadows: shadows, keys: keys)
+        }
+        // A thing's shadow answers GET, POST and DELETE; other methods are AWS's modeled 405.
+        for method in [HTTPRequest.Method.put, .patch] {
+            router.on("/things/:thingName/shadow", method: method) { request, _ -> Response in
+                throw AWSErrorResponse(status: 405, type: "MethodNotAllowedException",
+                                       message: "The method \(request.method.rawValue) is not allowed on a thing's shadow; use GET, POST or DELETE.")
+            }
         }
         router.get("/api/things/shadow/ListNamedShadowsForThing/:thingName") { request, context in
             try requireDataPlane(context)

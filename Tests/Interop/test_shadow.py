@@ -455,3 +455,23 @@ def test_a_thing_deleted_and_made_again_starts_without_its_old_shadow(server):
         assert body["version"] == 1
         assert shadow_of(data, thing)["state"] == {"reported": {"new": 1}}
         assert data.list_named_shadows_for_thing(thingName=thing)["results"] == []
+
+
+def test_other_methods_on_a_shadow_are_method_not_allowed(server):
+    """AWS's modeled MethodNotAllowedException (405) for a signed PUT or PATCH on a thing's shadow."""
+    import botocore.auth
+    import botocore.awsrequest
+    import botocore.credentials
+    import urllib3
+    from interop_support import admin_keys
+    key, secret = admin_keys(server)
+    http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(server.ca_cert))
+    for method in ("PUT", "PATCH"):
+        url = f"{endpoint(server)}/things/lamp/shadow"
+        request = botocore.awsrequest.AWSRequest(method=method, url=url, data=b"{}", headers={})
+        botocore.auth.SigV4Auth(botocore.credentials.Credentials(key, secret), "iotdata", "us-east-1").add_auth(request)
+        response = http.request(method, url, body=b"{}", headers=dict(request.headers))
+        assert response.status == 405 and response.headers["x-amzn-ErrorType"] == "MethodNotAllowedException"
+        assert json.loads(response.data)["__type"] == "MethodNotAllowedException"
+    assert aws_error(lambda: data_client(server).get_thing_shadow(thingName="lamp")) == ("ResourceNotFoundException", 404), \
+        "nothing was created"
