@@ -241,6 +241,21 @@ public final class Broker {
         return takeActions()
     }
 
+    /// A connection's permitted lifetime ended (MQTT over WebSocket signed with SigV4, reference 1.3):
+    /// MQTT 5 gets DISCONNECT 0xA0 (Maximum connect time) with `reasonString`, then the socket closes,
+    /// the will is published and the lifecycle reason is WEBSOCKET_TTL_EXPIRATION.
+    public func expireConnection(_ id: ConnectionID, reasonString: String, at now: BrokerInstant) -> [BrokerAction] {
+        guard let connection = connections[id] else { return [] }
+        if connection.state == .connected {
+            serverDisconnect(connection, reason: .maximumConnectTime, reasonString: reasonString, lifecycle: .webSocketTTLExpiration,
+                             at: now)
+        } else if connection.state == .awaitingConnect {
+            actions.append(.close(id))
+            connection.state = .closed
+        }
+        return takeActions()
+    }
+
     func takeActions() -> [BrokerAction] {
         defer { actions = [] }
         return actions

@@ -83,5 +83,6 @@ public enum DisconnectReason: String, Sendable, Hashable {
     case serverInitiatedDisconnect = "SERVER_INITIATED_DISCONNECT"
     case apiInitiatedDisconnect = "API_INITIATED_DISCONNECT"
     case throttled = "THROTTLED"
+    case webSocketTTLExpiration = "WEBSOCKET_TTL_EXPIRATION"
     case unknown = "UNKNOWN"
 }

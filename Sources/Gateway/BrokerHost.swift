@@ -138,6 +138,11 @@ public final class BrokerHost: @unchecked Sendable {
         process(from: nil) { broker in broker.publishServiceEvent(topic: topic, payload: payload, at: SystemClock.now()) }
     }
 
+    /// Ends a connection whose permitted lifetime is over (see `Broker.expireConnection`).
+    public func expireConnection(_ id: ConnectionID, reasonString: String) {
+        process(from: nil) { broker in broker.expireConnection(id, reasonString: reasonString, at: SystemClock.now()) }
+    }
+
     /// Closes every connection whose principal `admits` no longer accepts: call after the registry changed.
     public func closeConnectionsNoLongerAdmitted() {
         let admits = self.admits

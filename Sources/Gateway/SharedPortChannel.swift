@@ -357,10 +357,12 @@ final class SharedPortDispatcher: ChannelInboundHandler, RemovableChannelHandler
                         // Signed connections end after a day (limits.webSocketSigV4Lifetime), as AWS ends
                         // them (reference 1.3); the client signs a new URL.
                         let seconds = host.limits.webSocketSigV4Lifetime
+                        let connection = handler.id
                         let expiry = channel.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) {
-                            host.recordConnectFailure("MQTT over WebSocket signed with SigV4 closed after \(seconds) s",
-                                                      reason: "WEBSOCKET_TTL_EXPIRATION", remote: channel.remoteAddress)
-                            channel.close(promise: nil)
+                            // Through the broker: MQTT 5 hears DISCONNECT 0xA0, the will is published and the
+                            // lifecycle event says WEBSOCKET_TTL_EXPIRATION. The socket is closed in any case.
+                            host.expireConnection(connection, reasonString: "The signed WebSocket connection reached its lifetime of \(seconds) s")
+                            channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
                         }
                         channel.closeFuture.whenComplete { _ in expiry.cancel() }
                     }

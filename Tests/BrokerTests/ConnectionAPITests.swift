@@ -53,6 +53,26 @@ struct ConnectionAPITests {
         #expect(!h.broker.deleteConnection(clientID: "dev", cleanSession: false, preventWillMessage: false, at: h.now).found, "no longer connected")
     }
 
+    @Test func anExpiredConnectionHearsMaximumConnectTimeAndEndsWithTheTTLReason() {
+        let h = BrokerHarness()
+        let watcher = h.connect("watcher")
+        h.subscribe(watcher, "wills/#")
+        h.subscribe(watcher, "$aws/events/presence/disconnected/+")
+        let dev = h.connect("dev", will: will("wills/dev"))
+        let actions = h.record(h.broker.expireConnection(dev, reasonString: "lifetime over", at: h.now))
+        #expect(actions.disconnect(to: dev)?.reasonCode == .maximumConnectTime)
+        #expect(actions.disconnect(to: dev)?.properties.reasonString == "lifetime over")
+        #expect(actions.closes(dev))
+        #expect(actions.publishes(to: watcher).contains { $0.topic == "wills/dev" })
+        #expect(actions.publishes(to: watcher).contains { $0.topic.hasSuffix("/dev") && $0.payloadString.contains("WEBSOCKET_TTL_EXPIRATION") })
+        #expect(h.broker.expireConnection(dev, reasonString: "again", at: h.now).isEmpty, "already ended")
+        let old = h.connect("old", version: .v3_1_1)
+        let closed = h.record(h.broker.expireConnection(old, reasonString: "lifetime over", at: h.now))
+        #expect(closed.disconnect(to: old) == nil && closed.closes(old), "MQTT 3.1.1 has no DISCONNECT from the server")
+        let silent = h.open()
+        #expect(h.broker.expireConnection(silent, reasonString: "x", at: h.now).closes(silent))
+    }
+
     @Test func deleteConnectionCanDropTheWillAndThePersistentSession() {
         let h = BrokerHarness()
         let watcher = h.connect("watcher")

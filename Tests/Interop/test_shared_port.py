@@ -407,9 +407,9 @@ def test_sigv4_websocket_connections_end_after_their_lifetime(portcullis_bin, tm
         try:
             signed.connect()
             by_cert.connect()
-            assert signed.wait_disconnected(timeout=6) is not None
-            entry = srv.wait_log(mark, eventType="Connect", status="Failure", reason="WEBSOCKET_TTL_EXPIRATION")
-            assert "after 2 s" in entry["details"]
+            assert signed.disconnect_reason(timeout=6) == 0xA0, "MQTT 5 DISCONNECT: Maximum connect time"
+            entry = srv.wait_log(mark, eventType="Disconnect", status="Failure", reason="WEBSOCKET_TTL_EXPIRATION", clientId=signed.client_id)
+            assert "lifetime of 2 s" in entry["details"]
             by_cert.assert_no_message(within=0.5)
             assert by_cert.connected_ok and not by_cert.disconnects
             # A client that finishes TLS and then says nothing is closed after connectTimeout (2 s here),
