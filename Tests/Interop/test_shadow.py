@@ -475,3 +475,34 @@ def test_other_methods_on_a_shadow_are_method_not_allowed(server):
         assert json.loads(response.data)["__type"] == "MethodNotAllowedException"
     assert aws_error(lambda: data_client(server).get_thing_shadow(thingName="lamp")) == ("ResourceNotFoundException", 404), \
         "nothing was created"
+
+
+def test_https_refusals_are_the_modeled_exceptions(server):
+    """boto3 iot-data gets AWS's modeled exceptions with the shadow service's messages, and nothing changes."""
+    data = data_client(server)
+    thing = unique("refused")
+    data.update_thing_shadow(thingName=thing, payload=b'{"state":{"reported":{"a":1}}}')
+
+    def refused(call):
+        from botocore.exceptions import ClientError
+        with pytest.raises(ClientError) as caught:
+            call()
+        error = caught.value.response
+        return error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"], error["Error"]["Message"]
+
+    update = lambda payload, **kw: data.update_thing_shadow(thingName=thing, payload=payload, **kw)  # noqa: E731
+    assert refused(lambda: update(b'{"state":{"reported":{"a":2}},"version":7}')) == ("ConflictException", 409, "Version conflict")
+    assert refused(lambda: update(b'{"state":{"reported":{"a":2,}}}')) == ("InvalidRequestException", 400, "Invalid JSON")
+    assert refused(lambda: update(b'{"state":{"reported":1}}')) == ("InvalidRequestException", 400, "Reported node must be an object")
+    assert refused(lambda: update(b'{"state":{"reported":{"a":2}},"clientToken":"' + b"t" * 65 + b'"}')) == \
+        ("InvalidRequestException", 400, "Invalid clientToken")
+    assert refused(lambda: update(json.dumps({"state": {"reported": {"a": "x" * 9000}}}).encode())) == \
+        ("RequestEntityTooLargeException", 413, "The payload exceeds the maximum size allowed")
+    assert refused(lambda: update(b'{"state":{"reported":{"a":"\xff"}}}')) == \
+        ("UnsupportedDocumentEncodingException", 415, "Unsupported documented encoding; supported encoding is UTF-8")
+    assert refused(lambda: update(b'{"state":{"reported":{"a":2}}}', shadowName="bad!name"))[:2] == ("InvalidRequestException", 400)
+    assert refused(lambda: data.get_thing_shadow(thingName=thing, shadowName="absent")) == \
+        ("ResourceNotFoundException", 404, "No shadow exists with name: 'absent'")
+    assert refused(lambda: data.list_named_shadows_for_thing(thingName=thing, nextToken="!!not base64!!"))[:2] == ("InvalidRequestException", 400)
+    shadow = shadow_of(data, thing)
+    assert shadow["version"] == 1 and shadow["state"]["reported"] == {"a": 1}, "no refused request changed the shadow"
