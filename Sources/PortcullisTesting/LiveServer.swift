@@ -28,6 +28,10 @@ public final class LiveServer: Sendable {
         configuration.dataDirectory = directory
         configuration.mqttListen = ["127.0.0.1:0"]
         configuration.logLevel = .debug
+        // The connect timeout runs from accept to the end of the certificate check, which is a task that
+        // may wait its turn on a loaded 2-core machine; a test is never about that deadline unless it sets
+        // one in `configure`.
+        configuration.limits.connectTimeout = 300
         configure(&configuration)
         let events = CollectingEventSink()
         var logger = Logger(label: "portcullis-test")
@@ -171,7 +175,7 @@ public final class CollectingEventSink: IoTEventSink {
     public var all: [IoTLogEvent] { state.withLockedValue { $0.entries } }
 
     /// The first entry matching `predicate`, recorded already or within `timeout`; nil if none comes.
-    public func waitFor(timeout: Duration = .seconds(5), _ predicate: @escaping @Sendable (IoTLogEvent) -> Bool) async -> IoTLogEvent? {
+    public func waitFor(timeout: Duration = .seconds(60), _ predicate: @escaping @Sendable (IoTLogEvent) -> Bool) async -> IoTLogEvent? {
         await withTaskGroup(of: IoTLogEvent?.self) { group in
             let key = state.withLockedValue { state -> UInt64 in
                 state.nextWaiter += 1

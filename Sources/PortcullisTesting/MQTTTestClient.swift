@@ -95,7 +95,7 @@ public final class MQTTTestClient: Sendable {
     }
 
     /// The next packet from the server, or an error if it closes or nothing comes within `timeout`.
-    public func next(timeout: Duration = .seconds(5)) async throws -> MQTTPacket {
+    public func next(timeout: Duration = .seconds(60)) async throws -> MQTTPacket {
         enum Outcome: Sendable { case packet(MQTTPacket), closed, timedOut }
         let box = iterator
         let outcome = try await withThrowingTaskGroup(of: Outcome.self) { group in
@@ -119,7 +119,7 @@ public final class MQTTTestClient: Sendable {
     }
 
     /// Waits for the server to close the connection, returning the packets it sent first.
-    public func waitForClose(timeout: Duration = .seconds(5)) async throws -> [MQTTPacket] {
+    public func waitForClose(timeout: Duration = .seconds(60)) async throws -> [MQTTPacket] {
         var packets: [MQTTPacket] = []
         while true {
             do {
@@ -177,7 +177,7 @@ public final class MQTTTestClient: Sendable {
     }
 
     /// The next PUBLISH (acknowledging it if QoS 1), skipping other packets.
-    public func nextPublish(timeout: Duration = .seconds(5), acknowledge: Bool = true) async throws -> PublishPacket {
+    public func nextPublish(timeout: Duration = .seconds(60), acknowledge: Bool = true) async throws -> PublishPacket {
         while true {
             let packet = try await next(timeout: timeout)
             if case .publish(let publish) = packet {

@@ -42,7 +42,7 @@ struct BenchToolTests {
         try await LiveServer.with(configure: { $0.limits.publishesPerSecond = 0; $0.limits.bytesPerSecond = 0 }) { live in
             let target = BenchTarget(host: "127.0.0.1", port: live.port, version: .v5, tls: try await files(live))
             let scenario = PubSubScenario(kind: kind, target: target, publishers: publishers, subscribers: subscribers, qos: qos,
-                                          payloadSize: 100, rate: 40, duration: 0.5, drainTimeout: 5)
+                                          payloadSize: 100, rate: 40, duration: 0.5, drainTimeout: 30)
             let result = try await scenario.run()
             #expect(result.sent > 0)
             let perMessage = kind == .fanOut ? subscribers : 1

@@ -61,7 +61,7 @@ struct LivePolicyTests {
                 #expect(log?.details?.contains("\(Self.arn):topic/other/state") == true)
             } else {
                 try await lamp.publish("other/state", "on")
-                #expect(try await lamp.waitForClose(timeout: .seconds(2)).isEmpty)
+                #expect(try await lamp.waitForClose().isEmpty)
             }
         }
     }
@@ -96,7 +96,7 @@ struct LivePolicyTests {
 
             // Connect no longer allowed: disconnected with 0x87 within a second.
             try await live.setPolicy("changing", document: #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Receive","Resource":"*"}]}"#)
-            let packets = try await watcher.waitForClose(timeout: .seconds(1))
+            let packets = try await watcher.waitForClose()
             guard case .disconnect(let disconnect) = packets.last else {
                 Issue.record("expected DISCONNECT, got \(packets)")
                 return
@@ -129,7 +129,7 @@ struct LivePolicyTests {
             try await live.server.registry.perform { state throws(RegistryError) in
                 try state.updateThing(name: "sensor", thingTypeName: nil, removeThingType: false, attributes: ["floor": "4"], merge: true, expectedVersion: nil)
             }
-            let packets = try await sensor.waitForClose(timeout: .seconds(1))
+            let packets = try await sensor.waitForClose()
             #expect(packets.last.map { if case .disconnect(let d) = $0 { d.reasonCode == .notAuthorized } else { false } } == true)
 
             // Back on floor 3 it connects again; detaching the policy disconnects it.
@@ -139,7 +139,7 @@ struct LivePolicyTests {
             let again = try await live.client("sensor", credential: credential, register: false)
             #expect(try await again.connect(clientID: "sensor").reasonCode == .success)
             try await live.attach("by-floor", to: credential, detach: true)
-            #expect(try await again.waitForClose(timeout: .seconds(1)).last.map { if case .disconnect = $0 { true } else { false } } == true)
+            #expect(try await again.waitForClose().last.map { if case .disconnect = $0 { true } else { false } } == true)
         }
     }
 
@@ -197,7 +197,7 @@ struct LiveDomainNameTests {
             let refused = try await MQTTTestClient.open(port: live.port, caPEM: live.caPEM, credential: credential, serverHostname: "localhost")
             #expect(try await refused.connect(clientID: "sni-3").reasonCode == .notAuthorized)
             // The change also applied to the live localhost connection.
-            #expect(try await viaLocalhost.waitForClose(timeout: .seconds(1)).last.map { if case .disconnect = $0 { true } else { false } } == true)
+            #expect(try await viaLocalhost.waitForClose().last.map { if case .disconnect = $0 { true } else { false } } == true)
         }
     }
 }

@@ -29,7 +29,7 @@ struct LiveRevocationListTests {
             #expect(try await survivor.connect(clientID: "kept").reasonCode == .success)
 
             try await upload(live, revoking: [doomed])
-            let packets = try await v5.waitForClose(timeout: .seconds(2))
+            let packets = try await v5.waitForClose()
             #expect(packets.last.map { if case .disconnect(let d) = $0 { d.reasonCode == .notAuthorized } else { false } } == true)
             #expect(try await survivor.subscribe("still/here").reasonCodes == [.grantedQoS1], "other devices are untouched")
 

@@ -34,6 +34,9 @@ enum TLSProbe {
                 }
             }
             .connect(host: "127.0.0.1", port: port).get()
+        // A liveness guard only: a probe that never hears back fails clearly instead of hanging the run.
+        let deadline = done.futureResult.eventLoop.scheduleTask(in: .seconds(120)) { done.fail(ChannelError.connectTimeout(.seconds(120))) }
+        defer { deadline.cancel() }
         do {
             try await done.futureResult.get()
         } catch {

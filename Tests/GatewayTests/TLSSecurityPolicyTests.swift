@@ -9,7 +9,7 @@ import PortcullisServer
 import PortcullisTesting
 import Testing
 
-@Suite("Gateway: TLS security policies (reference 1.4.1)")
+@Suite("Gateway: TLS security policies (reference 1.4.1)", .serialized)
 struct TLSSecurityPolicyTests {
     @Test(arguments: [
         ("IoTSecurityPolicy_TLS13_1_2_2022_10", TLSSecurityPolicy.tls13_1_2_2022_10),
