@@ -178,10 +178,22 @@ public enum ShadowRules {
         }
         func refuse(_ error: ShadowError) -> Result<ShadowOutcome, ShadowError> { .failure(error.with(clientToken: clientToken)) }
         guard let stateValue = request["state"] else { return refuse(.missingState) }
-        guard case .object(let state) = stateValue else { return refuse(.stateNotObject) }
+        // `"state": null` clears desired and reported at once (AWS accepts it, bumps the version and
+        // answers with `"state": null`); any other non-object state is refused.
+        let state: [String: JSONValue]
+        let clearsAll: Bool
+        switch stateValue {
+        case .object(let members): (state, clearsAll) = (members, false)
+        case .null: (state, clearsAll) = ([:], true)
+        default: return refuse(.stateNotObject)
+        }
         guard state.keys.allSatisfy({ $0 == "desired" || $0 == "reported" }) else { return refuse(.invalidNode) }
-        guard let (desiredUpdate, clearDesired) = sectionUpdate(state["desired"]) else { return refuse(.desiredNotObject) }
-        guard let (reportedUpdate, clearReported) = sectionUpdate(state["reported"]) else { return refuse(.reportedNotObject) }
+        guard var (desiredUpdate, clearDesired) = sectionUpdate(state["desired"]) else { return refuse(.desiredNotObject) }
+        guard var (reportedUpdate, clearReported) = sectionUpdate(state["reported"]) else { return refuse(.reportedNotObject) }
+        if clearsAll {
+            (desiredUpdate, clearDesired) = (nil, true)
+            (reportedUpdate, clearReported) = (nil, true)
+        }
         if let version = request["version"] {
             guard case .integer(let expected) = version else { return refuse(.invalidVersion) }
             guard expected == shadow.version else { return refuse(.versionConflict) }
@@ -211,7 +223,9 @@ public enum ShadowRules {
             acceptedMetadata[name] = ShadowMerge.mirror(section, now: now)
         }
         var accepted: [String: JSONValue] = [
-            "state": .object(state), "metadata": .object(acceptedMetadata), "version": .integer(next.version), "timestamp": .integer(now),
+            "state": clearsAll ? .null : .object(state),
+            "metadata": clearsAll ? ShadowMerge.mirror(.null, now: now) : .object(acceptedMetadata),
+            "version": .integer(next.version), "timestamp": .integer(now),
         ]
         var documents: [String: JSONValue] = [
             "current": snapshot(next), "timestamp": .integer(now),

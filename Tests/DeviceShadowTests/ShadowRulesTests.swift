@@ -123,6 +123,38 @@ struct ShadowRulesTests {
         #expect(again.version == 3 && again.reported == ["b": .integer(1)], "the version continues after a delete")
     }
 
+    /// `{"state": null}` as AWS answers it: both sections go, the version goes up by one each time, the
+    /// answer is `"state": null` with the request's metadata mirror, and a later update continues.
+    @Test func stateNullClearsEverythingAndCountsVersions() throws {
+        var (shadow, _) = run([#"{"state":{"desired":{"a":1},"reported":{"b":2}}}"#])
+        let first = try ShadowRules.update(&shadow, id: id, payload: Array(#"{"state":null,"clientToken":"n"}"#.utf8), now: now + 5).get()
+        let accepted = json(first.accepted).object!
+        #expect(accepted["state"] == .null && accepted["version"] == .integer(2) && accepted["clientToken"] == .string("n"))
+        #expect(accepted["metadata"] == json(#"{"timestamp":1700000005}"#))
+        #expect(first.delta == nil)
+        let documents = json(try #require(first.documents)).object!
+        #expect(documents["previous"]?.object?["version"] == .integer(1))
+        #expect(documents["current"] == json(#"{"state":{},"metadata":{},"version":2}"#))
+        #expect(shadow.exists && shadow.desired == nil && shadow.reported == nil && shadow.version == 2)
+        let got = json(try ShadowRules.get(shadow, id: id, clientToken: nil, now: now).get()).object!
+        #expect(got["state"] == json("{}") && got["metadata"] == json("{}") && got["version"] == .integer(2))
+
+        _ = try ShadowRules.update(&shadow, id: id, payload: Array(#"{"state":null}"#.utf8), now: now).get()
+        #expect(shadow.version == 3, "a null update of an empty shadow is still an update")
+        _ = try ShadowRules.update(&shadow, id: id, payload: Array(#"{"state":null,"version":3}"#.utf8), now: now).get()
+        #expect(shadow.version == 4)
+        #expect(ShadowRules.update(&shadow, id: id, payload: Array(#"{"state":null,"version":3}"#.utf8), now: now)
+            == .failure(ShadowError(409, "Version conflict")))
+        let later = try ShadowRules.update(&shadow, id: id, payload: Array(#"{"state":{"reported":{"x":1}}}"#.utf8), now: now).get()
+        #expect(json(later.accepted).object?["version"] == .integer(5))
+        #expect(shadow.reported == ["x": .integer(1)] && shadow.desired == nil)
+
+        // On a shadow that does not exist it creates an empty one, as any update does.
+        var fresh = Shadow()
+        _ = try ShadowRules.update(&fresh, id: id, payload: Array(#"{"state":null}"#.utf8), now: now).get()
+        #expect(fresh.exists && fresh.version == 1)
+    }
+
     @Test func optimisticLocking() {
         var (shadow, _) = run([#"{"state":{"reported":{"a":1}}}"#])
         #expect(ShadowRules.update(&shadow, id: id, payload: Array(#"{"state":{"reported":{"a":2}},"version":5,"clientToken":"v"}"#.utf8), now: now)
@@ -137,6 +169,8 @@ struct ShadowRulesTests {
         ("[1,2]", .invalidJSON),
         (#"{"desired":{"a":1}}"#, .missingState),
         (#"{"state":[1]}"#, .stateNotObject),
+        (#"{"state":5}"#, .stateNotObject),
+        (#"{"state":"x"}"#, .stateNotObject),
         (#"{"state":{"desired":5}}"#, .desiredNotObject),
         (#"{"state":{"reported":"x"}}"#, .reportedNotObject),
         (#"{"state":{"delta":{"a":1}}}"#, .invalidNode),

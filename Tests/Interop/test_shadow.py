@@ -506,3 +506,40 @@ def test_https_refusals_are_the_modeled_exceptions(server):
     assert refused(lambda: data.list_named_shadows_for_thing(thingName=thing, nextToken="!!not base64!!"))[:2] == ("InvalidRequestException", 400)
     shadow = shadow_of(data, thing)
     assert shadow["version"] == 1 and shadow["state"]["reported"] == {"a": 1}, "no refused request changed the shadow"
+
+
+def test_state_null_clears_the_shadow_and_counts_versions(server, sdk_device):
+    """`{"state": null}` (issue 16, as AWS answers it): desired and reported go, the version goes up, the
+    answer is `"state": null` with `"metadata": {"timestamp": ...}`, and a later get shows empty state and
+    metadata. Over HTTPS (boto3) and MQTT (the SDK device's connection, its shadow client reading the
+    answers), repeated, then a normal update continues from the version reached."""
+    device = sdk_device()
+    device.subscribe()
+    data = data_client(server)
+    q = device.mqtt.QoS.AT_LEAST_ONCE
+    first = json.loads(data.update_thing_shadow(
+        thingName=device.thing, payload=b'{"state":{"desired":{"a":1},"reported":{"b":2}}}')["payload"].read())
+    assert first["version"] == 1
+
+    cleared = json.loads(data.update_thing_shadow(thingName=device.thing, payload=b'{"state": null}')["payload"].read())
+    assert cleared["state"] is None and cleared["version"] == 2
+    assert set(cleared["metadata"]) == {"timestamp"} and cleared["metadata"]["timestamp"] > 0
+    shadow = shadow_of(data, device.thing)
+    assert shadow["state"] == {} and shadow["metadata"] == {} and shadow["version"] == 2
+
+    topic = f"$aws/things/{device.thing}/shadow/update"
+    for n, version in [(1, 3), (2, 4)]:
+        device.connection.publish(topic, json.dumps({"state": None, "clientToken": f"null-{n}"}), q)[0].result(10)
+        accepted = device.wait("update/accepted", n + 2)[-1]  # the two HTTPS updates were published too
+        assert accepted.version == version and accepted.state is None and accepted.client_token == f"null-{n}"
+    documents = device.wait("documents", 4)[-1]
+    assert documents.previous.version == 3 and documents.current.version == 4
+    assert not documents.current.state.desired and not documents.current.state.reported
+    assert shadow_of(data, device.thing)["version"] == 4
+
+    again = json.loads(data.update_thing_shadow(thingName=device.thing, payload=b'{"state":{"reported":{"x":1}}}')["payload"].read())
+    assert again["version"] == 5 and again["state"] == {"reported": {"x": 1}}
+    shadow = shadow_of(data, device.thing)
+    assert shadow["state"] == {"reported": {"x": 1}} and shadow["version"] == 5
+    # Other non-object states are still refused.
+    assert aws_error(lambda: data.update_thing_shadow(thingName=device.thing, payload=b'{"state": 5}')) == ("InvalidRequestException", 400)
