@@ -110,6 +110,9 @@ public struct ClientCertificateVerifier: Sendable {
             do {
                 chain.append(try Certificate(derEncoded: der))
             } catch {
+                if let problem = KeyStrength.problem(certificateDER: der) {
+                    return .rejected(ClientRejection(code: .weakKey, reason: "certificate \(index + 1) of the presented chain: \(problem)"))
+                }
                 return .rejected(
                     ClientRejection(
                         code: .malformedCertificate,

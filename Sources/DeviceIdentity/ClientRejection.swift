@@ -39,6 +39,9 @@ extension ClientRejection {
         /// A presented certificate is not well-formed X.509.
         public static let malformedCertificate = Code("malformedCertificate")
 
+        /// A presented certificate carries an RSA key shorter than 2048 bits (AWS IoT's minimum).
+        public static let weakKey = Code("weakKey")
+
         /// No chain from the leaf leads to a registered CA with valid signatures.
         public static let untrustedIssuer = Code("untrustedIssuer")
 

@@ -56,6 +56,9 @@ extension DeviceIdentityError {
         /// (for example an encrypted PKCS#8 key).
         public static let unsupportedPrivateKey = Code("unsupportedPrivateKey")
 
+        /// A certificate's or CSR's key is an RSA key shorter than AWS IoT allows (2048 bits).
+        public static let weakKey = Code("weakKey")
+
         /// The private key does not belong to the certificate it was paired with.
         public static let privateKeyMismatch = Code("privateKeyMismatch")
 

@@ -42,6 +42,9 @@ public enum PEM {
             do {
                 return try Certificate(derEncoded: document.derBytes)
             } catch {
+                if let problem = KeyStrength.problem(certificateDER: document.derBytes) {
+                    throw DeviceIdentityError(code: .weakKey, reason: problem)
+                }
                 throw DeviceIdentityError(
                     code: .invalidCertificate,
                     reason: "PEM block \(index + 1) is not a valid X.509 certificate: \(error)"
@@ -112,6 +115,9 @@ public enum PEM {
         do {
             return try CertificateSigningRequest(derEncoded: document.derBytes)
         } catch {
+            if let problem = KeyStrength.problem(csrDER: document.derBytes) {
+                throw DeviceIdentityError(code: .weakKey, reason: problem)
+            }
             throw DeviceIdentityError(
                 code: .invalidCertificate,
                 reason: "PEM block is not a valid certificate signing request: \(error)"

@@ -75,6 +75,8 @@ public struct ParsedCertificate: Sendable {
         let certificates: [Certificate]
         do {
             certificates = try PEM.parseCertificates(pem: text)
+        } catch let error as DeviceIdentityError where error.code == .weakKey {
+            throw RegistryError(.certificateValidation, "\(field): \(error.reason).")
         } catch {
             throw RegistryError(.certificateValidation, "\(field) is not a valid PEM certificate.")
         }

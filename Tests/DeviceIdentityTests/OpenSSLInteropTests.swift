@@ -208,6 +208,51 @@ extension OpenSSLInteropTests {
             #expect(parsed.nextUpdate != nil)
         }
     }
+
+    @Test("an RSA-1024 certificate or CSR is refused with AWS's key rule, not a parse error")
+    func weakRSAKeys() async throws {
+        guard Self.isAvailable else { return }  // OpenSSL not installed.
+        let authority = try Fixtures.makeRoot()
+        try await withTemporaryDirectory { directory in
+            let key = directory.appendingPathComponent("weak.key").path
+            let cert = directory.appendingPathComponent("weak.pem").path
+            let csr = directory.appendingPathComponent("weak.csr").path
+            _ = try run(["req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=weak"])
+            _ = try run(["req", "-new", "-key", key, "-out", csr, "-subj", "/CN=weak"])
+            let certificatePEM = try String(contentsOfFile: cert, encoding: .utf8)
+            let requestPEM = try String(contentsOfFile: csr, encoding: .utf8)
+
+            do {
+                _ = try PEM.parseCertificates(pem: certificatePEM)
+                Issue.record("an RSA-1024 certificate parsed")
+            } catch let error as DeviceIdentityError {
+                #expect(error.code == .weakKey)
+                #expect(error.reason == "the certificate's RSA key has 1024 bits; \(KeyStrength.rule)")
+            }
+            do {
+                _ = try authority.issueCertificate(forCSR: requestPEM, now: Fixtures.referenceTime)
+                Issue.record("an RSA-1024 CSR was signed")
+            } catch let error as DeviceIdentityError {
+                #expect(error.code == .weakKey)
+                #expect(error.reason.contains("certificate signing request's RSA key has 1024 bits"))
+            }
+            let der = try PEM.parseDocuments(certificatePEM)[0].derBytes
+            let verdict = await ClientCertificateVerifier(trustRoots: [authority.certificate]).verify(derChain: [der], at: Fixtures.referenceTime)
+            guard case .rejected(let rejection) = verdict else {
+                Issue.record("a handshake with an RSA-1024 certificate was trusted")
+                return
+            }
+            #expect(rejection.code == .weakKey && rejection.reason.contains("1024 bits"))
+        }
+        // Keys AWS accepts are not mistaken for weak ones.
+        for algorithm in [KeyAlgorithm.rsa2048, .p256] {
+            let credential = try authority.issueClientCertificate(
+                commonName: "ok", notBefore: Fixtures.referenceTime, validity: Fixtures.oneYear, key: .generate(algorithm))
+            let der = try PEM.parseDocuments(credential.certificatePEM)[0].derBytes
+            #expect(KeyStrength.problem(certificateDER: der) == nil)
+        }
+        #expect(KeyStrength.problem(certificateDER: [0x30, 0x03, 0x02, 0x01, 0x01]) == nil, "garbage is not a weak key")
+    }
 }
 
 /// Runs `openssl` and returns its standard output; throws ``OpenSSLFailure`` on a non-zero exit.

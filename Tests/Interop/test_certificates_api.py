@@ -321,3 +321,48 @@ def test_limits_a_client_can_reach(iot):
     iot.tag_resource(resourceArn=iot.get_policy(policyName=names[0])["policyArn"], tags=tags)
     assert error_of(lambda: iot.tag_resource(resourceArn=iot.get_policy(policyName=names[0])["policyArn"],
                                              tags=[{"Key": "one-more", "Value": "v"}])) == ("LimitExceededException", 410)
+
+
+def test_rsa_keys_under_2048_bits_are_refused_with_aws_rule(server, iot, tmp_path):
+    """Issue 16: RSA-1024 was refused with "not a valid PEM certificate" or "incorrectParameterSize". Now the
+    message says AWS's rule, for registration, CSRs and handshakes (logged)."""
+    import socket
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    from interop_support import aws_error_message
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert, key = make_gateway_signed_device(server, tmp_path, "weak", now - datetime.timedelta(hours=1),
+                                           now + datetime.timedelta(days=1), key_type="rsa-1024", register=None)
+    rule = "RSA key has 1024 bits; AWS IoT accepts RSA keys of at least 2048 bits"
+    for call in (lambda: iot.register_certificate(certificatePem=cert.read_text(), status="ACTIVE"),
+                 lambda: iot.register_certificate_without_ca(certificatePem=cert.read_text(), status="ACTIVE")):
+        code, message = aws_error_message(call)
+        assert code == "CertificateValidationException" and rule in message, message
+
+    weak_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "weak-csr")]))
+           .sign(weak_key, hashes.SHA256()))
+    code, message = aws_error_message(lambda: iot.create_certificate_from_csr(
+        certificateSigningRequest=csr.public_bytes(serialization.Encoding.PEM).decode(), setAsActive=True))
+    assert code == "InvalidRequestException" and "certificate signing request's " + rule in message, message
+
+    # A device presenting such a certificate is refused in the handshake, and the log says why.
+    mark = server.log_mark()
+    ctx = ssl.create_default_context(cafile=str(server.ca_cert))
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # the client's OpenSSL would refuse to send a 1024-bit key otherwise
+    ctx.load_cert_chain(str(cert), str(key))
+    try:
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", server.port), timeout=10), server_hostname="localhost") as tls:
+            tls.settimeout(10)
+            tls.sendall(b"\x10\x0d\x00\x04MQTT\x04\x02\x00\x3c\x00\x01w")
+            assert tls.recv(4) == b""
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        pass
+    entry = server.wait_log(mark, eventType="Connect", status="Failure", reason="AUTHENTICATION_FAILURE")
+    assert "1024 bits" in entry["details"], entry
