@@ -2,7 +2,8 @@
 # with equivalent mutual-TLS setups. Needs ROOT (the checkout) and WORK (a scratch folder).
 
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-BIN="$ROOT/.build/release/portcullis"
+# PORTCULLIS_BENCH_BIN runs another build (e.g. a copy of the binary before a change) without building.
+BIN="${PORTCULLIS_BENCH_BIN:-$ROOT/.build/release/portcullis}"
 
 install_mosquitto() {
   if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
@@ -15,6 +16,7 @@ install_mosquitto() {
 }
 
 build_portcullis() {
+  if [ -n "${PORTCULLIS_BENCH_BIN:-}" ]; then echo "==> using $BIN"; return; fi
   echo "==> building portcullis (release)"
   (cd "$ROOT" && swift build -c release --product portcullis >/dev/null)
 }

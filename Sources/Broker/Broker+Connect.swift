@@ -61,6 +61,14 @@ extension Broker {
         if !assigned && clientID.hasPrefix("$") {
             return refuse(.clientIdentifierNotValid, "CLIENT_ID_INVALID", "client ids starting with '$' are reserved")
         }
+        // The spec lets a receiver refuse control characters (3.1.1 1.5.3, 5 1.5.4); they would end up in
+        // ARNs, topics and log lines.
+        if Topic.containsControlCharacter(clientID) {
+            return refuse(.clientIdentifierNotValid, "CLIENT_ID_INVALID", "client id: \(TopicError.controlCharacter)")
+        }
+        if let username = connect.username, Topic.containsControlCharacter(username) {
+            return refuse(.badUserNameOrPassword, "BAD_USERNAME_OR_PASSWORD", "user name: \(TopicError.controlCharacter)")
+        }
         connection.clientID = clientID
 
         if let will = connect.will {

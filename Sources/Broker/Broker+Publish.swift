@@ -5,6 +5,11 @@ extension Broker {
     /// Why a topic name may not be published to, by the spec and AWS's limits; nil if it is fine.
     func topicNameProblem(_ topic: String) -> String? {
         if let error = Topic.validateName(topic) { return "\(error)" }
+        return topicLimitProblem(topic)
+    }
+
+    /// Why a valid topic name is over AWS's limits (length, levels); nil if it is within them.
+    func topicLimitProblem(_ topic: String) -> String? {
         if topic.utf8.count > limits.maximumTopicLength { return "topic longer than \(limits.maximumTopicLength) bytes" }
         if Topic.levelSeparatorCount(topic) > limits.maximumTopicSlashes {
             return "topic has more than \(limits.maximumTopicSlashes) '/' separators"
@@ -86,7 +91,15 @@ extension Broker {
             }
         }
 
-        if let problem = topicNameProblem(publish.topic) {
+        if let error = Topic.validateName(publish.topic) {
+            // Wildcards or control characters make the PUBLISH malformed ([MQTT-3.3.2-2]): there is no
+            // message to acknowledge, so both versions close (MQTT 5 after DISCONNECT 0x90).
+            log(.publishIn, .failure, connection, at: now, topic: publish.topic, retain: publish.retain,
+                reason: "TOPIC_NAME_INVALID", details: "\(error)", level: .error)
+            return protocolViolation(on: connection, reason: .topicNameInvalid, "topic name: \(error)", at: now)
+        }
+        if let problem = topicLimitProblem(publish.topic) {
+            // AWS's limits (length, levels): MQTT 5 hears PUBACK 0x90 for QoS 1, 3.1.1 is closed.
             return reject(.topicNameInvalid, "TOPIC_NAME_INVALID", problem)
         }
         let serviceRequest = publish.topic.hasPrefix("$") && isServiceRequest(publish.topic)

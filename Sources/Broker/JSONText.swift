@@ -15,7 +15,9 @@ public struct JSONText {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case let s where s.value < 0x20:
+            // C0 and C1 controls, DEL, and the Unicode line and paragraph separators: a client id or topic
+            // must never break a log line for line-oriented readers (NEL and U+2028 end lines for some).
+            case let s where s.value < 0x20 || (0x7F...0x9F).contains(s.value) || s.value == 0x2028 || s.value == 0x2029:
                 let hex = String(s.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: out.unicodeScalars.append(scalar)

@@ -246,6 +246,17 @@ public final class BrokerHost: @unchecked Sendable {
             details: "\(dropped) QoS 0 messages dropped for \(id): its socket could not take more output"))
     }
 
+    /// A packet for a connection did not fit the client's Maximum Packet Size even without its optional
+    /// properties, so the connection is closed instead ([MQTT-3.1.2-24]).
+    func recordOversizedPacket(id: ConnectionID, packet: PacketType, details: String, clientID: String?, principalID: String?,
+                               remote: SocketAddress?) {
+        let now = SystemClock.now()
+        eventSink.record(IoTLogEvent(
+            epochMilliseconds: now.epochMilliseconds, level: .error, eventType: packet == .connack ? .connect : .disconnect,
+            status: .failure, clientID: clientID, principalID: principalID, sourceIP: remote?.ipAddress, sourcePort: remote?.port, reason: "PACKET_TOO_LARGE",
+            details: "\(details); connection \(id) closed"))
+    }
+
     /// Runs `body` on the broker under the lock and carries out the actions it returns.
     func process(from current: MQTTConnectionHandler?, _ body: (Broker) -> [BrokerAction]) {
         var resolved: [(BrokerAction, Handle?)] = []

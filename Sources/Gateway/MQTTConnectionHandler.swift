@@ -23,6 +23,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     let logger: Logger
     private var context: ChannelHandlerContext?
     private var version: ProtocolVersion?
+    /// The client's MQTT 5 Maximum Packet Size (CONNECT), which every packet sent to it respects.
+    private var peerMaximumPacketSize = Int.max
+    /// The client id the CONNECT asked for, for log entries written outside the broker.
+    private var clientID: String?
     private var registered = false
     /// Who this connection is, once the handshake proved it.
     private var info: ConnectionInfo?
@@ -182,6 +186,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         var preauthorized: Preauthorization?
         if case .connect(let connect) = packet, version == nil {
             version = connect.protocolVersion
+            clientID = connect.clientID
+            if connect.protocolVersion == .v5, let maximum = connect.properties.maximumPacketSize {
+                peerMaximumPacketSize = Int(maximum)
+            }
             // Policies are compiled here, on this connection's event loop, not under the broker's lock;
             // the broker uses the result only if nothing changed in the registry meanwhile.
             if let authorizer = host.preauthorizer, let info, let request = Broker.authorizationRequest(for: connect, on: info) {
@@ -309,9 +317,19 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             var buffer = context.channel.allocator.buffer(capacity: Self.capacityHint(for: packet))
             do {
                 // Before CONNECT is decoded (a refused protocol level) answer in 3.1.1 format.
-                try MQTTPacketEncoder.encode(packet, version: version ?? .v3_1_1, into: &buffer)
+                try MQTTPacketEncoder.encode(packet, version: version ?? .v3_1_1, maximumPacketSize: peerMaximumPacketSize, into: &buffer)
             } catch {
-                logger.error("could not encode \(packet.type): \(error)", metadata: ["connection": "\(id)"])
+                if error.kind == .packetTooLarge, packet.type != .publish {
+                    // [MQTT-3.1.2-24]: nothing larger than the client's Maximum Packet Size may be sent, and a
+                    // CONNACK, SUBACK or DISCONNECT cannot be skipped: the connection ends without it.
+                    host.recordOversizedPacket(id: id, packet: packet.type, details: error.message,
+                                                clientID: clientID, principalID: info?.principalID, remote: context.channel.remoteAddress)
+                    closing = true
+                    needsFlush = false
+                    context.close(promise: nil)
+                } else {
+                    logger.error("could not encode \(packet.type): \(error)", metadata: ["connection": "\(id)"])
+                }
                 return false
             }
             context.write(wrapOutboundOut(buffer), promise: nil)

@@ -318,6 +318,9 @@ public struct MQTTPacketDecoder: Sendable {
         var subscriptions: [TopicSubscription] = []
         while body.readableBytes > 0 {
             let filter = try body.readMQTTString()
+            // [MQTT-4.7.3-1]: topic filters are at least one character long. MQTT 5 can refuse one filter
+            // (SUBACK 0x8F, the broker's business); 3.1.1 has no code for it, so the packet is Malformed.
+            guard v5 || !filter.isEmpty else { throw .malformed("zero-length topic filter in SUBSCRIBE") }
             let options = try body.readMQTTByte()
             guard let qos = QoS(rawValue: options & 0x03) else { throw .malformed("subscription QoS 3") }
             if v5 {
@@ -355,7 +358,11 @@ public struct MQTTPacketDecoder: Sendable {
         guard packetID != 0 else { throw .protocolError("packet identifier 0") }
         let properties = v5 ? try Self.decodeProperties(&body, context: .unsubscribe) : .none
         var filters: [String] = []
-        while body.readableBytes > 0 { filters.append(try body.readMQTTString()) }
+        while body.readableBytes > 0 {
+            let filter = try body.readMQTTString()
+            guard v5 || !filter.isEmpty else { throw .malformed("zero-length topic filter in UNSUBSCRIBE") }
+            filters.append(filter)
+        }
         guard !filters.isEmpty else { throw .protocolError("UNSUBSCRIBE without topic filters") }
         return UnsubscribePacket(packetID: packetID, filters: filters, properties: properties)
     }

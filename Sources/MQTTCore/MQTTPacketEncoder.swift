@@ -104,6 +104,29 @@ public enum MQTTPacketEncoder {
         buffer.writeBuffer(&body)
     }
 
+    /// Encodes a packet for a peer that announced an MQTT 5 Maximum Packet Size. A packet that would be
+    /// larger loses its Reason String and User Properties first, as the spec asks of every packet but
+    /// PUBLISH ([MQTT-3.1.2-24], and e.g. [MQTT-3.2.2-19], [MQTT-3.2.2-20] for CONNACK); if it still does
+    /// not fit, nothing is written and `packetTooLarge` is thrown: the caller discards a PUBLISH
+    /// ([MQTT-3.1.2-25]) and closes the connection for anything else.
+    public static func encode(
+        _ packet: MQTTPacket, version: ProtocolVersion, maximumPacketSize: Int, into buffer: inout ByteBuffer
+    ) throws(MQTTCodecError) {
+        let start = buffer.writerIndex
+        try encode(packet, version: version, into: &buffer)
+        let size = buffer.writerIndex - start
+        guard size > maximumPacketSize else { return }
+        buffer.moveWriterIndex(to: start)
+        if version == .v5, let trimmed = packet.withoutOptionalProperties {
+            try encode(trimmed, version: version, into: &buffer)
+            let trimmedSize = buffer.writerIndex - start
+            guard trimmedSize > maximumPacketSize else { return }
+            buffer.moveWriterIndex(to: start)
+            throw .packetTooLarge("\(packet.type) of \(trimmedSize) bytes without Reason String and User Properties exceeds the peer's Maximum Packet Size of \(maximumPacketSize)")
+        }
+        throw .packetTooLarge("\(packet.type) of \(size) bytes exceeds the peer's Maximum Packet Size of \(maximumPacketSize)")
+    }
+
     /// The whole size on the wire of a PUBLISH, for checking a peer's Maximum Packet Size before sending.
     public static func encodedSize(of publish: PublishPacket, version: ProtocolVersion) -> Int {
         let remaining = publishVariableHeaderSize(publish, version: version) + publish.payload.readableBytes

@@ -44,6 +44,31 @@ public enum MQTTPacket: Sendable, Hashable {
         case .auth: .auth
         }
     }
+
+    /// The packet without the properties a sender may leave out to respect the receiver's Maximum Packet
+    /// Size (Reason String and User Properties); nil for packets that have no such properties or carry
+    /// none (PUBLISH is never trimmed: its user properties belong to the application message).
+    public var withoutOptionalProperties: MQTTPacket? {
+        func trimmed<P>(_ packet: P, _ wrap: (P) -> MQTTPacket, _ properties: WritableKeyPath<P, MQTTProperties>) -> MQTTPacket? {
+            guard packet[keyPath: properties].reasonString != nil || !packet[keyPath: properties].userProperties.isEmpty else { return nil }
+            var copy = packet
+            copy[keyPath: properties].reasonString = nil
+            copy[keyPath: properties].userProperties = []
+            return wrap(copy)
+        }
+        switch self {
+        case .connack(let p): return trimmed(p, MQTTPacket.connack, \.properties)
+        case .puback(let p): return trimmed(p, MQTTPacket.puback, \.properties)
+        case .pubrec(let p): return trimmed(p, MQTTPacket.pubrec, \.properties)
+        case .pubrel(let p): return trimmed(p, MQTTPacket.pubrel, \.properties)
+        case .pubcomp(let p): return trimmed(p, MQTTPacket.pubcomp, \.properties)
+        case .suback(let p): return trimmed(p, MQTTPacket.suback, \.properties)
+        case .unsuback(let p): return trimmed(p, MQTTPacket.unsuback, \.properties)
+        case .disconnect(let p): return trimmed(p, MQTTPacket.disconnect, \.properties)
+        case .auth(let p): return trimmed(p, MQTTPacket.auth, \.properties)
+        case .connect, .publish, .subscribe, .unsubscribe, .pingreq, .pingresp: return nil
+        }
+    }
 }
 
 /// The Will message declared in CONNECT.

@@ -6,6 +6,8 @@ public enum TopicError: Error, Sendable, Hashable, CustomStringConvertible {
     case misplacedMultiLevelWildcard
     case misplacedSingleLevelWildcard
     case invalidSharedSubscription(String)
+    /// U+0001..U+001F or U+007F..U+009F: the spec lets a receiver refuse them (1.5.4), and Portcullis does.
+    case controlCharacter
 
     public var description: String {
         switch self {
@@ -15,6 +17,7 @@ public enum TopicError: Error, Sendable, Hashable, CustomStringConvertible {
         case .misplacedMultiLevelWildcard: "'#' must be the last character and occupy a whole level"
         case .misplacedSingleLevelWildcard: "'+' must occupy a whole level"
         case .invalidSharedSubscription(let why): "invalid shared subscription: \(why)"
+        case .controlCharacter: "control characters (U+0001..U+001F, U+007F..U+009F) are not allowed"
         }
     }
 }
@@ -26,21 +29,48 @@ public enum Topic {
     static let hash = UInt8(ascii: "#")
     static let dollar = UInt8(ascii: "$")
 
-    /// A topic name a client may publish to: non-empty and without wildcards.
+    /// A topic name a client may publish to: non-empty, without wildcards or control characters.
     public static func validateName(_ topic: String) -> TopicError? {
         let utf8 = topic.utf8
         if utf8.isEmpty { return .empty }
         if utf8.count > 65_535 { return .tooLong }
-        for byte in utf8 where byte == plus || byte == hash { return .wildcardInTopicName }
+        var previous: UInt8 = 0
+        for byte in utf8 {
+            if byte == plus || byte == hash { return .wildcardInTopicName }
+            if isControl(byte, after: previous) { return .controlCharacter }
+            previous = byte
+        }
         return nil
     }
 
-    /// A topic filter (not a shared one): `+` fills a whole level, `#` a whole last level.
+    /// Whether a string holds a C0 or C1 control character (U+0001..U+001F, U+007F..U+009F). The spec
+    /// says such characters SHOULD NOT be sent and lets the receiver refuse them (MQTT 3.1.1 1.5.3,
+    /// MQTT 5 1.5.4); Portcullis refuses them in client ids, user names, topic names and topic filters.
+    /// U+0000 never gets here: the decoder refuses it as Malformed.
+    public static func containsControlCharacter(_ text: String) -> Bool {
+        var previous: UInt8 = 0
+        for byte in text.utf8 {
+            if isControl(byte, after: previous) { return true }
+            previous = byte
+        }
+        return false
+    }
+
+    /// C0 controls and DEL are single bytes; C1 controls U+0080..U+009F are 0xC2 0x80..0x9F in UTF-8
+    /// (a continuation byte can follow 0xC2 only as the second byte of such a character).
+    @inline(__always)
+    static func isControl(_ byte: UInt8, after previous: UInt8) -> Bool {
+        byte < 0x20 || byte == 0x7F || (previous == 0xC2 && byte >= 0x80 && byte <= 0x9F)
+    }
+
+    /// A topic filter (not a shared one): `+` fills a whole level, `#` a whole last level, no control
+    /// characters.
     public static func validateFilter(_ filter: String) -> TopicError? {
         let utf8 = Array(filter.utf8)
         if utf8.isEmpty { return .empty }
         if utf8.count > 65_535 { return .tooLong }
         for (i, byte) in utf8.enumerated() {
+            if isControl(byte, after: i > 0 ? utf8[i - 1] : 0) { return .controlCharacter }
             let startsLevel = i == 0 || utf8[i - 1] == slash
             let endsLevel = i == utf8.count - 1 || utf8[i + 1] == slash
             if byte == hash {
@@ -112,6 +142,7 @@ public struct SharedSubscription: Sendable, Hashable {
         guard !name.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") }) else {
             throw .invalidSharedSubscription("share name must not contain '+' or '#'")
         }
+        guard !Topic.containsControlCharacter(name) else { throw .controlCharacter }
         if let error = Topic.validateFilter(inner) { throw .invalidSharedSubscription("\(error)") }
         return SharedSubscription(shareName: name, filter: inner)
     }

@@ -67,7 +67,7 @@ struct ConnectTests {
         #expect(actions.closes(persistent))
     }
 
-    @Test(arguments: [String(repeating: "x", count: 129), "$reserved"])
+    @Test(arguments: [String(repeating: "x", count: 129), "$reserved", "dev\u{1}ice", "tab\t", "del\u{7F}", "c1\u{9F}"])
     func invalidClientIDsAreRefused(clientID: String) {
         for version in [ProtocolVersion.v3_1_1, .v5] {
             let h = BrokerHarness()
@@ -77,6 +77,19 @@ struct ConnectTests {
             #expect(actions.closes(id))
             #expect(actions.logs.contains { $0.eventType == .connect && $0.status == .failure && $0.reason == "CLIENT_ID_INVALID" })
         }
+    }
+
+    @Test(arguments: [ProtocolVersion.v3_1_1, .v5])
+    func controlCharactersInTheUserNameAreRefused(version: ProtocolVersion) {
+        let h = BrokerHarness()
+        let id = h.open()
+        let actions = h.send(id, .connect(ConnectPacket(protocolVersion: version, clientID: "a", username: "?SDK=x\u{7}")))
+        #expect(actions.connack(to: id)?.reasonCode == .badUserNameOrPassword)
+        #expect(actions.closes(id))
+        // The SDKs' metrics user name is fine.
+        let ok = h.open()
+        let accepted = h.send(ok, .connect(ConnectPacket(protocolVersion: version, clientID: "b", username: "?SDK=Python&Version=1.0")))
+        #expect(accepted.connack(to: ok)?.reasonCode == .success)
     }
 
     @Test func clientIDOf128BytesIsAccepted() {

@@ -107,10 +107,8 @@ struct PublishTests {
     @Test(arguments: [
         (String(repeating: "a", count: 257), "longer than 256"),
         ("a/b/c/d/e/f/g/h/i", "more than 7"),
-        ("a/+/b", "must not contain"),
-        ("a/#", "must not contain"),
     ])
-    func invalidTopicNamesAreRefused(topic: String, problem: String) {
+    func topicNamesOverAWSLimitsAreRefusedWithPubAck(topic: String, problem: String) {
         let h = BrokerHarness()
         let v5 = h.connect("v5")
         let ack = h.publish(v5, topic, "x", qos: .atLeastOnce).puback(to: v5)
@@ -118,6 +116,56 @@ struct PublishTests {
         #expect(ack?.properties.reasonString?.contains(problem) == true)
         let v3 = h.connect("v3", version: .v3_1_1)
         #expect(h.publish(v3, topic, "x").closes(v3))
+    }
+
+    /// [MQTT-3.3.2-2]: a wildcard makes the PUBLISH malformed, and a control character is refused the same
+    /// way: there is no message to acknowledge, so MQTT 5 hears DISCONNECT 0x90 (not a PUBACK) and both
+    /// versions are closed, at QoS 0 too. Nothing reaches a subscriber.
+    @Test(arguments: [
+        ("a/+/b", "must not contain"), ("a/#", "must not contain"), ("+", "must not contain"),
+        ("a/\u{7}", "control characters"), ("a\u{85}b", "control characters"),
+    ], [QoS.atMostOnce, .atLeastOnce])
+    func malformedTopicNamesCloseTheConnection(_ topicAndProblem: (String, String), qos: QoS) throws {
+        let (topic, problem) = topicAndProblem
+        let h = BrokerHarness()
+        let watcher = h.connect("watcher")
+        h.subscribe(watcher, "#")
+        let v5 = h.connect("v5")
+        let actions = h.publish(v5, topic, "x", qos: qos)
+        #expect(actions.puback(to: v5) == nil)
+        let disconnect = try #require(actions.disconnect(to: v5))
+        #expect(disconnect.reasonCode == .topicNameInvalid)
+        #expect(disconnect.properties.reasonString?.contains(problem) == true)
+        #expect(actions.closes(v5))
+        #expect(actions.logs.contains { $0.eventType == .publishIn && $0.status == .failure && $0.reason == "TOPIC_NAME_INVALID" && $0.topicName == topic })
+        #expect(actions.publishes(to: watcher).isEmpty)
+        let v3 = h.connect("v3", version: .v3_1_1)
+        let v3Actions = h.publish(v3, topic, "x", qos: qos)
+        #expect(v3Actions.closes(v3) && v3Actions.packets(to: v3).isEmpty)
+        #expect(v3Actions.publishes(to: watcher).isEmpty)
+    }
+
+    /// Neither spec makes a PUBACK for an unknown packet id an error, and AWS may re-send a message under a
+    /// new id, so a late PUBACK is ignored: the connection stays and the message in flight stays in flight.
+    @Test(arguments: [ProtocolVersion.v5, .v3_1_1])
+    func pubAckForAnUnknownPacketIDIsIgnored(version: ProtocolVersion) throws {
+        let h = BrokerHarness()
+        let sub = h.connect("sub", version: version, receiveMaximum: version == .v5 ? 1 : nil)
+        h.subscribe(sub, "t")
+        let pub = h.connect("pub")
+        let first = try #require(h.publish(pub, "t", "one", qos: .atLeastOnce).publishes(to: sub).first?.packetID)
+        let ignored = h.send(sub, .puback(AckPacket(packetID: first &+ 1000)))
+        #expect(ignored.isEmpty)
+        // Still unacknowledged: with a window of one (MQTT 5) the next message waits for the real PUBACK.
+        let second = h.publish(pub, "t", "two", qos: .atLeastOnce, packetID: 2)
+        if version == .v5 {
+            #expect(second.publishes(to: sub).isEmpty)
+            #expect(h.send(sub, .puback(AckPacket(packetID: first))).publishes(to: sub).map(\.payloadString) == ["two"])
+        } else {
+            #expect(second.publishes(to: sub).map(\.payloadString) == ["two"])
+        }
+        #expect(!h.allActions.closes(sub))
+        #expect(h.send(sub, .pingreq).packets(to: sub) == [.pingresp])
     }
 
     @Test func topicsAtTheLimitsAreAccepted() {

@@ -106,7 +106,8 @@ struct WillAndSessionTests {
     }
 
     @Test func willTopicIsValidated() {
-        for (topic, code) in [("bad/#", ReasonCode.topicNameInvalid), ("$aws/x", .notAuthorized), ("a/b/c/d/e/f/g/h/i", .topicNameInvalid)] {
+        for (topic, code) in [("bad/#", ReasonCode.topicNameInvalid), ("$aws/x", .notAuthorized), ("a/b/c/d/e/f/g/h/i", .topicNameInvalid),
+                              ("will/\u{1}", .topicNameInvalid)] {
             let h = BrokerHarness()
             let id = h.open()
             let actions = h.send(id, .connect(ConnectPacket(protocolVersion: .v5, clientID: "a", will: will(topic))))

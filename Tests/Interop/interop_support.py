@@ -179,6 +179,8 @@ class Server:
                 policy = self.ensure_allow_all_policy()
             if policy:
                 cmd += ["--policy", policy]
+            else:
+                cmd += ["--no-policy"]
             if days is not None:
                 cmd += ["--days", str(days)]
             env = dict(os.environ, **self.env) if self.env else None
@@ -693,12 +695,14 @@ def packet(first_byte: int, body: bytes) -> bytes:
 
 def connect_packet(client_id: str, level: int = V5, *, clean: bool = True, keepalive: int = 60,
                    will_topic: str | None = None, will_payload: bytes = b"", will_qos: int = 0,
-                   will_properties: bytes = b"", properties: bytes = b"") -> bytes:
+                   will_properties: bytes = b"", properties: bytes = b"", username: str | None = None) -> bytes:
     """CONNECT for protocol level 3 (MQTT 3.1, "MQIsdp"), 4 (3.1.1) or 5."""
     name = "MQIsdp" if level == 3 else "MQTT"
     flags = 0x02 if clean else 0
     if will_topic is not None:
         flags |= 0x04 | (will_qos << 3)
+    if username is not None:
+        flags |= 0x80
     body = mqtt_string(name) + bytes([level, flags]) + struct.pack("!H", keepalive)
     if level == V5:
         body += varint(len(properties)) + properties
@@ -707,6 +711,8 @@ def connect_packet(client_id: str, level: int = V5, *, clean: bool = True, keepa
         if level == V5:
             body += varint(len(will_properties)) + will_properties
         body += mqtt_string(will_topic) + mqtt_string(will_payload)
+    if username is not None:
+        body += mqtt_string(username)
     return packet(0x10, body)
 
 
@@ -727,6 +733,15 @@ def subscribe_packet(packet_id: int, filters: list[tuple[str, int]], level: int 
     for f, options in filters:
         body += mqtt_string(f) + bytes([options])
     return packet(0x82, body)
+
+
+def unsubscribe_packet(packet_id: int, filters: list[str], level: int = V5) -> bytes:
+    body = struct.pack("!H", packet_id)
+    if level == V5:
+        body += varint(0)
+    for f in filters:
+        body += mqtt_string(f)
+    return packet(0xA2, body)
 
 
 def puback_packet(packet_id: int) -> bytes:
@@ -939,7 +954,7 @@ def make_gateway_signed_device(server: Server, workdir: Path, name: str, not_bef
                                not_after: datetime.datetime, key_type: str = "ec-p256",
                                register: str | None = "ACTIVE", policy: bool = True) -> tuple[Path, Path]:
     """A client certificate like `device mint` makes (same extensions), with the given validity and key type
-    (ec-p256, ec-p384 or rsa-2048), registered through the API with status `register` (None: not at all), so
+    (ec-p256, ec-p384, rsa-2048 or rsa-1024), registered through the API with status `register` (None: not at all), so
     that only what the test changes (the dates) is wrong with it."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -952,7 +967,8 @@ def make_gateway_signed_device(server: Server, workdir: Path, name: str, not_bef
     from cryptography.hazmat.primitives.asymmetric import rsa
     key = {"ec-p256": lambda: ec.generate_private_key(ec.SECP256R1()),
            "ec-p384": lambda: ec.generate_private_key(ec.SECP384R1()),
-           "rsa-2048": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)}[key_type]()
+           "rsa-2048": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+           "rsa-1024": lambda: rsa.generate_private_key(public_exponent=65537, key_size=1024)}[key_type]()
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
@@ -1012,6 +1028,16 @@ def aws_error(call) -> tuple[str, int]:
     except ClientError as refused:
         response = refused.response
         return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+    raise AssertionError("the call was not refused")
+
+
+def aws_error_message(call) -> tuple[str, str]:
+    """The AWS error code and message a boto3 call is refused with (it must be refused)."""
+    from botocore.exceptions import ClientError
+    try:
+        call()
+    except ClientError as refused:
+        return refused.response["Error"]["Code"], refused.response["Error"].get("Message", "")
     raise AssertionError("the call was not refused")
 
 

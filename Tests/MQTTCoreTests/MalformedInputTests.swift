@@ -221,6 +221,10 @@ struct MalformedInputTests {
         .init("SUBSCRIBE without filters", v3, [0x82, 0x02, 0x00, 0x01], .protocolError),
         .init("SUBSCRIBE without filters", v5, [0x82, 0x03, 0x00, 0x01, 0x00], .protocolError),
         .init("SUBSCRIBE options byte missing", v3, rawPacket(0x82, u16(1) + str("a")), .malformedPacket),
+        // [MQTT-4.7.3-1]: 3.1.1 has no SUBACK code for one bad filter, so a zero-length one is Malformed.
+        .init("SUBSCRIBE with a zero-length filter", v3, rawPacket(0x82, u16(1) + str("a") + [0x01] + str("") + [0x01]), .malformedPacket),
+        .init("UNSUBSCRIBE with a zero-length filter", v3, rawPacket(0xA2, u16(1) + str("")), .malformedPacket),
+        .init("UNSUBSCRIBE with a zero-length filter after a good one", v3, rawPacket(0xA2, u16(1) + str("a") + str("")), .malformedPacket),
         .init("SUBSCRIBE filter longer than the packet", v3, rawPacket(0x82, u16(1) + u16(9) + [0x61, 0x00]), .malformedPacket),
         .init("subscription QoS 3", v3, rawPacket(0x82, u16(1) + str("a") + [0x03]), .malformedPacket),
         .init("subscription QoS 3", v5, subscribe5(options: 0x03), .malformedPacket),
@@ -322,6 +326,14 @@ struct MalformedInputTests {
         let publish = try decodeOne(Self.publish5([0x0B, 0x01, 0x0B, 0x01, 0x0B, 0x02]), version: .v5)
         #expect(publish == .publish(PublishPacket(
             topic: "t", payload: ByteBuffer(), properties: PublishProperties(subscriptionIdentifiers: [1, 1, 2]))))
+    }
+
+    @Test("MQTT 5 decodes zero-length filters: the broker refuses each with its own reason code")
+    func zeroLengthFiltersInV5() throws {
+        let subscribe = try decodeOne(rawPacket(0x82, u16(1) + [0x00] + str("") + [0x01]), version: .v5)
+        #expect(subscribe == .subscribe(SubscribePacket(packetID: 1, subscriptions: [TopicSubscription("", qos: .atLeastOnce)])))
+        let unsubscribe = try decodeOne(rawPacket(0xA2, u16(2) + [0x00] + str("")), version: .v5)
+        #expect(unsubscribe == .unsubscribe(UnsubscribePacket(packetID: 2, filters: [""])))
     }
 
     @Test("strings may hold any well-formed UTF-8 except U+0000", arguments: [

@@ -35,6 +35,26 @@ struct TopicTests {
         #expect(Topic.validateFilter(filter) == expected)
     }
 
+    @Test("control characters are refused in names and filters; other characters are not", arguments: [
+        ("a\u{01}b", true), ("a/\u{1F}", true), ("\u{7F}", true), ("x\u{80}", true), ("x\u{85}y", true), ("\u{9F}", true),
+        ("\t", true), ("\n", true), ("a b", false), ("\u{A0}", false), ("é", false), ("\u{0100}", false), ("ą/Ÿ", false),
+        ("日本", false), ("😀", false), ("\u{FEFF}", false),
+    ])
+    func controlCharacters(_ text: String, refused: Bool) {
+        #expect(Topic.containsControlCharacter(text) == refused)
+        #expect((Topic.validateName(text) == .controlCharacter) == refused)
+        #expect((Topic.validateFilter(text) == .controlCharacter) == refused)
+        #expect((Topic.validateFilter(text + "/#") == .controlCharacter) == refused)
+        // A share name (or, past a '/', the filter) with a control character is refused too.
+        let shared = Result { try SharedSubscription.parse("$share/g\(text)/t") }
+        if refused {
+            #expect(throws: TopicError.self) { try shared.get() }
+            #expect(throws: TopicError.controlCharacter) { try SharedSubscription.parse("$share/\(String(text.filter { $0 != "/" }))/t") }
+        } else {
+            #expect(throws: Never.self) { try shared.get() }
+        }
+    }
+
     @Test("hasWildcard", arguments: [
         ("a/+", true), ("#", true), ("a/b/#", true), ("a/b", false), ("", false), ("$SYS/x", false),
     ])
