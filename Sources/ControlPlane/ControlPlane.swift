@@ -35,6 +35,17 @@ public final class ControlPlane: Service, Sendable {
         public var dataPlaneKeys: DataPlaneKeys?
         /// The device shadow service for the iot-data shadow operations (nil: not served).
         public var shadows: (any ShadowDataPlane)?
+        /// Where the gateway's MQTT listeners are bound (port 0 resolved), for `GET /portcullis/listeners`:
+        /// the CLI prints client commands with the host and port that really work.
+        public var mqttListeners: (@Sendable () async -> [(host: String, port: Int)])?
+        /// A connection must finish its TLS handshake this soon after it is accepted (the MQTT listeners'
+        /// connect timeout), or it is closed.
+        public var handshakeTimeout: TimeAmount = .seconds(10)
+        /// An HTTP connection with no request in flight is closed after this long (the shared port's).
+        public var idleTimeout: TimeAmount = .seconds(60)
+        /// At most this many connections at once; further ones wait in the listen backlog until one
+        /// closes (Hummingbird's `MaximumAvailableConnections`), so a flood cannot exhaust descriptors.
+        public var maximumConnections: Int = 1024
 
         public init(host: String, port: Int, region: String, accountID: String, dataEndpointAddress: String,
                     credentials: [SigV4Credential], serverCertificateChainPEM: String, serverPrivateKeyPEM: String,
@@ -74,7 +85,12 @@ public final class ControlPlane: Service, Sendable {
         let key = try NIOSSLPrivateKey(bytes: Array(configuration.serverPrivateKeyPEM.utf8), format: .pem)
         var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         tls.minimumTLSVersion = .tlsv12
-        try self.init(configuration: configuration, router: router, server: try .tls(.http1(), tlsConfiguration: tls), logger: logger, group: group)
+        let tlsConfiguration = tls
+        let server = HTTPServerBuilder { responder in
+            try APIServerChannel(responder: responder, tlsConfiguration: tlsConfiguration, handshakeTimeout: configuration.handshakeTimeout,
+                                 idleTimeout: configuration.idleTimeout)
+        }
+        try self.init(configuration: configuration, router: router, server: server, logger: logger, group: group)
     }
 
     /// Serves `router` with `server` (the shared port passes its own TLS and ALPN dispatch).
@@ -87,7 +103,9 @@ public final class ControlPlane: Service, Sendable {
         self.application = Application(
             router: router,
             server: server,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil,
+                                 availableConnectionsDelegate: configuration.maximumConnections == .max
+                                     ? nil : MaximumAvailableConnections(configuration.maximumConnections, logger: logger)),
             onServerRunning: { channel in
                 guard let address = channel.localAddress else { return }
                 if settled.withLockedValue({ done in defer { done = true }; return !done }) { bound.succeed(address) }
@@ -204,6 +222,16 @@ public final class ControlPlane: Service, Sendable {
                 throw AWSErrorResponse.invalidRequest("endpointType must be one of \(types.joined(separator: ", ")).")
             }
             return try json(["endpointAddress": configuration.dataEndpointAddress])
+        }
+        // Not an AWS operation: where devices reach this gateway's MQTT listeners, for `portcullis device`
+        // to print commands with the real host and port. Admin keys only, like the control plane.
+        router.get("/portcullis/listeners") { _, context in
+            try requireControlPlane(context)
+            let bound = await configuration.mqttListeners?() ?? []
+            return try json([
+                "endpointAddress": configuration.dataEndpointAddress,
+                "mqtt": bound.map { ["host": $0.host, "port": $0.port] as [String: Any] },
+            ])
         }
     }
 

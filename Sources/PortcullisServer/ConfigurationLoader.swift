@@ -93,8 +93,10 @@ public enum ConfigurationLoader {
                 if let v = strings(shared, "listen", path: "shared") { c.sharedListen = v }
             }
             if let api = section(object, "api", path: "") {
-                checkKeys(api, path: "api", allowed: ["listen", "accessKeyID", "secretAccessKey"])
+                checkKeys(api, path: "api", allowed: ["listen", "accessKeyID", "secretAccessKey", "maximumConnections", "idleTimeoutSeconds"])
                 if let v = strings(api, "listen", path: "api") { c.apiListen = v }
+                if let v = integer(api, "maximumConnections", path: "api", minimum: 1, maximum: 1_000_000) { c.apiMaximumConnections = v }
+                if let v = integer(api, "idleTimeoutSeconds", path: "api", minimum: 1, maximum: 86_400) { c.apiIdleTimeoutSeconds = v }
                 if let v = string(api, "accessKeyID", path: "api") { c.apiAccessKeyID = v }
                 if let v = string(api, "secretAccessKey", path: "api") { c.apiSecretAccessKey = v }
             }
@@ -350,7 +352,7 @@ extension PortcullisConfiguration {
         lines.append("  \"dataDirectory\": \(q(dataDirectory)),")
         lines.append("  \"mqtt\": { \"listen\": [\(mqttListen.map(q).joined(separator: ", "))] },")
         lines.append("  \"shared\": { \"listen\": [\(sharedListen.map(q).joined(separator: ", "))] },")
-        lines.append("  \"api\": { \"listen\": [\(apiListen.map(q).joined(separator: ", "))] },")
+        lines.append("  \"api\": { \"listen\": [\(apiListen.map(q).joined(separator: ", "))], \"maximumConnections\": \(apiMaximumConnections), \"idleTimeoutSeconds\": \(apiIdleTimeoutSeconds) },")
         lines.append("  \"tls\": { \"serverHostNames\": [\(serverHostNames.map(q).joined(separator: ", "))], \"securityPolicy\": \(q(tlsSecurityPolicy.rawValue)), \"strictSNI\": \(strictSNI) },")
         lines.append("  \"account\": { \"id\": \(q(accountID)), \"region\": \(q(region)) },")
         lines.append("  \"logging\": { \"level\": \(q(logLevel.awsName.lowercased())) },")

@@ -25,6 +25,12 @@ public struct PortcullisConfiguration: Sendable, Hashable {
     public var apiAccessKeyID: String?
     public var apiSecretAccessKey: String?
 
+    /// Connections each API listener holds at once; further ones wait in the listen backlog until one
+    /// closes. A connection must finish TLS within `limits.connectTimeout` and is closed after
+    /// `apiIdleTimeoutSeconds` without a request.
+    public var apiMaximumConnections: Int = 1024
+    public var apiIdleTimeoutSeconds: Int = 60
+
     /// Extra names for the generated server certificate, besides localhost, 127.0.0.1 and ::1.
     public var serverHostNames: [String] = []
 

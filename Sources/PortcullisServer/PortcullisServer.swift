@@ -144,6 +144,16 @@ public final class PortcullisServer: Sendable {
                                 contexts: serverTLS, directory: directory, group: group, logger: logger)
         }
         let preparation = self.preparation
+        let mqttListeners = self.listeners
+        let boundMQTT: @Sendable () async -> [(host: String, port: Int)] = {
+            var bound: [(host: String, port: Int)] = []
+            for listener in mqttListeners {
+                if let address = try? await listener.boundAddress, let port = address.port {
+                    bound.append((address.ipAddress ?? "", port))
+                }
+            }
+            return bound
+        }
         func apiConfiguration(_ text: String) -> ControlPlane.Configuration {
             let address = ListenAddress(text)!
             return .init(
@@ -154,8 +164,13 @@ public final class PortcullisServer: Sendable {
                 defaultSecurityPolicy: configuration.tlsSecurityPolicy.rawValue, dataPlaneKeys: dataPlaneKeys, shadows: shadows)
         }
         self.controlPlanes = try configuration.apiListen.map { text in
-            try ControlPlane(configuration: apiConfiguration(text), registry: registry, issuer: preparation.certificateAuthority,
-                             dataPlane: host, logger: logger, group: group)
+            var api = apiConfiguration(text)
+            api.mqttListeners = boundMQTT
+            api.handshakeTimeout = .seconds(Int64(configuration.limits.connectTimeout))
+            api.idleTimeout = .seconds(Int64(configuration.apiIdleTimeoutSeconds))
+            api.maximumConnections = configuration.apiMaximumConnections
+            return try ControlPlane(configuration: api, registry: registry, issuer: preparation.certificateAuthority,
+                                    dataPlane: host, logger: logger, group: group)
         }
         let certificates = CertificatePolicies(authorizer: authorizer)
         self.sharedPorts = try configuration.sharedListen.map { text in
@@ -166,7 +181,10 @@ public final class PortcullisServer: Sendable {
                 SharedPortChannel(host: host, contexts: sharedTLS, directory: directory, logger: logger, verifyPresignedURL: verifyURL,
                                   responder: responder, withPeer: Self.withPeer)
             }
-            return try ControlPlane(configuration: api, router: router, server: server, logger: logger, group: group)
+            var shared = api
+            // Devices, not administrators: the shared port is bounded by descriptors like the MQTT listeners.
+            shared.maximumConnections = .max
+            return try ControlPlane(configuration: shared, router: router, server: server, logger: logger, group: group)
         }
     }
 
