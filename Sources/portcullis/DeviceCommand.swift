@@ -41,25 +41,46 @@ struct DeviceCommand: AsyncParsableCommand {
     /// The policy `device create` attaches when no --policy is named: the device connects with its thing
     /// name as client id only, and may publish, subscribe and receive on any topic.
     static let quickstartPolicyName = "portcullis-quickstart"
-    static let quickstartPolicyDocument = """
-        {"Version":"2012-10-17","Statement":[\
-        {"Sid":"ConnectAsThingName","Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:*:*:client/${iot:Connection.Thing.ThingName}"},\
-        {"Sid":"PublishAndReceive","Effect":"Allow","Action":["iot:Publish","iot:RetainPublish","iot:Receive"],"Resource":"arn:aws:iot:*:*:topic/*"},\
-        {"Sid":"Subscribe","Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:*:*:topicfilter/*"}]}
-        """
+    static let quickstartPolicyDocument = quickstartDocument(
+        connectSid: "ConnectAsThingName", connectResource: "arn:aws:iot:*:*:client/${iot:Connection.Thing.ThingName}")
 
-    /// Creates the quick-start policy unless it exists (as the user may have changed it, it is never overwritten).
-    static func ensureQuickstartPolicy(_ api: AdminAPIClient) async throws {
-        let path = "/policies/\(quickstartPolicyName)"
+    /// Connect with one client id (the resource), publish, subscribe and receive on any topic.
+    static func quickstartDocument(connectSid: String, connectResource: String) -> String {
+        #"{"Version":"2012-10-17","Statement":["#
+            + #"{"Sid":"\#(connectSid)","Effect":"Allow","Action":"iot:Connect","Resource":"\#(connectResource)"},"#
+            + #"{"Sid":"PublishAndReceive","Effect":"Allow","Action":["iot:Publish","iot:RetainPublish","iot:Receive"],"Resource":"arn:aws:iot:*:*:topic/*"},"#
+            + #"{"Sid":"Subscribe","Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:*:*:topicfilter/*"}]}"#
+    }
+
+    /// The policy `device mint` attaches when no --policy is named: a minted certificate has no thing, so
+    /// the device connects with its certificate's common name (the NAME given to mint) as client id.
+    static let mintQuickstartPolicyName = "portcullis-quickstart-cn"
+    static let mintQuickstartPolicyDocument = quickstartDocument(
+        connectSid: "ConnectAsCommonName", connectResource: "arn:aws:iot:*:*:client/${iot:Certificate.Subject.CommonName}")
+
+    /// Creates a quick-start policy unless it exists (as the user may have changed it, it is never overwritten).
+    static func ensurePolicy(_ api: AdminAPIClient, name: String, document: String) async throws {
+        let path = "/policies/\(name)"
         do {
             _ = try await api.call("GET", path)
         } catch let error as AdminAPIClient.Failure where error.errorType == "ResourceNotFoundException" {
             do {
-                _ = try await api.call("POST", path, body: ["policyDocument": quickstartPolicyDocument])
+                _ = try await api.call("POST", path, body: ["policyDocument": document])
             } catch let error as AdminAPIClient.Failure where error.errorType == "ResourceAlreadyExistsException" {
-                // Another `device create` made it meanwhile.
+                // Another `device` command made it meanwhile.
             }
         }
+    }
+
+    /// Where a device on this machine reaches the running gateway's MQTT listener, as the API reports it
+    /// (`GET /portcullis/listeners`); AWS's port 8883 on localhost if the gateway cannot say.
+    static func mqttTarget(_ api: AdminAPIClient) async -> (host: String, port: Int) {
+        guard let answer = try? await api.call("GET", "/portcullis/listeners"),
+              let first = (answer["mqtt"] as? [[String: Any]])?.first, let port = first["port"] as? Int else {
+            return ("localhost", 8883)
+        }
+        let endpoint = answer["endpointAddress"] as? String ?? "localhost"
+        return (ClientRecipe.connectHost(bound: first["host"] as? String ?? "", endpointAddress: endpoint), port)
     }
 
     /// The AWS getting-started flow in one command: a thing, an RSA key pair and an ACTIVE certificate
@@ -99,7 +120,10 @@ struct DeviceCommand: AsyncParsableCommand {
             let thingPath = "/things/\(AdminAPIClient.encode(name))"
             let (id, arn, pem, key) = try await DeviceCommand.run {
                 // Everything that can be refused is checked before anything is created.
-                if quickstart { try await DeviceCommand.ensureQuickstartPolicy(api) }
+                if quickstart {
+                    try await DeviceCommand.ensurePolicy(api, name: DeviceCommand.quickstartPolicyName,
+                                                         document: DeviceCommand.quickstartPolicyDocument)
+                }
                 _ = try await api.call("GET", "/policies/\(AdminAPIClient.encode(policy))")
                 let thingExisted = (try? await api.call("GET", thingPath)) != nil
                 _ = try await api.call("POST", thingPath, body: [:])
@@ -124,6 +148,7 @@ struct DeviceCommand: AsyncParsableCommand {
             }
             let folder = out ?? URL(fileURLWithPath: data.devicesPath).appendingPathComponent(name).path
             let files = try data.writeDeviceFiles(name: name, certificatePEM: pem, privateKeyPEM: key, certificateID: id, directory: folder)
+            let target = await DeviceCommand.mqttTarget(api)
             print("""
                 thing          : \(name)
                 policy         : \(policy)
@@ -133,8 +158,8 @@ struct DeviceCommand: AsyncParsableCommand {
                 private key    : \(files.privateKeyPath)
                 CA certificate : \(files.caPath)
 
-                mosquitto_pub -h localhost -p 8883 -i \(name) -t hello/world -m hi -q 1 \\
-                  --cafile \(files.caPath) --cert \(files.certificatePath) --key \(files.privateKeyPath)
+                \(ClientRecipe.mosquitto("mosquitto_pub", host: target.host, port: target.port, version: "mqttv311", clientID: name,
+                                         topic: "hello/world", message: "hi", files: .init(files)))
                 """)
         }
     }
@@ -195,8 +220,10 @@ struct DeviceCommand: AsyncParsableCommand {
                 DATA_DIR/devices/NAME), registers the certificate ACTIVE through the running gateway's API
                 (RegisterCertificate) and prints the certificate id (the SHA-256 of the certificate, the
                 principal that appears in logs and lifecycle events). Use NAME as the MQTT client id.
-                Policies are enforced: without --policy the certificate may not connect until a policy
-                is attached to it (AttachPolicy).
+                Policies are enforced: without --policy the certificate gets portcullis-quickstart-cn
+                (created on first use, never overwritten): connect with the certificate's common name
+                (NAME) as client id, publish, subscribe and receive on any topic. --no-policy attaches
+                none; the certificate then cannot connect until a policy is attached (AttachPolicy).
                 """
         )
 
@@ -212,14 +239,27 @@ struct DeviceCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Validity in days.")
         var days: Int = 365
 
-        @Option(name: .long, help: "Name of an existing policy to attach to the certificate (repeat for several, at most 10).")
+        @Option(name: .long, help: "Name of an existing policy to attach to the certificate (repeat for several, at most 10; default: portcullis-quickstart-cn).")
         var policy: [String] = []
+
+        @Flag(name: .long, help: "Attach no policy (the certificate cannot connect until one is attached).")
+        var noPolicy = false
+
+        func validate() throws {
+            if noPolicy && !policy.isEmpty { throw ValidationError("--no-policy and --policy exclude each other") }
+            guard policy.count <= 10 else { throw ValidationError("at most 10 policies can be attached to a certificate") }
+        }
 
         func run() async throws {
             let data = DeviceCommand.dataDirectory(dataDir)
             let api = try DeviceCommand.api(data)
-            let policies = self.policy
-            guard policies.count <= 10 else { throw ValidationError("at most 10 policies can be attached to a certificate") }
+            let policies = noPolicy ? [] : policy.isEmpty ? [DeviceCommand.mintQuickstartPolicyName] : policy
+            if !noPolicy && policy.isEmpty {
+                try await DeviceCommand.run {
+                    try await DeviceCommand.ensurePolicy(api, name: DeviceCommand.mintQuickstartPolicyName,
+                                                         document: DeviceCommand.mintQuickstartPolicyDocument)
+                }
+            }
             for policy in policies {
                 _ = try await DeviceCommand.run { try await api.call("GET", "/policies/\(AdminAPIClient.encode(policy))") }
             }
@@ -244,18 +284,29 @@ struct DeviceCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
                 throw ExitCode(1)
             }
+            let lines = [
+                "certificate id : \(files.certificateID)",
+                "certificate    : \(files.certificatePath)",
+                "private key    : \(files.privateKeyPath)",
+                "CA certificate : \(files.caPath)",
+                "policies       : \(policies.isEmpty ? "none" : policies.joined(separator: ", "))",
+            ]
             if policies.isEmpty {
+                // Nothing to paste that would work: say what is missing instead.
                 FileHandle.standardError.write(Data("note: no policy is attached; the device cannot connect until one is (aws iot attach-policy)\n".utf8))
+                print(lines.joined(separator: "\n"))
+                return
             }
-            print("""
-                certificate id : \(files.certificateID)
-                certificate    : \(files.certificatePath)
-                private key    : \(files.privateKeyPath)
-                CA certificate : \(files.caPath)
-
-                mosquitto_pub -h localhost -p 8883 -i \(name) -t hello/world -m hi -q 1 \\
-                  --cafile \(files.caPath) --cert \(files.certificatePath) --key \(files.privateKeyPath)
-                """)
+            let target = await DeviceCommand.mqttTarget(api)
+            print(lines.joined(separator: "\n") + "\n\n" + ClientRecipe.mosquitto(
+                "mosquitto_pub", host: target.host, port: target.port, version: "mqttv311", clientID: name, topic: "hello/world",
+                message: "hi", files: .init(files)))
         }
+    }
+}
+
+extension ClientRecipe.Files {
+    init(_ files: DataDirectory.DeviceFiles) {
+        self.init(ca: files.caPath, certificate: files.certificatePath, key: files.privateKeyPath)
     }
 }

@@ -159,20 +159,30 @@ struct ServeCommand: AsyncParsableCommand {
             }
             if server.adminCredentials?.configured != true {
                 lines += [
-                    "  AWS_SHARED_CREDENTIALS_FILE=\(data.adminCredentialsPath) AWS_CONFIG_FILE=\(data.adminConfigPath) \\",
+                    "  AWS_SHARED_CREDENTIALS_FILE=\(ClientRecipe.quoted(data.adminCredentialsPath)) AWS_CONFIG_FILE=\(ClientRecipe.quoted(data.adminConfigPath)) \\",
                     "    aws --profile \(AdminCredentials.profile) iot describe-endpoint",
                 ]
             }
         }
-        if server.preparation.createdCA {
-            let dir = data.root.path
-            let port = bound.first.map { String($0.1) } ?? "8883"
+        if server.preparation.createdCA, let mqtt = bound.first, !api.isEmpty {
+            // Every line works pasted in order in another terminal (a test does exactly that).
+            let host = ClientRecipe.connectHost(bound: mqtt.0, endpointAddress: server.configuration.serverHostNames.first ?? "localhost")
+            let program = ClientRecipe.program
+            let dir = ClientRecipe.quoted(data.root.path)
+            func files(_ name: String) -> ClientRecipe.Files {
+                let folder = URL(fileURLWithPath: data.devicesPath).appendingPathComponent(name).path
+                return .init(ca: folder + "/root-ca.pem", certificate: folder + "/\(name).cert.pem", key: folder + "/\(name).private.key")
+            }
+            let subscribe = ClientRecipe.mosquitto("mosquitto_sub", host: host, port: mqtt.1, version: "mqttv5", clientID: "my-device",
+                                                   topic: "hello/#", files: files("my-device"))
+            let publish = ClientRecipe.mosquitto("mosquitto_pub", host: host, port: mqtt.1, version: "mqttv311", clientID: "other-device",
+                                                 topic: "hello/world", message: "hi", files: files("other-device"))
             lines += [
-                "Connect a device:",
-                "  portcullis device mint my-device --data-dir \(dir)",
-                "  mosquitto_sub -h localhost -p \(port) -i my-device -t 'hello/#' -q 1 -V mqttv5 \\",
-                "    --cafile \(dir)/devices/my-device/root-ca.pem --cert \(dir)/devices/my-device/my-device.cert.pem \\",
-                "    --key \(dir)/devices/my-device/my-device.private.key",
+                "Connect two devices (in another terminal, with Debian's mosquitto-clients):",
+                "  \(program) device create my-device --data-dir \(dir)",
+                "  \(program) device create other-device --data-dir \(dir)",
+                "  " + subscribe.replacingOccurrences(of: "\n", with: "\n  ") + " &",
+                "  " + publish.replacingOccurrences(of: "\n", with: "\n  "),
             ]
         }
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))

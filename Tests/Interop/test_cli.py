@@ -4,7 +4,12 @@
 from __future__ import annotations
 
 import json
+import os
+import select
+import signal
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +57,96 @@ def test_unknown_config_key_refused(portcullis_bin, tmp_path):
 def test_banner_shows_bound_port(server):
     banner = server.stderr_path.read_text()
     assert f":{server.port}" in banner and "-p 0 " not in banner, banner
+
+
+# -- the first five minutes (issue 16): every command the program prints works when pasted ---------------
+
+def printed_commands(text: str, header: str) -> list[str]:
+    """The indented commands after `header` (continuation lines ending in a backslash joined)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header)) + 1
+    commands, current = [], ""
+    for line in lines[start:]:
+        if not line.startswith(" "):
+            break
+        current += line.strip()
+        if current.endswith("\\"):
+            current = current[:-1] + " "
+            continue
+        commands.append(current)
+        current = ""
+    return commands
+
+
+def paste(command: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_first_start_recipe_works_when_pasted(portcullis_bin, tmp_path):
+    """A fresh data folder, the gateway on a port that is not 8883: the banner's commands, pasted in order,
+    create two devices, and the second one's message reaches the first. Then the commands `device create`
+    and `device mint` print work too, with the port the gateway really uses."""
+    srv = Server(portcullis_bin, tmp_path / "first run")  # a space: every printed path must be quoted
+    srv.start()
+    sub = None
+    try:
+        assert srv.port != 8883
+        banner = srv.stderr_path.read_text()
+        commands = printed_commands(banner, "Connect two devices")
+        assert len(commands) == 4, banner
+        assert all(f"-p {srv.port} " in c for c in commands[2:]), commands
+        for command in commands[:2]:
+            result = paste(command)
+            assert result.returncode == 0, (command, result.stderr)
+        assert commands[2].endswith("&")
+        # stdbuf: mosquitto_sub's output is a pipe here, flushed per line as on a terminal.
+        sub = subprocess.Popen(["stdbuf", "-oL", "bash", "-c", commands[2][:-1]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+        srv.wait_log(eventType="Subscribe", clientId="my-device", status="Success", timeout=15)
+        result = paste(commands[3])
+        assert result.returncode == 0, (commands[3], result.stderr)
+        ready, _, _ = select.select([sub.stdout], [], [], 15)
+        assert ready, "mosquitto_sub printed nothing within 15 s"
+        assert sub.stdout.readline() == "hi\n"
+        os.killpg(sub.pid, signal.SIGTERM)
+        sub.communicate(timeout=10)
+        sub = None
+
+        # The awscli line of the banner works as printed too (awscli from the test's virtualenv).
+        aws_lines = printed_commands("x:\n" + "\n".join("  " + l.strip() for l in banner.splitlines()
+                                                         if l.strip().startswith(("AWS_SHARED", "aws "))), "x:")
+        assert len(aws_lines) == 1 and "describe-endpoint" in aws_lines[0], banner
+        env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+        env.pop("AWS_CA_BUNDLE", None)
+        described = paste(aws_lines[0], env=env)
+        assert described.returncode == 0 and json.loads(described.stdout)["endpointAddress"] == "localhost", described.stderr
+
+        # `device create` and `device mint` (no --policy) print a command that works as printed.
+        for cli in (["device", "create", "lamp"], ["device", "mint", "sensor"]):
+            result = subprocess.run([str(portcullis_bin), *cli, "--data-dir", str(srv.data_dir)], capture_output=True, text=True,
+                                    timeout=60)
+            assert result.returncode == 0, result.stderr
+            printed = [c for c in printed_commands("x:\n" + "\n".join("  " + l for l in result.stdout.splitlines()), "x:")
+                       if c.startswith("mosquitto_pub")]
+            assert len(printed) == 1 and f"-p {srv.port} " in printed[0] and "-h 127.0.0.1 " in printed[0], result.stdout
+            published = paste(printed[0])
+            assert published.returncode == 0, (printed[0], published.stderr)
+            srv.wait_log(eventType="Publish-In", clientId=cli[2], status="Success", timeout=10)
+    finally:
+        if sub is not None:
+            try:
+                os.killpg(sub.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        srv.stop()
+
+
+def test_mint_without_a_policy_prints_no_command(server, tmp_path, portcullis_bin):
+    result = subprocess.run([str(portcullis_bin), "device", "mint", "bare", "--no-policy", "--data-dir", str(server.data_dir),
+                             "--out", str(tmp_path / "bare")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "mosquitto_pub" not in result.stdout and "no policy is attached" in result.stderr
+    assert "policies       : none" in result.stdout
+    refused = subprocess.run([str(portcullis_bin), "device", "mint", "x", "--no-policy", "--policy", "p", "--data-dir",
+                              str(server.data_dir)], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "exclude each other" in refused.stderr
