@@ -141,6 +141,32 @@ extension Broker {
             connection.authorizationRequest = request
         }
 
+        var connackProperties = MQTTProperties()
+        if connection.isV5 {
+            connackProperties.maximumQoS = .atLeastOnce
+            connackProperties.retainAvailable = true
+            connackProperties.maximumPacketSize = UInt32(limits.maximumPacketSize)
+            connackProperties.topicAliasMaximum = UInt16(clamping: limits.topicAliasMaximum)
+            connackProperties.receiveMaximum = UInt16(clamping: limits.receiveMaximum)
+            connackProperties.serverKeepAlive = keepAlive
+            connackProperties.wildcardSubscriptionAvailable = true
+            connackProperties.subscriptionIdentifierAvailable = true
+            connackProperties.sharedSubscriptionAvailable = true
+            if expiry != requestedExpiry { connackProperties.sessionExpiryInterval = expiry }
+            if assigned { connackProperties.assignedClientIdentifier = clientID }
+            // [MQTT-3.1.2-24]: a CONNACK the client cannot take is not sent; the connection ends here,
+            // before it takes over a session or announces itself.
+            if let maximum = connect.properties.maximumPacketSize,
+               Self.encodedSize(.connack(ConnAckPacket(sessionPresent: true, properties: connackProperties))) > Int(maximum) {
+                actions.append(.close(id))
+                log(.connect, .failure, connection, at: now, reason: "PACKET_TOO_LARGE",
+                    details: "the CONNACK does not fit the client's Maximum Packet Size of \(maximum) bytes", level: .error)
+                connection.state = .closed
+                connections[id] = nil
+                return
+            }
+        }
+
         // Take over a live connection with the same client id.
         if let key = sessionsByClientID[clientID], let existing = sessions[key], let oldID = existing.connection,
            let old = connections[oldID] {
@@ -176,21 +202,7 @@ extension Broker {
         connection.state = .connected
         connection.connectedAt = now
 
-        var properties = MQTTProperties()
-        if connection.isV5 {
-            properties.maximumQoS = .atLeastOnce
-            properties.retainAvailable = true
-            properties.maximumPacketSize = UInt32(limits.maximumPacketSize)
-            properties.topicAliasMaximum = UInt16(clamping: limits.topicAliasMaximum)
-            properties.receiveMaximum = UInt16(clamping: limits.receiveMaximum)
-            properties.serverKeepAlive = keepAlive
-            properties.wildcardSubscriptionAvailable = true
-            properties.subscriptionIdentifierAvailable = true
-            properties.sharedSubscriptionAvailable = true
-            if expiry != requestedExpiry { properties.sessionExpiryInterval = expiry }
-            if assigned { properties.assignedClientIdentifier = clientID }
-        }
-        actions.append(.send(id, .connack(ConnAckPacket(sessionPresent: sessionPresent, properties: properties))))
+        actions.append(.send(id, .connack(ConnAckPacket(sessionPresent: sessionPresent, properties: connackProperties))))
 
         var version = lifecycleVersions[clientID]?.version ?? 0
         version += 1
@@ -204,6 +216,12 @@ extension Broker {
             removeSubscriptionsNoLongerAllowed(on: connection, at: now)
             resumeDeliveries(session, at: now)
         }
+    }
+
+    /// Bytes a packet takes on the wire in MQTT 5 (for the rare packets that are checked before sending).
+    static func encodedSize(_ packet: MQTTPacket) -> Int {
+        var buffer = ByteBuffer()
+        return (try? MQTTPacketEncoder.encode(packet, version: .v5, into: &buffer)).map { buffer.readableBytes } ?? .max
     }
 
     func makeSession(clientID: String, version: ProtocolVersion, expiry: UInt32, window: Int) -> Session {

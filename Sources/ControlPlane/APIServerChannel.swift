@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import NIOTLS
+import Synchronization
 
 /// The API listener's connections: TLS, then HTTP/1.1 with an idle timeout, and no socket held by a
 /// client that never finishes the TLS handshake (the MQTT and shared ports do the same). Hummingbird's
@@ -13,18 +14,29 @@ struct APIServerChannel: ServerChildChannel, HTTPChannelHandler {
     let base: HTTP1Channel
     let sslContext: NIOSSLContext
     let handshakeTimeout: TimeAmount
+    let open: OpenConnections
 
     init(responder: @escaping HTTPChannelHandler.Responder, tlsConfiguration: TLSConfiguration,
-         handshakeTimeout: TimeAmount, idleTimeout: TimeAmount) throws {
+         handshakeTimeout: TimeAmount, idleTimeout: TimeAmount, maximumConnections: Int) throws {
         self.base = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: idleTimeout))
         self.sslContext = try NIOSSLContext(configuration: tlsConfiguration)
         self.handshakeTimeout = handshakeTimeout
+        self.open = OpenConnections(maximum: maximumConnections)
     }
 
     var responder: HTTPChannelHandler.Responder { base.responder }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        channel.eventLoop.makeCompletedFuture {
+        // Hummingbird stops accepting at the maximum, but one read of the listening socket may accept a
+        // few connections at once: those beyond the maximum are closed here, so the cap holds exactly.
+        guard open.admit() else {
+            logger.notice("API connection closed: \(open.maximum) connections are open already")
+            channel.close(promise: nil)
+            return channel.eventLoop.makeFailedFuture(ChannelError.inputClosed)
+        }
+        let open = self.open
+        channel.closeFuture.whenComplete { _ in open.release() }
+        return channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(NIOSSLServerHandler(context: sslContext))
             try sync.addHandler(TLSHandshakeDeadlineHandler(timeout: handshakeTimeout, logger: logger))
@@ -79,4 +91,22 @@ final class TLSHandshakeDeadlineHandler: ChannelInboundHandler, RemovableChannel
         }
         context.fireUserInboundEventTriggered(event)
     }
+}
+
+/// The number of connections an API listener holds, bounded.
+final class OpenConnections: Sendable {
+    let maximum: Int
+    private let count = Mutex(0)
+
+    init(maximum: Int) { self.maximum = maximum }
+
+    func admit() -> Bool {
+        count.withLock { count in
+            guard count < maximum else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func release() { count.withLock { $0 -= 1 } }
 }

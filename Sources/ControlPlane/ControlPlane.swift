@@ -88,7 +88,7 @@ public final class ControlPlane: Service, Sendable {
         let tlsConfiguration = tls
         let server = HTTPServerBuilder { responder in
             try APIServerChannel(responder: responder, tlsConfiguration: tlsConfiguration, handshakeTimeout: configuration.handshakeTimeout,
-                                 idleTimeout: configuration.idleTimeout)
+                                 idleTimeout: configuration.idleTimeout, maximumConnections: configuration.maximumConnections)
         }
         try self.init(configuration: configuration, router: router, server: server, logger: logger, group: group)
     }

@@ -503,7 +503,9 @@ final class CustomAuthorizerRefusal: ChannelInboundHandler {
         if connect.protocolVersion == .v5 { connack.properties.reasonString = Self.reason }
         var buffer = context.channel.allocator.buffer(capacity: 256)
         do {
-            try MQTTPacketEncoder.encode(.connack(connack), version: connect.protocolVersion, into: &buffer)
+            // The client's Maximum Packet Size holds here too: the reason string goes first, else no CONNACK.
+            try MQTTPacketEncoder.encode(.connack(connack), version: connect.protocolVersion,
+                                         maximumPacketSize: connect.properties.maximumPacketSize.map { Int($0) } ?? .max, into: &buffer)
         } catch {
             context.close(promise: nil)
             return

@@ -141,6 +141,9 @@ public struct DeviceTrust: Sendable {
             }
             guard let caID = entry.caCertificateID else {
                 guard let leaf = try? Certificate(derEncoded: leafDER) else {
+                    if let problem = KeyStrength.problem(certificateDER: leafDER) {
+                        return .rejected(ClientRejection(code: .weakKey, reason: "certificate \(leafID): \(problem)"))
+                    }
                     return .rejected(ClientRejection(code: .malformedCertificate, reason: "the presented certificate is not valid X.509"))
                 }
                 return Self.decision(ClientCertificateVerifier.verifyPinned(leaf: leaf, at: time))

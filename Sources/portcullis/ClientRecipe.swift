@@ -5,9 +5,9 @@ import Foundation
 /// every path.
 enum ClientRecipe {
     /// The host a client on this machine should connect to: the bound address, unless it is a wildcard
-    /// (then the data endpoint, which the server certificate names).
-    static func connectHost(bound: String, endpointAddress: String) -> String {
-        ["", "0.0.0.0", "::", "*"].contains(bound) ? endpointAddress : bound
+    /// (then `localhost`, which resolves here and which the server certificate always names).
+    static func connectHost(bound: String) -> String {
+        ["", "0.0.0.0", "::", "*"].contains(bound) ? "localhost" : bound
     }
 
     /// `word` as one shell word.
@@ -32,9 +32,10 @@ enum ClientRecipe {
 
     /// A mosquitto_pub or mosquitto_sub command line over mutual TLS.
     static func mosquitto(_ tool: String, host: String, port: Int, version: String, clientID: String, topic: String,
-                          message: String? = nil, files: Files) -> String {
+                          message: String? = nil, retain: Bool = false, files: Files) -> String {
         var words = [tool, "-h", host, "-p", String(port), "-V", version, "-i", quoted(clientID), "-t", quoted(topic)]
         if let message { words += ["-m", quoted(message)] }
+        if retain { words.append("-r") }
         words += ["-q", "1"]
         return words.joined(separator: " ") + " \\\n  --cafile \(quoted(files.ca)) --cert \(quoted(files.certificate)) --key \(quoted(files.key))"
     }

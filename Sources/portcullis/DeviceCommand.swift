@@ -73,14 +73,22 @@ struct DeviceCommand: AsyncParsableCommand {
     }
 
     /// Where a device on this machine reaches the running gateway's MQTT listener, as the API reports it
-    /// (`GET /portcullis/listeners`); AWS's port 8883 on localhost if the gateway cannot say.
-    static func mqttTarget(_ api: AdminAPIClient) async -> (host: String, port: Int) {
+    /// (`GET /portcullis/listeners`); nil (with a note) when it cannot say or has no MQTT listener, so
+    /// that no command is printed that would not work.
+    static func mqttTarget(_ api: AdminAPIClient) async -> (host: String, port: Int)? {
         guard let answer = try? await api.call("GET", "/portcullis/listeners"),
               let first = (answer["mqtt"] as? [[String: Any]])?.first, let port = first["port"] as? Int else {
-            return ("localhost", 8883)
+            FileHandle.standardError.write(Data("note: the gateway did not say where its MQTT listener is (none configured?): no client command printed\n".utf8))
+            return nil
         }
-        let endpoint = answer["endpointAddress"] as? String ?? "localhost"
-        return (ClientRecipe.connectHost(bound: first["host"] as? String ?? "", endpointAddress: endpoint), port)
+        return (ClientRecipe.connectHost(bound: first["host"] as? String ?? ""), port)
+    }
+
+    /// The mosquitto_pub line a device can run as printed, or nothing when the listener is unknown.
+    static func publishRecipe(_ api: AdminAPIClient, clientID: String, files: DataDirectory.DeviceFiles) async -> String {
+        guard let target = await mqttTarget(api) else { return "" }
+        return "\n\n" + ClientRecipe.mosquitto("mosquitto_pub", host: target.host, port: target.port, version: "mqttv311",
+                                              clientID: clientID, topic: "hello/world", message: "hi", files: .init(files))
     }
 
     /// The AWS getting-started flow in one command: a thing, an RSA key pair and an ACTIVE certificate
@@ -148,7 +156,7 @@ struct DeviceCommand: AsyncParsableCommand {
             }
             let folder = out ?? URL(fileURLWithPath: data.devicesPath).appendingPathComponent(name).path
             let files = try data.writeDeviceFiles(name: name, certificatePEM: pem, privateKeyPEM: key, certificateID: id, directory: folder)
-            let target = await DeviceCommand.mqttTarget(api)
+            let recipe = await DeviceCommand.publishRecipe(api, clientID: name, files: files)
             print("""
                 thing          : \(name)
                 policy         : \(policy)
@@ -157,10 +165,7 @@ struct DeviceCommand: AsyncParsableCommand {
                 certificate    : \(files.certificatePath)
                 private key    : \(files.privateKeyPath)
                 CA certificate : \(files.caPath)
-
-                \(ClientRecipe.mosquitto("mosquitto_pub", host: target.host, port: target.port, version: "mqttv311", clientID: name,
-                                         topic: "hello/world", message: "hi", files: .init(files)))
-                """)
+                """ + recipe)
         }
     }
 
@@ -297,10 +302,7 @@ struct DeviceCommand: AsyncParsableCommand {
                 print(lines.joined(separator: "\n"))
                 return
             }
-            let target = await DeviceCommand.mqttTarget(api)
-            print(lines.joined(separator: "\n") + "\n\n" + ClientRecipe.mosquitto(
-                "mosquitto_pub", host: target.host, port: target.port, version: "mqttv311", clientID: name, topic: "hello/world",
-                message: "hi", files: .init(files)))
+            print(lines.joined(separator: "\n") + (await DeviceCommand.publishRecipe(api, clientID: name, files: files)))
         }
     }
 }

@@ -164,9 +164,12 @@ struct ServeCommand: AsyncParsableCommand {
                 ]
             }
         }
-        if server.preparation.createdCA, let mqtt = bound.first, !api.isEmpty {
-            // Every line works pasted in order in another terminal (a test does exactly that).
-            let host = ClientRecipe.connectHost(bound: mqtt.0, endpointAddress: server.configuration.serverHostNames.first ?? "localhost")
+        // The device commands sign with the admin profile the data folder holds; with keys from the
+        // configuration there is none, and nothing is printed that would fail.
+        if server.preparation.createdCA, let mqtt = bound.first, !api.isEmpty, server.adminCredentials?.configured != true {
+            // Every line works pasted in order into one shell (a test does exactly that): the message is
+            // retained on the exact topic, so it reaches the subscriber whichever of the two runs first.
+            let host = ClientRecipe.connectHost(bound: mqtt.0)
             let program = ClientRecipe.program
             let dir = ClientRecipe.quoted(data.root.path)
             func files(_ name: String) -> ClientRecipe.Files {
@@ -174,9 +177,9 @@ struct ServeCommand: AsyncParsableCommand {
                 return .init(ca: folder + "/root-ca.pem", certificate: folder + "/\(name).cert.pem", key: folder + "/\(name).private.key")
             }
             let subscribe = ClientRecipe.mosquitto("mosquitto_sub", host: host, port: mqtt.1, version: "mqttv5", clientID: "my-device",
-                                                   topic: "hello/#", files: files("my-device"))
+                                                   topic: "hello/world", files: files("my-device"))
             let publish = ClientRecipe.mosquitto("mosquitto_pub", host: host, port: mqtt.1, version: "mqttv311", clientID: "other-device",
-                                                 topic: "hello/world", message: "hi", files: files("other-device"))
+                                                 topic: "hello/world", message: "hi", retain: true, files: files("other-device"))
             lines += [
                 "Connect two devices (in another terminal, with Debian's mosquitto-clients):",
                 "  \(program) device create my-device --data-dir \(dir)",

@@ -92,6 +92,23 @@ struct ConnectTests {
         #expect(accepted.connack(to: ok)?.reasonCode == .success)
     }
 
+    /// [MQTT-3.1.2-24]: a CONNACK larger than the client's Maximum Packet Size is not sent; the connection
+    /// is refused before it takes over a session or counts as connected.
+    @Test func connAckThatDoesNotFitClosesBeforeTheSessionIsTouched() {
+        let h = BrokerHarness()
+        let first = h.connect("dev")
+        let id = h.open()
+        let actions = h.send(id, .connect(ConnectPacket(protocolVersion: .v5, clientID: "dev", properties: MQTTProperties(maximumPacketSize: 10))))
+        #expect(actions.packets(to: id).isEmpty && actions.closes(id))
+        #expect(actions.logs.contains { $0.eventType == .connect && $0.status == .failure && $0.reason == "PACKET_TOO_LARGE" })
+        #expect(!actions.logs.contains { $0.eventType == .connect && $0.status == .success })
+        #expect(!actions.closes(first), "the live connection with that client id is not taken over")
+        // A limit the CONNACK fits is fine.
+        let ok = h.open()
+        let accepted = h.send(ok, .connect(ConnectPacket(protocolVersion: .v5, clientID: "other", properties: MQTTProperties(maximumPacketSize: 64))))
+        #expect(accepted.connack(to: ok)?.reasonCode == .success)
+    }
+
     @Test func clientIDOf128BytesIsAccepted() {
         let h = BrokerHarness()
         h.connect(String(repeating: "x", count: 128))

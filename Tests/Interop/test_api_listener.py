@@ -15,8 +15,20 @@ from interop_support import Server, iot_client, wait_until
 
 @pytest.fixture(scope="module")
 def api_server(portcullis_bin, tmp_path_factory):
+    # Only the TLS deadline is short: the HTTP idle timer also starts at accept, and must not be what
+    # closes the silent sockets here.
     srv = Server(portcullis_bin, tmp_path_factory.mktemp("api-listener"),
-                 config={"limits": {"connectTimeout": 2}, "api": {"maximumConnections": 3, "idleTimeoutSeconds": 2}})
+                 config={"limits": {"connectTimeout": 2}, "api": {"maximumConnections": 3, "idleTimeoutSeconds": 3600}})
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def idle_server(portcullis_bin, tmp_path_factory):
+    # Only the idle timeout is short: TLS may take its time on a busy machine.
+    srv = Server(portcullis_bin, tmp_path_factory.mktemp("api-idle"),
+                 config={"limits": {"connectTimeout": 300}, "api": {"idleTimeoutSeconds": 2}})
     srv.start()
     yield srv
     srv.stop()
@@ -44,9 +56,9 @@ def test_tcp_connections_that_never_start_tls_are_closed(api_server):
             s.close()
 
 
-def test_tls_connection_without_a_request_is_closed_after_the_idle_timeout(api_server):
-    ctx = ssl.create_default_context(cafile=str(api_server.ca_cert))
-    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", api_server.api_port), timeout=5),
+def test_tls_connection_without_a_request_is_closed_after_the_idle_timeout(idle_server):
+    ctx = ssl.create_default_context(cafile=str(idle_server.ca_cert))
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", idle_server.api_port), timeout=60),
                          server_hostname="localhost") as tls:
         assert closed_by_server(tls, 20)
 
@@ -62,23 +74,33 @@ def test_connections_over_the_cap_wait_until_one_closes(portcullis_bin, tmp_path
 
 
 def held_until_one_closes(api_server):
-    idle = [socket.create_connection(("127.0.0.1", api_server.api_port), timeout=5) for _ in range(3)]
+    iot = iot_client(api_server)  # made before the slots are taken, so only the connection can wait
+    ctx = ssl.create_default_context(cafile=str(api_server.ca_cert))
+    # Three TLS connections, each finished before the next: accepted and held, so the fourth connection
+    # arrives after the gateway stopped accepting.
+    idle = [ctx.wrap_socket(socket.create_connection(("127.0.0.1", api_server.api_port), timeout=60),
+                            server_hostname="localhost") for _ in range(3)]
     result: dict = {}
 
-    def call():
+    def handshake_then_call():
         try:
-            result["answer"] = iot_client(api_server).list_things()
+            with ctx.wrap_socket(socket.create_connection(("127.0.0.1", api_server.api_port), timeout=60),
+                                 server_hostname="localhost"):
+                result["handshake"] = True
+            result["answer"] = iot.list_things()
         except Exception as error:  # noqa: BLE001 - reported below
             result["error"] = error
 
-    worker = threading.Thread(target=call, daemon=True)
+    worker = threading.Thread(target=handshake_then_call, daemon=True)
     try:
         worker.start()
-        worker.join(1.0)
-        assert worker.is_alive() and not result, "a fourth connection was served while three were held"
+        # Nothing may answer the fourth connection while three are held (a slow machine only makes this
+        # more true); then one slot frees and it is served.
+        worker.join(3.0)
+        assert worker.is_alive() and not result, f"a fourth connection was served while three were held: {result}"
         idle[0].close()
-        worker.join(30)
-        assert not worker.is_alive() and "answer" in result, result
+        worker.join(60)
+        assert not worker.is_alive() and result.get("handshake") and "answer" in result, result
     finally:
         for s in idle:
             s.close()

@@ -10,7 +10,7 @@ import botocore.config
 import pytest
 
 from interop_support import (PINGREQ, V5, V311, VERSION_IDS, VERSIONS, RawTLSClient, admin_keys, aws_error,
-                             connect_packet, endpoint, parse_properties, prop_four_byte, publish_packet,
+                             connect_packet, endpoint, parse_properties, prop_four_byte, prop_two_byte, publish_packet,
                              puback_packet, subscribe_packet, unique, unsubscribe_packet)
 
 REASON_STRING = 0x1F
@@ -120,7 +120,9 @@ def test_connack_that_cannot_fit_closes_without_sending(server, device):
     raw.close()
     assert packets == []
     entry = server.wait_log(mark, reason="PACKET_TOO_LARGE", clientId=client_id)
-    assert "Maximum Packet Size of 10" in entry["details"]
+    assert entry["eventType"] == "Connect" and "Maximum Packet Size of 10" in entry["details"]
+    # Refused before it counted as connected: no success entry, no presence event.
+    assert server.find_log(mark, eventType="Connect", clientId=client_id, status="Success") == []
 
 
 def test_suback_and_disconnect_drop_reason_strings_to_fit(server, device):
@@ -151,7 +153,10 @@ def test_puback_for_an_unknown_packet_id_is_ignored(server, device, version):
     """Neither spec makes it an error, and AWS may re-send a message under a new packet id, so a late
     PUBACK is normal: it is ignored, the connection stays, and it does not acknowledge another message."""
     topic = unique("conf/unsolicited")
-    raw = raw_session(server, device, unique("puback"), version)
+    # MQTT 5 with Receive Maximum 1: had the unknown PUBACK released the message in flight, the next one
+    # would arrive before the real PUBACK.
+    raw = raw_session(server, device, unique("puback"), version,
+                      **({"properties": prop_two_byte(0x21, 1)} if version == V5 else {}))
     raw.send(subscribe_packet(1, [(topic, 1)], version))
     assert raw.read_packet()[0] == 9
     raw.send(puback_packet(4242))
@@ -162,12 +167,16 @@ def test_puback_for_an_unknown_packet_id_is_ignored(server, device, version):
     assert p[0] == 3
     packet_id = int.from_bytes(p[2][2 + len(topic):4 + len(topic)], "big")
     raw.send(puback_packet((packet_id % 65535) + 1))  # another unknown id, while one is in flight
-    raw.send(PINGREQ)
-    assert raw.read_packet()[0] == 13
-    raw.send(puback_packet(packet_id))
     publisher.send(publish_packet(topic, b"two", qos=1, packet_id=2))
     assert publisher.read_packet()[0] == 4
-    assert raw.read_packet()[0] == 3
+    raw.send(PINGREQ)
+    if version == V5:
+        assert raw.read_packet()[0] == 13, "'two' must wait for the real PUBACK"
+        raw.send(puback_packet(packet_id))
+        assert raw.read_packet()[0] == 3
+    else:
+        assert sorted(raw.read_packet()[0] for _ in range(2)) == [3, 13]
+        raw.send(puback_packet(packet_id))
     raw.close()
     publisher.close()
 
@@ -193,6 +202,9 @@ def test_control_character_in_user_name_refused(server, device, version):
     packets, raw = connack_of(server, device, version, username="?SDK=x\x07")
     raw.close()
     assert len(packets) == 1 and packets[0][2][1] == {V5: 0x86, V311: 4}[version]
+    # The SDKs' metrics user name is accepted.
+    ok = raw_session(server, device, unique("sdk-user"), version, username="?SDK=Python&Version=1.0")
+    ok.close()
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=VERSION_IDS)
