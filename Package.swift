@@ -209,7 +209,7 @@ let package = Package(
         ),
         .testTarget(name: "IoTPolicyTests", dependencies: ["IoTPolicy", "IPAddressText"]),
         .testTarget(name: "DeviceShadowTests", dependencies: ["DeviceShadow"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistrySQLite", "DeviceIdentity", .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"), .product(name: "Crypto", package: "swift-crypto"), "IoTPolicy"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistrySQLite", "DeviceShadow", "DeviceIdentity", .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"), .product(name: "Crypto", package: "swift-crypto"), "IoTPolicy"]),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [

@@ -46,6 +46,8 @@ public struct AWSErrorResponse: Error, Sendable, Hashable {
         headers[.contentType] = "application/json"
         headers[ControlPlaneHeaders.errorType] = type
         headers[ControlPlaneHeaders.requestID] = requestID
+        // For answers in another protocol's shape (STS's XML), which cannot read the body back.
+        headers[ControlPlaneHeaders.errorMessage] = String(message.unicodeScalars.filter { $0.isASCII && $0.value >= 0x20 && $0 != "\u{7F}" }.prefix(512).map(Character.init))
         return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
@@ -53,4 +55,6 @@ public struct AWSErrorResponse: Error, Sendable, Hashable {
 enum ControlPlaneHeaders {
     static let errorType = HTTPField.Name("x-amzn-ErrorType")!
     static let requestID = HTTPField.Name("x-amzn-RequestId")!
+    /// Not AWS's: the error message, so a middleware can re-render the error in XML.
+    static let errorMessage = HTTPField.Name("x-portcullis-error-message")!
 }

@@ -12,8 +12,11 @@ import Registry
 extension ControlPlane {
     static let targetHeader = HTTPField.Name("X-Amz-Target")!
 
-    static func addCertificateManagerRoutes(to router: Router<ControlPlaneContext>, registry: Registry) {
+    static func addCertificateManagerRoutes(to router: Router<ControlPlaneContext>, registry: Registry, configuration: Configuration) {
         router.post("/") { request, context in
+            if context.identity?.service == "sts" {
+                return try await securityTokenService(request, context, configuration: configuration)
+            }
             guard context.identity?.service == "acm" else {
                 throw AWSErrorResponse.unknownOperation(method: "POST", path: "/")
             }

@@ -68,10 +68,11 @@ public final class ControlPlane: Service, Sendable {
     /// Service names accepted in the credential scope. botocore signs the control plane as `iot` and
     /// iot-data as `iotdata`; AWS's documents also name `iotdevicegateway` and `execute-api`.
     /// `acm` signs the certificate operations (ImportCertificate and friends, JSON 1.1 on `POST /`).
-    public static let signingNames: Set<String> = ["iot", "iotdata", "iotdevicegateway", "execute-api", "acm"]
+    /// `sts` signs GetCallerIdentity (query protocol on `POST /`).
+    public static let signingNames: Set<String> = ["iot", "iotdata", "iotdevicegateway", "execute-api", "acm", "sts"]
 
     public let configuration: Configuration
-    private let application: Application<RouterResponder<ControlPlaneContext>>
+    private let application: Application<ControlPlaneResponder>
     private let bound: EventLoopPromise<SocketAddress>
     private let boundSettled = NIOLockedValueBox(false)
 
@@ -81,6 +82,13 @@ public final class ControlPlane: Service, Sendable {
                             clock: @escaping @Sendable () -> Int64 = ControlPlane.systemClock,
                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         let router = Self.makeRouter(configuration: configuration, registry: registry, issuer: issuer, dataPlane: dataPlane, clock: clock)
+        try self.init(configuration: configuration, responder: ControlPlaneResponder(router), logger: logger, group: group)
+    }
+
+    /// The API on its own TLS listener, answering with `responder` (the gateway's: one router per
+    /// namespace, picked by each request's credential scope).
+    public convenience init(configuration: Configuration, responder: ControlPlaneResponder, logger: Logger,
+                            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         let chain = try NIOSSLCertificate.fromPEMBytes(Array(configuration.serverCertificateChainPEM.utf8))
         let key = try NIOSSLPrivateKey(bytes: Array(configuration.serverPrivateKeyPEM.utf8), format: .pem)
         var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
@@ -90,18 +98,23 @@ public final class ControlPlane: Service, Sendable {
             try APIServerChannel(responder: responder, tlsConfiguration: tlsConfiguration, handshakeTimeout: configuration.handshakeTimeout,
                                  idleTimeout: configuration.idleTimeout, maximumConnections: configuration.maximumConnections)
         }
-        try self.init(configuration: configuration, router: router, server: server, logger: logger, group: group)
+        try self.init(configuration: configuration, responder: responder, server: server, logger: logger, group: group)
     }
 
     /// Serves `router` with `server` (the shared port passes its own TLS and ALPN dispatch).
-    public init(configuration: Configuration, router: Router<ControlPlaneContext>, server: HTTPServerBuilder, logger: Logger,
+    public convenience init(configuration: Configuration, router: Router<ControlPlaneContext>, server: HTTPServerBuilder, logger: Logger,
+                            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+        try self.init(configuration: configuration, responder: ControlPlaneResponder(router), server: server, logger: logger, group: group)
+    }
+
+    public init(configuration: Configuration, responder: ControlPlaneResponder, server: HTTPServerBuilder, logger: Logger,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         self.configuration = configuration
         let bound = group.next().makePromise(of: SocketAddress.self)
         self.bound = bound
         let settled = self.boundSettled
         self.application = Application(
-            router: router,
+            responder: responder,
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil,
                                  availableConnectionsDelegate: configuration.maximumConnections == .max
@@ -143,7 +156,7 @@ public final class ControlPlane: Service, Sendable {
     }
 
     /// Every route behind the SigV4 middleware (added first, so it also wraps "no such route").
-    static func makeRouter(configuration: Configuration, registry: Registry, issuer: CertificateAuthority? = nil,
+    public static func makeRouter(configuration: Configuration, registry: Registry, issuer: CertificateAuthority? = nil,
                            dataPlane: (any DataPlane)? = nil, clock: @escaping @Sendable () -> Int64) -> Router<ControlPlaneContext> {
         var lookup: (@Sendable (String) -> String?)?
         if let keys = configuration.dataPlaneKeys { lookup = { keys.secret(for: $0) } }
@@ -157,7 +170,7 @@ public final class ControlPlane: Service, Sendable {
         addCertificateRoutes(to: router, registry: registry, issuer: issuer)
         addRevocationListRoutes(to: router, registry: registry)
         addDomainConfigurationRoutes(to: router, registry: registry, configuration: configuration)
-        addCertificateManagerRoutes(to: router, registry: registry)
+        addCertificateManagerRoutes(to: router, registry: registry, configuration: configuration)
         addAccessKeyRoutes(to: router, registry: registry)
         addAttachmentRoutes(to: router, registry: registry)
         addThingTypeRoutes(to: router, registry: registry)
@@ -237,12 +250,27 @@ public final class ControlPlane: Service, Sendable {
 
     /// Control-plane operations answer only requests signed for `iot` (or AWS's documented aliases), not
     /// for iot-data: the credential scope says which API a request is for.
+    /// A responder for a gateway of several (account, region) namespaces: each request goes to the
+    /// namespace its credential scope names (the region; the account from the access key), whose router
+    /// verifies the signature. `resolve` gets nil for a request without a signature.
+    public static func namespaceResponder(
+        _ resolve: @escaping @Sendable (SigV4CredentialScope?) -> Result<ControlPlaneResponder, AWSErrorResponse>
+    ) -> ControlPlaneResponder {
+        ControlPlaneResponder { request, context in
+            let scope = SigV4CredentialScope.parse(authorization: request.headers[.authorization], query: request.uri.query.map { Substring($0) })
+            switch resolve(scope) {
+            case .success(let responder): return try await responder.respond(to: request, context: context)
+            case .failure(let error): return error.response(requestID: context.requestID)
+            }
+        }
+    }
+
     static func requireControlPlane(_ context: ControlPlaneContext) throws {
         guard context.isAdmin else {
             throw AWSErrorResponse(status: 403, type: "AccessDeniedException",
                                    message: "The access key \(context.identity?.accessKeyID ?? "") is a data-plane key: it may call iot-data operations only.")
         }
-        guard let service = context.identity?.service, service != "iotdata", service != "iotdevicegateway", service != "acm" else {
+        guard let service = context.identity?.service, service != "iotdata", service != "iotdevicegateway", service != "acm", service != "sts" else {
             throw AWSErrorResponse(status: 404, type: "UnknownOperationException",
                                    message: "This operation belongs to the iot control plane; the request was signed for \(context.identity?.service ?? "another service").")
         }
@@ -253,5 +281,24 @@ public final class ControlPlane: Service, Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// What answers the API's requests: a router, or a dispatch to one router per namespace.
+public struct ControlPlaneResponder: HTTPResponder {
+    public typealias Context = ControlPlaneContext
+    private let handle: @Sendable (Request, ControlPlaneContext) async throws -> Response
+
+    public init(_ router: Router<ControlPlaneContext>) {
+        let responder = router.buildResponder()
+        handle = { try await responder.respond(to: $0, context: $1) }
+    }
+
+    public init(_ handle: @escaping @Sendable (Request, ControlPlaneContext) async throws -> Response) {
+        self.handle = handle
+    }
+
+    public func respond(to request: Request, context: ControlPlaneContext) async throws -> Response {
+        try await handle(request, context)
     }
 }

@@ -11,8 +11,12 @@ public struct TLSClientPeer: Sendable {
     /// Why this domain refuses requests authenticated by the client certificate, or by SigV4, if it does.
     public var certificateRefusal: String?
     public var sigV4Refusal: String?
+    /// The namespace the connection's server name reached: where its unsigned requests belong.
+    public var namespace: String?
 
-    public init(certificateID: String?, sourceIP: String?, serverName: String?, certificateRefusal: String?, sigV4Refusal: String?) {
+    public init(certificateID: String?, sourceIP: String?, serverName: String?, certificateRefusal: String?, sigV4Refusal: String?,
+                namespace: String? = nil) {
+        self.namespace = namespace
         self.certificateID = certificateID
         self.sourceIP = sourceIP
         self.serverName = serverName

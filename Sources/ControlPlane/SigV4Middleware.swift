@@ -20,6 +20,18 @@ struct SigV4Middleware: RouterMiddleware {
     var certificates: (any CertificateRequestAuthorizer)?
 
     func handle(_ input: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // STS speaks AWS's query protocol: its errors are XML, not JSON.
+        let isSTS = SigV4CredentialScope.parse(authorization: input.headers[.authorization], query: input.uri.query.map { Substring($0) })?.service == "sts"
+        var response = try await verifyAndRun(input, context: context, next: next)
+        guard isSTS, response.status.code >= 400, let type = response.headers[ControlPlaneHeaders.errorType] else {
+            response.headers[ControlPlaneHeaders.errorMessage] = nil
+            return response
+        }
+        let message = response.headers[ControlPlaneHeaders.errorMessage] ?? type
+        return ControlPlane.stsError(status: Int(response.status.code), code: type, message: message, requestID: context.requestID)
+    }
+
+    private func verifyAndRun(_ input: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var request = input
         var context = context
         let body: ByteBuffer

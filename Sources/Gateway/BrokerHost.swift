@@ -29,7 +29,6 @@ public final class BrokerHost: @unchecked Sendable {
     private let serviceRequests = NIOLockedValueBox<ServiceRequestHandler?>(nil)
     private let broker: Broker
     private var handles: [ConnectionID: Handle] = [:]
-    private var nextConnectionID: UInt64 = 1
     private var tickTask: RepeatedTask?
     private var tickUsers = 0
     private var ticksSinceSweep = 0
@@ -157,12 +156,16 @@ public final class BrokerHost: @unchecked Sendable {
         process(from: nil) { broker in broker.reauthorize(at: SystemClock.now()) }
     }
 
+    /// Connection ids are unique across every host in the process: a connection is made before its
+    /// server name tells which namespace's host it joins.
     func makeConnectionID() -> ConnectionID {
-        lock.withLock {
-            defer { nextConnectionID += 1 }
-            return ConnectionID(nextConnectionID)
+        Self.connectionIDs.withLockedValue { next in
+            defer { next += 1 }
+            return ConnectionID(next)
         }
     }
+
+    private static let connectionIDs = NIOLockedValueBox<UInt64>(1)
 
     /// Reads broker state under the lock (tests, introspection).
     public func withBroker<T>(_ body: (Broker) throws -> T) rethrows -> T {

@@ -37,25 +37,23 @@ public struct GatewayTLSMaterial: Sendable {
     }
 }
 
-/// The TLS side of a listener: the contexts per server name (`ServerTLSDirectory`) and the verification
-/// callback that checks the client's chain against the registry's snapshot off the event loop.
+/// The TLS side of a listener: the contexts per server name (`ServerTLSDirectory`), the namespace each
+/// server name reaches, and the verification callback that checks the client's chain against that
+/// namespace's registry snapshot off the event loop.
 struct GatewayTLS: Sendable {
     let contexts: ServerTLSDirectory
-    let directory: DeviceDirectory
+    let namespaces: DeviceNamespaces
 
-    /// The name a client asked for, if the server certificate covers it (lower case, no trailing dot).
-    func domainName(fromSNI name: String) -> String? {
-        if case .serve(_, let domain, _) = contexts.select(serverName: name) { return domain }
-        return nil
-    }
+    /// The primary namespace's directory (connections whose server name is not yet known).
+    var directory: DeviceDirectory { namespaces.primary.directory }
 
-    init(contexts: ServerTLSDirectory, directory: DeviceDirectory) {
+    init(contexts: ServerTLSDirectory, namespaces: DeviceNamespaces) {
         self.contexts = contexts
-        self.directory = directory
+        self.namespaces = namespaces
     }
 
-    init(material: GatewayTLSMaterial, directory: DeviceDirectory, port: TLSSecurityPolicy.Port = .dedicated) throws {
-        self.init(contexts: try ServerTLSDirectory(material: material, port: port), directory: directory)
+    init(contexts: ServerTLSDirectory, directory: DeviceDirectory, host: BrokerHost) {
+        self.init(contexts: contexts, namespaces: DeviceNamespaces(host: host, directory: directory))
     }
 
     /// Reads the Client Hello's server name, picks the domain configuration for it (its certificate,
@@ -72,9 +70,14 @@ struct GatewayTLS: Sendable {
             switch contexts.select(serverName: name, for: service) {
             case .serve(let context, let domainName, let rules):
                 peerIdentity.serverName = domainName
+                // The namespace is chosen by the name the client sent, before its certificate is checked
+                // against that namespace's registry.
+                let namespace = namespaces.namespace(forServerName: name)
+                peerIdentity.namespace = namespace
                 served(rules)
                 do {
-                    try channel.pipeline.syncOperations.addHandler(makeHandler(context: context, peerIdentity: peerIdentity), position: .before(next))
+                    try channel.pipeline.syncOperations.addHandler(makeHandler(context: context, peerIdentity: peerIdentity, directory: namespace.directory),
+                                                                   position: .before(next))
                 } catch {
                     return loop.makeFailedFuture(error)
                 }
@@ -89,8 +92,7 @@ struct GatewayTLS: Sendable {
     }
 
     /// A handler for one connection. Verification runs in a task, never on the event loop.
-    func makeHandler(context: NIOSSLContext, peerIdentity: PeerIdentityBox) -> NIOSSLServerHandler {
-        let directory = self.directory
+    func makeHandler(context: NIOSSLContext, peerIdentity: PeerIdentityBox, directory: DeviceDirectory) -> NIOSSLServerHandler {
         return NIOSSLServerHandler(context: context) { presented, promise in
             let ders = presented.map { (try? $0.toDERBytes()) ?? [] }
             Task {

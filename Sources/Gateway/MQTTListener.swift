@@ -28,7 +28,6 @@ public final class MQTTListener: Service, @unchecked Sendable {
     }
 
     let configuration: Configuration
-    let host: BrokerHost
     let tls: GatewayTLS
     let group: any EventLoopGroup
     let logger: Logger
@@ -40,18 +39,19 @@ public final class MQTTListener: Service, @unchecked Sendable {
         configuration: Configuration, host: BrokerHost, tls material: GatewayTLSMaterial, directory: DeviceDirectory,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
     ) throws {
-        self.init(configuration: configuration, host: host, contexts: try ServerTLSDirectory(material: material), directory: directory,
-                  group: group, logger: logger)
+        self.init(configuration: configuration, namespaces: DeviceNamespaces(host: host, directory: directory),
+                  contexts: try ServerTLSDirectory(material: material), group: group, logger: logger)
     }
 
-    /// - Parameter contexts: the server certificates and policies per server name, shared by listeners.
+    /// - Parameters:
+    ///   - namespaces: which broker and registry a connection joins, by the server name it sent.
+    ///   - contexts: the server certificates and policies per server name, shared by listeners.
     public init(
-        configuration: Configuration, host: BrokerHost, contexts: ServerTLSDirectory, directory: DeviceDirectory,
+        configuration: Configuration, namespaces: DeviceNamespaces, contexts: ServerTLSDirectory,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
     ) {
         self.configuration = configuration
-        self.host = host
-        self.tls = GatewayTLS(contexts: contexts, directory: directory)
+        self.tls = GatewayTLS(contexts: contexts, namespaces: namespaces)
         self.group = group
         self.logger = logger
         self.started = group.next().makePromise(of: SocketAddress.self)
@@ -76,8 +76,8 @@ public final class MQTTListener: Service, @unchecked Sendable {
     /// Binds and starts accepting connections; returns the bound address.
     @discardableResult
     public func start() async throws -> SocketAddress {
-        let host = self.host
         let tls = self.tls
+        let host = tls.namespaces.primary.host
         let logger = self.logger
         let maximumPacketSize = host.limits.maximumPacketSize
         let bootstrap = ServerBootstrap(group: group)
@@ -103,7 +103,7 @@ public final class MQTTListener: Service, @unchecked Sendable {
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         serverChannel.withLockedValue { $0 = channel }
-        host.startTicking(on: group.next())
+        tls.namespaces.startTicking(on: group.next())
         let address = channel.localAddress!
         started.succeed(address)
         let shown = address.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "?"
@@ -119,7 +119,7 @@ public final class MQTTListener: Service, @unchecked Sendable {
             return channel
         }) else { return }
         try? await channel.close()
-        host.stopTicking()
-        await host.shutdown()
+        tls.namespaces.stopTicking()
+        await tls.namespaces.shutdown()
     }
 }

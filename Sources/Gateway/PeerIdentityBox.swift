@@ -8,6 +8,7 @@ final class PeerIdentityBox: Sendable {
         var certificateID: String?
         var rejection: ClientRejection?
         var serverName: String?
+        var namespace: DeviceNamespace?
     }
 
     private let state = NIOLockedValueBox(State())
@@ -19,6 +20,11 @@ final class PeerIdentityBox: Sendable {
         set { state.withLockedValue { $0.serverName = newValue } }
     }
     var rejection: ClientRejection? { state.withLockedValue { $0.rejection } }
+    /// The namespace the server name reached, set with it (nil until then: the listener's default).
+    var namespace: DeviceNamespace? {
+        get { state.withLockedValue { $0.namespace } }
+        set { state.withLockedValue { $0.namespace = newValue } }
+    }
 
     func trusted(_ certificateID: String) { state.withLockedValue { $0.certificateID = certificateID } }
     func rejected(_ rejection: ClientRejection) { state.withLockedValue { $0.rejection = rejection } }

@@ -30,6 +30,8 @@ public final class ServerTLSDirectory: Sendable {
     }
 
     struct Domain {
+        /// The store key of the namespace whose registry configured it ("" for the primary one).
+        var namespace = ""
         var record: DomainConfigurationRecord
         var context: NIOSSLContext?
         /// Why it cannot be served (a certificate that no longer loads, say), if so.
@@ -45,15 +47,27 @@ public final class ServerTLSDirectory: Sendable {
         var domains: [String: Domain] = [:]
         /// Contexts by what they are built from, reused across updates.
         var cache: [String: NIOSSLContext] = [:]
+        /// The same for the domain configurations of other namespaces, per namespace.
+        var namespaceCaches: [String: [String: NIOSSLContext]] = [:]
+        /// Contexts for names served with a certificate made on demand (a region's names), by key.
+        var onDemand: [String: NIOSSLContext] = [:]
     }
+
+    /// The certificate for a name no domain configuration and no default certificate covers, made on
+    /// demand (the built-in regional names, `*.iot.<region>.localhost`, issued by the local CA), with
+    /// the key its context is cached under; nil serves the default certificate.
+    public typealias OnDemandMaterial = @Sendable (_ normalizedName: String) -> (key: String, material: GatewayTLSMaterial)?
+    private let onDemandMaterial: OnDemandMaterial?
 
     private let state: NIOLockedValueBox<State>
     let port: TLSSecurityPolicy.Port
     public let strictSNI: Bool
 
-    public init(material: GatewayTLSMaterial, port: TLSSecurityPolicy.Port = .dedicated, strictSNI: Bool = false) throws {
+    public init(material: GatewayTLSMaterial, port: TLSSecurityPolicy.Port = .dedicated, strictSNI: Bool = false,
+                onDemand: OnDemandMaterial? = nil) throws {
         self.port = port
         self.strictSNI = strictSNI
+        self.onDemandMaterial = onDemand
         let context = try Self.makeContext(material: material, policy: material.securityPolicy, port: port)
         state = NIOLockedValueBox(State(material: material, defaultPolicy: material.securityPolicy, defaultContext: context,
                                         defaultNames: Self.dnsNames(material.serverCertificateChainPEM)))
@@ -65,7 +79,7 @@ public final class ServerTLSDirectory: Sendable {
     /// The context for a connection whose Client Hello named `serverName` (nil: no SNI).
     public func select(serverName: String?, for service: Service = .mqtt) -> Selection {
         let name = serverName.map(Self.normalize)
-        return state.withLockedValue { state in
+        let selection = state.withLockedValue { state -> Selection? in
             guard let name, !name.isEmpty, !Self.isIPLiteral(name) else {
                 return strictSNI ? .refuse("no server name (SNI) was sent and strict SNI is on") : .serve(state.defaultContext, domainName: nil, rules: .any)
             }
@@ -78,9 +92,33 @@ public final class ServerTLSDirectory: Sendable {
                 return .serve(context, domainName: name, rules: DomainRules(domain.record))
             }
             if state.defaultNames.contains(name) { return .serve(state.defaultContext, domainName: name, rules: .any) }
-            return strictSNI ? .refuse("no domain configuration for the server name \(name.prefix(253)) and strict SNI is on")
+            return nil
+        }
+        if let selection { return selection }
+        // Not a configured name: a name served with a certificate made for it, else the default.
+        let asked = name ?? ""
+        if let onDemandMaterial, let (key, material) = onDemandMaterial(asked) {
+            if let context = state.withLockedValue({ $0.onDemand[key] }) { return .serve(context, domainName: asked, rules: .any) }
+            let policy = state.withLockedValue { $0.defaultPolicy }
+            if let context = try? Self.makeContext(material: material, policy: policy, port: port) {
+                let kept = state.withLockedValue { state in
+                    if let existing = state.onDemand[key] { return existing }
+                    state.onDemand[key] = context
+                    return context
+                }
+                return .serve(kept, domainName: asked, rules: .any)
+            }
+        }
+        return state.withLockedValue { state in
+            strictSNI ? .refuse("no domain configuration for the server name \(asked.prefix(253)) and strict SNI is on")
                 : .serve(state.defaultContext, domainName: nil, rules: .any)
         }
+    }
+
+    /// The name a client asked for, if the gateway serves it by name (lower case, no trailing dot).
+    func domainName(fromSNI name: String) -> String? {
+        if case .serve(_, let domain, _) = select(serverName: name) { return domain }
+        return nil
     }
 
     /// Whether a listener for `service` serves a domain configured this way.
@@ -105,7 +143,10 @@ public final class ServerTLSDirectory: Sendable {
     /// Rebuilds the domains from the registry: new or changed ones get a context, unchanged ones keep
     /// theirs (the cache is keyed by certificate generation and policy). Contexts are built outside the
     /// lock, so handshakes are never held up by a rebuild.
-    public func update(from registry: RegistryState) {
+    /// - Parameter namespace: the store key of the namespace whose registry this is: only the primary
+    ///   one ("") sets the default domain; every namespace adds its own domain configurations.
+    public func update(from registry: RegistryState, namespace: String = "") {
+        guard namespace.isEmpty else { return updateDomains(from: registry, namespace: namespace) }
         let records = registry.allDomainConfigurations
         let certificates = registry.allServerCertificatesByID
         let defaultRecord = registry.defaultDomainConfiguration
@@ -142,7 +183,7 @@ public final class ServerTLSDirectory: Sendable {
             domains[record.domainName] = domain
         }
         state.withLockedValue { state in
-            state.domains = domains
+            state.domains = state.domains.filter { !$0.value.namespace.isEmpty }.merging(domains) { _, primary in primary }
             // Certificate files replaced meanwhile: their context is newer; rebuild it for the policy then.
             if state.defaultGeneration == generation {
                 if let defaultContext {
@@ -158,6 +199,46 @@ public final class ServerTLSDirectory: Sendable {
             }
             state.cache = used
         }
+    }
+
+    /// Another namespace's domain configurations (its default domain is the gateway's, by region name).
+    private func updateDomains(from registry: RegistryState, namespace: String) {
+        let certificates = registry.allServerCertificatesByID
+        let (cache, trusted) = state.withLockedValue { ($0.namespaceCaches[namespace] ?? [:], $0.material.trustedCACertificatesPEM) }
+        var used: [String: NIOSSLContext] = [:]
+        var domains: [String: Domain] = [:]
+        for record in registry.allDomainConfigurations.values where !record.isDefault {
+            var domain = Domain(namespace: namespace, record: record)
+            let policy = record.tlsSecurityPolicy ?? .default
+            if let arn = record.serverCertificateArns.first, let id = registry.arns.acmCertificateID(inARN: arn), let certificate = certificates[id] {
+                let key = "\(id)/\(certificate.generation)/\(policy.rawValue)"
+                if let context = cache[key] ?? used[key] {
+                    domain.context = context
+                } else {
+                    let served = GatewayTLSMaterial(serverCertificateChainPEM: certificate.servedChainPEM, serverPrivateKeyPEM: certificate.privateKeyPEM,
+                                                    trustedCACertificatesPEM: trusted, securityPolicy: policy)
+                    do { domain.context = try Self.makeContext(material: served, policy: policy, port: port) } catch {
+                        domain.problem = "its server certificate does not load: \(error)"
+                    }
+                }
+                if let context = domain.context { used[key] = context }
+            } else {
+                domain.problem = "its server certificate is not imported"
+            }
+            domains[record.domainName] = domain
+        }
+        state.withLockedValue { state in
+            // A name another namespace configured first keeps it: names are unique across the gateway.
+            state.domains = state.domains.filter { $0.value.namespace != namespace }
+            for (name, domain) in domains where state.domains[name] == nil { state.domains[name] = domain }
+            state.namespaceCaches[namespace] = used
+        }
+    }
+
+    /// The store key of the namespace whose domain configuration serves `serverName`, if one does.
+    public func domainNamespace(serverName: String) -> String? {
+        let name = Self.normalize(serverName)
+        return state.withLockedValue { $0.domains[name]?.namespace }
     }
 
     /// Replaces the default domain's certificates (rotation of the data folder's files). A set that does

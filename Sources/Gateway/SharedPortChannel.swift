@@ -76,6 +76,9 @@ public struct SharedPortPeer: Sendable {
     public var serverName: String?
     public var sourceIP: String?
     public var rules: DomainRules
+    /// The namespace the server name reached (its `DeviceNamespace.name`): where requests that carry no
+    /// signature, only the certificate, belong.
+    public var namespace: String?
 }
 
 /// One port like AWS's 443 (reference 1.2): TLS with the shared port's security-policy table and ALPN,
@@ -96,10 +99,12 @@ public struct SharedPortChannel: ServerChildChannel {
         case pipeline
     }
 
-    /// The principal of a verified presigned URL (its access key id), or why it is refused.
-    public typealias PresignedURLVerifier = @Sendable (SigV4Request) -> Result<String, SigV4Rejection>
+    /// The principal of a verified presigned URL (its access key id) and the namespace its credential
+    /// scope names (nil: the one the server name reached), or why it is refused.
+    public typealias PresignedURLVerifier = @Sendable (SigV4Request) -> Result<(accessKeyID: String, namespace: DeviceNamespace?), SigV4Rejection>
 
-    let host: BrokerHost
+    /// The primary namespace's broker (connections whose namespace is not known yet).
+    var host: BrokerHost { tls.namespaces.primary.host }
     let tls: GatewayTLS
     let logger: Logger
     let responder: HTTPChannelHandler.Responder
@@ -113,13 +118,12 @@ public struct SharedPortChannel: ServerChildChannel {
     ///   - responder: the HTTP responder (iot-data).
     ///   - withPeer: runs one connection's HTTP requests (the body) with what it knows of the peer, for
     ///     the responder to read (a task-local value).
-    public init(host: BrokerHost, contexts: ServerTLSDirectory, directory: DeviceDirectory, logger: Logger,
+    public init(namespaces: DeviceNamespaces, contexts: ServerTLSDirectory, logger: Logger,
                 httpIdleTimeout: Duration = .seconds(60),
                 verifyPresignedURL: @escaping PresignedURLVerifier,
                 responder: @escaping HTTPChannelHandler.Responder,
                 withPeer: @escaping @Sendable (SharedPortPeer, @Sendable () async -> Void) async -> Void) {
-        self.host = host
-        self.tls = GatewayTLS(contexts: contexts, directory: directory)
+        self.tls = GatewayTLS(contexts: contexts, namespaces: namespaces)
         self.logger = logger
         self.httpIdleTimeout = httpIdleTimeout
         self.verifyPresignedURL = verifyPresignedURL
@@ -154,13 +158,13 @@ public struct SharedPortChannel: ServerChildChannel {
             let http = HTTP1Channel(responder: responder)
             await withPeer(peer) { await http.handleHTTP(asyncChannel: asyncChannel, logger: logger) }
         case .pipeline:
-            let host = self.host
+            let namespaces = tls.namespaces
             let shutdown = self.shutdown
             await withGracefulShutdownHandler {
                 try? await value.channel.closeFuture.get()
             } onGracefulShutdown: {
                 // MQTT clients are told the server is going away (DISCONNECT 0x8B), once for all of them.
-                if shutdown.claim() { Task { await host.shutdown() } }
+                if shutdown.claim() { Task { await namespaces.shutdown() } }
             }
         }
     }
@@ -182,7 +186,10 @@ public struct SharedPortChannel: ServerChildChannel {
             for header in head.headers { headers.append((name: header.name.lowercased(), value: header.value)) }
             let request = SigV4Request(method: "GET", target: head.uri, headers: headers, payloadSHA256: SigV4Verifier.emptyPayloadSHA256)
             switch verifyPresignedURL(request) {
-            case .success(let accessKeyID):
+            case .success(let (accessKeyID, namespace)):
+                // The credential scope's region picks the namespace, whatever name the TLS handshake used.
+                if let namespace { peerIdentity.namespace = namespace }
+                let host = (peerIdentity.namespace ?? tls.namespaces.primary).host
                 guard host.admits(accessKeyID) else { return .failure(.refused(403, "The access key \(accessKeyID) may not connect.")) }
                 return .success((accessKeyID, true))
             case .failure(let rejection):
@@ -322,7 +329,8 @@ final class SharedPortDispatcher: ChannelInboundHandler, RemovableChannelHandler
         let rules = self.rules
         let remote = context.channel.remoteAddress
         let peer = SharedPortPeer(certificateID: peerIdentity.certificateID, serverName: peerIdentity.serverName,
-                                  sourceIP: remote?.ipAddress.map(PolicyAuthorizer.policySourceIP), rules: rules)
+                                  sourceIP: remote?.ipAddress.map(PolicyAuthorizer.policySourceIP), rules: rules,
+                                  namespace: peerIdentity.namespace?.name)
         let principal = NIOLockedValueBox<(id: String, sigV4: Bool)?>(nil)
         let refusal = NIOLockedValueBox<(status: Int, message: String)?>(nil)
         let maximumFrame = port.host.limits.maximumPacketSize + 16
@@ -347,12 +355,14 @@ final class SharedPortDispatcher: ChannelInboundHandler, RemovableChannelHandler
             upgradePipelineHandler: { channel, _ in
                 channel.eventLoop.makeCompletedFuture {
                     guard let (id, sigV4) = principal.withLockedValue({ $0 }) else { throw ChannelError.inappropriateOperationForState }
-                    let host = port.host
-                    let decoder = ByteToMessageHandler(MQTTPacketDecoderAdapter(decoder: MQTTPacketDecoder(maximumPacketSize: host.limits.maximumPacketSize)))
-                    let handler = MQTTConnectionHandler(host: host, id: host.makeConnectionID(), peerIdentity: peerIdentity,
+                    let primary = port.host
+                    let decoder = ByteToMessageHandler(MQTTPacketDecoderAdapter(decoder: MQTTPacketDecoder(maximumPacketSize: primary.limits.maximumPacketSize)))
+                    let handler = MQTTConnectionHandler(host: primary, id: primary.makeConnectionID(), peerIdentity: peerIdentity,
                                                         directory: port.tls.directory, logger: port.logger)
                     try channel.pipeline.syncOperations.addHandlers([WebSocketMQTTBridge(), decoder, handler])
                     handler.authenticated(as: id)
+                    // The namespace's broker, now that the connection has joined it.
+                    let host = handler.host
                     if sigV4 {
                         // Signed connections end after a day (limits.webSocketSigV4Lifetime), as AWS ends
                         // them (reference 1.3); the client signs a new URL.

@@ -1,6 +1,7 @@
 import Broker
 import DeviceIdentity
 import Foundation
+import Registry
 
 /// A configuration problem, naming the key.
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
@@ -82,7 +83,7 @@ public enum ConfigurationLoader {
         var problems: [String] = []
 
         mutating func read(_ object: [String: Any], into c: inout PortcullisConfiguration) {
-            checkKeys(object, path: "", allowed: ["dataDirectory", "mqtt", "shared", "api", "tls", "account", "logging", "limits"])
+            checkKeys(object, path: "", allowed: ["dataDirectory", "mqtt", "shared", "api", "tls", "account", "namespaces", "logging", "limits"])
             if let v = string(object, "dataDirectory", path: "") { c.dataDirectory = v }
             if let mqtt = section(object, "mqtt", path: "") {
                 checkKeys(mqtt, path: "mqtt", allowed: ["listen"])
@@ -113,6 +114,31 @@ public enum ConfigurationLoader {
                 checkKeys(account, path: "account", allowed: ["id", "region"])
                 if let v = string(account, "id", path: "account") { c.accountID = v }
                 if let v = string(account, "region", path: "account") { c.region = v }
+            }
+            if let namespaces = section(object, "namespaces", path: "") {
+                checkKeys(namespaces, path: "namespaces", allowed: ["allowedRegions", "accounts", "hostNames"])
+                if let v = strings(namespaces, "allowedRegions", path: "namespaces") { c.namespaces.allowedRegions = v }
+                if let value = namespaces["accounts"] {
+                    if let list = value as? [[String: Any]] {
+                        c.namespaces.accounts = []
+                        for (index, account) in list.enumerated() {
+                            let path = "namespaces.accounts[\(index)]"
+                            checkKeys(account, path: path, allowed: ["id", "accessKeyID", "secretAccessKey"])
+                            guard let id = string(account, "id", path: path), let key = string(account, "accessKeyID", path: path),
+                                  let secret = string(account, "secretAccessKey", path: path) else {
+                                problems.append("\(path): id, accessKeyID and secretAccessKey are required")
+                                continue
+                            }
+                            c.namespaces.accounts.append(.init(id: id, accessKeyID: key, secretAccessKey: secret))
+                        }
+                    } else {
+                        problems.append("namespaces.accounts: expected an array of objects")
+                    }
+                }
+                if let value = namespaces["hostNames"] {
+                    if let map = value as? [String: String] { c.namespaces.hostNames = map }
+                    else { problems.append("namespaces.hostNames: expected an object of names to \"account/region\" strings") }
+                }
             }
             if let logging = section(object, "logging", path: "") {
                 checkKeys(logging, path: "logging", allowed: ["level"])
@@ -339,7 +365,49 @@ extension PortcullisConfiguration {
         if accountID.count != 12 || !accountID.allSatisfy(\.isNumber) {
             problems.append("account.id: must be 12 digits, like an AWS account id")
         }
+        for region in namespaces.allowedRegions where !AWSRegionName.isValid(region) {
+            problems.append("namespaces.allowedRegions: '\(region.prefix(64))' is not an AWS region name like us-east-1")
+        }
+        if !namespaces.allowedRegions.isEmpty, !namespaces.allowedRegions.contains(region) {
+            problems.append("namespaces.allowedRegions: must include the default region account.region (\(region))")
+        }
+        var keys: Set<String> = apiAccessKeyID.map { [$0] } ?? []
+        for (index, account) in namespaces.accounts.enumerated() {
+            let path = "namespaces.accounts[\(index)]"
+            if !AWSAccountID.isValid(account.id) { problems.append("\(path).id: must be 12 digits, like an AWS account id") }
+            if account.id == accountID { problems.append("\(path).id: the default account (account.id) takes its key from api") }
+            if !(16...128).contains(account.accessKeyID.count) || !account.accessKeyID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) {
+                problems.append("\(path).accessKeyID: 16 to 128 letters and digits, like AKIAIOSFODNN7EXAMPLE")
+            }
+            if account.secretAccessKey.count < 16 || account.secretAccessKey.contains(where: { $0.isWhitespace }) {
+                problems.append("\(path).secretAccessKey: at least 16 characters, no spaces")
+            }
+            if !keys.insert(account.accessKeyID).inserted { problems.append("\(path).accessKeyID: used by another account") }
+        }
+        let accounts = Set(namespaces.accounts.map(\.id) + [accountID])
+        for (name, target) in namespaces.hostNames.sorted(by: { $0.key < $1.key }) {
+            let parts = target.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            if parts.count != 2 || !accounts.contains(parts[0]) || !AWSRegionName.isValid(parts[1])
+                || !(namespaces.allowedRegions.isEmpty || namespaces.allowedRegions.contains(parts[1])) {
+                problems.append("namespaces.hostNames.\(name.prefix(253)): '\(target.prefix(64))' is not account/region of a configured account and an allowed region")
+            }
+            if name.isEmpty || name.dropFirst(name.hasPrefix("*.") ? 2 : 0).contains("*") {
+                problems.append("namespaces.hostNames.\(name.prefix(253)): a host name, or *. and a suffix")
+            }
+        }
         guard problems.isEmpty else { throw ConfigurationError(problems) }
+    }
+
+    /// The namespace rules these settings make.
+    public var namespaceHostNames: NamespaceHostNames {
+        let defaultNamespace = NamespaceID(accountID: accountID, region: region)
+        var names: [String: NamespaceID] = [:]
+        for (name, target) in namespaces.hostNames {
+            let parts = target.split(separator: "/").map(String.init)
+            if parts.count == 2 { names[name] = NamespaceID(accountID: parts[0], region: parts[1]) }
+        }
+        return NamespaceHostNames(defaultNamespace: defaultNamespace, names: names, accounts: Set(namespaces.accounts.map(\.id)),
+                                  allowedRegions: namespaces.allowedRegions.isEmpty ? nil : Set(namespaces.allowedRegions))
     }
 
     /// The configuration as a JSON document with every key (`portcullis config print-default`).
@@ -355,6 +423,7 @@ extension PortcullisConfiguration {
         lines.append("  \"api\": { \"listen\": [\(apiListen.map(q).joined(separator: ", "))], \"maximumConnections\": \(apiMaximumConnections), \"idleTimeoutSeconds\": \(apiIdleTimeoutSeconds) },")
         lines.append("  \"tls\": { \"serverHostNames\": [\(serverHostNames.map(q).joined(separator: ", "))], \"securityPolicy\": \(q(tlsSecurityPolicy.rawValue)), \"strictSNI\": \(strictSNI) },")
         lines.append("  \"account\": { \"id\": \(q(accountID)), \"region\": \(q(region)) },")
+        lines.append("  \"namespaces\": { \"allowedRegions\": [\(namespaces.allowedRegions.map(q).joined(separator: ", "))], \"accounts\": [], \"hostNames\": {} },")
         lines.append("  \"logging\": { \"level\": \(q(logLevel.awsName.lowercased())) },")
         lines.append("  \"limits\": {")
         let entries = LimitKey.allCases.map { "    \"\($0.rawValue)\": \($0.get(limits))" }

@@ -48,11 +48,40 @@ public struct PortcullisConfiguration: Sendable, Hashable {
     /// The region name used in ARNs and endpoints.
     public var region: String = "us-east-1"
 
+    /// Regions and accounts (namespaces): which regions may be used (empty: any valid AWS region name),
+    /// further accounts with their admin keys, and server names that reach a namespace.
+    public var namespaces = NamespaceSettings()
+
     /// IoT log (AWS format) and operational log level: debug, info, warn, error, disabled.
     public var logLevel: IoTLogLevel = .info
 
     /// Broker limits, AWS IoT Core's quotas by default.
     public var limits: BrokerLimits = BrokerLimits()
+
+    public init() {}
+}
+
+/// The (account, region) namespaces a gateway serves besides the default one (`account`), made on
+/// first use: an API call signed for a region, or a device connecting to one of its names.
+public struct NamespaceSettings: Sendable, Hashable {
+    /// Regions the API and devices may use; empty allows any valid AWS region name.
+    public var allowedRegions: [String] = []
+    /// Further accounts, each with its admin key pair (the default account's is `api`'s).
+    public var accounts: [Account] = []
+    /// Server names (or `*.suffix` wildcards) that reach a namespace, as `account/region`. Besides
+    /// these, `iot.<region>.localhost` and `*.iot.<region>.localhost` reach the region.
+    public var hostNames: [String: String] = [:]
+
+    public struct Account: Sendable, Hashable {
+        public var id: String
+        public var accessKeyID: String
+        public var secretAccessKey: String
+        public init(id: String, accessKeyID: String, secretAccessKey: String) {
+            self.id = id
+            self.accessKeyID = accessKeyID
+            self.secretAccessKey = secretAccessKey
+        }
+    }
 
     public init() {}
 }

@@ -29,14 +29,16 @@ public final class PortcullisServer: Sendable {
     /// The shared ports (AWS's 443): MQTT, HTTPS iot-data and MQTT over WebSocket by ALPN and request.
     public let sharedPorts: [ControlPlane]
     public let adminCredentials: AdminCredentials?
-    /// Things, certificates, policies; what devices are admitted by.
+    /// Every (account, region) namespace: the default one from the start, others on first use.
+    public let namespaces: NamespaceDirectory
+    /// The default namespace's registry: things, certificates, policies; what devices are admitted by.
     public let registry: Registry
     public let deviceDirectory: DeviceDirectory
     /// The server certificates and TLS policies per server name (domain configurations), shared by the
     /// MQTT listeners; and what reloads the default certificate files when they change.
     public let serverTLS: ServerTLSDirectory
     public let certificateReloader: ServerCertificateReloader
-    /// The device shadow service on the broker and the iot-data API.
+    /// The default namespace's device shadow service on the broker and the iot-data API.
     public let shadows: ShadowGateway
     let logger: Logger
 
@@ -49,99 +51,52 @@ public final class PortcullisServer: Sendable {
         self.logger = logger
         self.dataDirectory = DataDirectory(path: configuration.dataDirectory)
         self.preparation = try dataDirectory.prepare(serverHostNames: configuration.serverHostNames)
-        var iotLogger = logger
-        iotLogger.logLevel = Self.swiftLogLevel(configuration.logLevel)
-        let sink = eventSink ?? LoggingIoTEventSink(logger: iotLogger, accountID: configuration.accountID)
-        // The registry decides who may connect and what each client may do: the directory holds its
-        // latest snapshot, and every change closes the connections it no longer admits and re-authorizes
-        // the others (within the API call that made it).
-        let directory = DeviceDirectory()
-        self.deviceDirectory = directory
-        let arns = ARNs(region: configuration.region, accountID: configuration.accountID)
         // The admin key signs API requests, and on the shared port iot-data requests and WebSocket URLs.
         let admin = configuration.apiListen.isEmpty && configuration.sharedListen.isEmpty ? nil
             : try dataDirectory.prepareAdminCredentials(configuredAccessKeyID: configuration.apiAccessKeyID,
                                                         configuredSecret: configuration.apiSecretAccessKey)
         self.adminCredentials = admin
-        let adminIDs: Set<String> = admin.map { [$0.accessKeyID] } ?? []
-        let dataPlaneKeys = DataPlaneKeys()
-        let authorizer = PolicyAuthorizer(directory: directory, arns: arns, adminPrincipals: adminIDs)
-        let broker = Broker(limits: configuration.limits, logLevel: configuration.logLevel,
-                            assignedClientIDPrefix: "portcullis-\(UUID().uuidString.prefix(8).lowercased())-",
-                            authorizer: authorizer, isServiceRequest: ShadowGateway.isRequestTopic)
-        // A connection's principal is a certificate id, or for MQTT over WebSocket signed with SigV4 an
-        // access key: admitted while the certificate is ACTIVE or the key exists.
-        let host = BrokerHost(broker: broker, eventSink: sink,
-                              admits: { adminIDs.contains($0) || dataPlaneKeys.contains($0) || directory.admits($0) },
-                              preauthorizer: authorizer)
-        self.host = host
-        directory.onUpdate { identitiesChanged in
-            // A policy, attachment or thing change cannot un-admit a certificate: only then is every
-            // connection's identity looked at again.
-            if identitiesChanged { host.closeConnectionsNoLongerAdmitted() }
-            host.reauthorize()
+        var keys: [String: [SigV4Credential]] = [:]
+        if let admin { keys[configuration.accountID] = [SigV4Credential(accessKeyID: admin.accessKeyID, secretAccessKey: admin.secretAccessKey)] }
+        for account in configuration.namespaces.accounts {
+            keys[account.id, default: []].append(SigV4Credential(accessKeyID: account.accessKeyID, secretAccessKey: account.secretAccessKey))
         }
+        let adminKeys = keys
         let material = GatewayTLSMaterial(
             serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM,
             rsaServerCertificateChainPEM: preparation.rsaServerCertificatePEM, rsaServerPrivateKeyPEM: preparation.rsaServerKeyPEM,
             trustedCACertificatesPEM: preparation.certificateAuthority.certificatePEM,
             securityPolicy: configuration.tlsSecurityPolicy)
-        let serverTLS = try ServerTLSDirectory(material: material, strictSNI: configuration.strictSNI)
+        // A region's names (`iot.<region>.localhost`, `*.iot.<region>.localhost`) get a certificate from the
+        // local CA, made on the first handshake that asks for one.
+        let hostNames = configuration.namespaceHostNames
+        let regional = RegionalServerCertificates(authority: preparation.certificateAuthority, material: material, hostNames: hostNames)
+        let serverTLS = try ServerTLSDirectory(material: material, strictSNI: configuration.strictSNI, onDemand: regional.onDemand)
         // The shared port has AWS's 443 column of the policy table, ALPN and optional client certificates.
-        let sharedTLS = try ServerTLSDirectory(material: material, port: .shared, strictSNI: configuration.strictSNI)
+        let sharedTLS = try ServerTLSDirectory(material: material, port: .shared, strictSNI: configuration.strictSNI, onDemand: regional.onDemand)
         self.serverTLS = serverTLS
         self.certificateReloader = ServerCertificateReloader(dataDirectory: dataDirectory, serverHostNames: configuration.serverHostNames,
                                                              material: material, contexts: [serverTLS, sharedTLS], logger: logger)
-        // Shadows live in the registry's database; the service answers MQTT and HTTPS requests.
         let store = try SQLiteRegistryStore(path: dataDirectory.registryDatabasePath)
-        let shadows = ShadowGateway(service: ShadowService(store: store), host: host)
-        self.shadows = shadows
-        host.onServiceRequest { shadows.handle($0) }
-        let registry = try Registry(arns: arns,
-                                    localCA: preparation.certificateAuthority.certificate,
-                                    store: store,
-                                    observer: { state, update in
-                                        let changed = update.kinds
-                                        // A deleted thing's shadows are deleted with it.
-                                        for name in update.deleted(.thing) { shadows.thingDeleted(name) }
-                                        if let before = update.previous, !changed.isDisjoint(with: [.thing, .thingType, .thingGroup, .groupMemberships]) {
-                                            for event in RegistryEvents.between(before, state, changed: update.changedKeys,
-                                                                                accountID: configuration.accountID,
-                                                                                nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000)) {
-                                                host.publishServiceEvent(topic: event.topic, payload: event.payload)
-                                            }
-                                        }
-                                        // Domain configurations and their certificates change what TLS serves.
-                                        if !changed.isDisjoint(with: [.domainConfiguration, .serverCertificate]) {
-                                            serverTLS.update(from: state)
-                                            sharedTLS.update(from: state)
-                                        }
-                                        if !changed.isDisjoint(with: [.accessKey, .policy]) { dataPlaneKeys.update(from: state) }
-                                        // Settings, tags and TLS settings change nothing a connection is allowed.
-                                        guard !changed.isSubset(of: [.setting, .tags, .domainConfiguration, .serverCertificate]) else { return }
-                                        // A deleted access key ends the WebSocket connections it signed.
-                                        directory.update(from: state, identities: !changed.isDisjoint(with: [.certificate, .caCertificate, .revocationList, .accessKey]))
-                                    })
-        self.registry = registry
-        let accountID = configuration.accountID
-        directory.setRegistrar { pending in
-            let now = Date().timeIntervalSince1970
-            Task {
-                if let certificate = pending.register {
-                    _ = try? await registry.perform { state throws(RegistryError) in
-                        state.autoRegister(certificate, caCertificateID: pending.caCertificateID, now: now)
-                    }
-                }
-                guard let registered = try? await registry.read({ state throws(RegistryError) in try state.certificate(id: pending.certificateID) }),
-                      registered.status == .pendingActivation else { return }
-                host.publishServiceEvent(topic: "$aws/events/certificates/registered/\(pending.caCertificateID)",
-                                         payload: Self.certificateRegisteredEvent(registered, accountID: accountID, now: now))
-            }
+        let namespaces = try NamespaceDirectory(hostNames: hostNames, shared: .init(
+            configuration: configuration, store: store, localCA: preparation.certificateAuthority, adminKeys: adminKeys,
+            serverTLS: [serverTLS, sharedTLS], eventSink: eventSink, logger: logger))
+        self.namespaces = namespaces
+        let primary = namespaces.primary
+        self.host = primary.host
+        self.registry = primary.registry
+        self.deviceDirectory = primary.directory
+        self.shadows = primary.shadows
+        // Devices reach a namespace by the server name they send; namespaces made later tick too.
+        let devices = DeviceNamespaces(primary: primary.device) { name in
+            namespaces.deviceNamespace(forServerName: name, domains: serverTLS)
         }
+        namespaces.onCreate { devices.adopt($0.host) }
+        for namespace in namespaces.all where namespace !== primary { devices.adopt(namespace.host) }
         self.listeners = configuration.mqttListen.map { text in
             let address = ListenAddress(text)!
-            return MQTTListener(configuration: .init(host: address.host, port: address.port), host: host,
-                                contexts: serverTLS, directory: directory, group: group, logger: logger)
+            return MQTTListener(configuration: .init(host: address.host, port: address.port), namespaces: devices,
+                                contexts: serverTLS, group: group, logger: logger)
         }
         let preparation = self.preparation
         let mqttListeners = self.listeners
@@ -154,44 +109,95 @@ public final class PortcullisServer: Sendable {
             }
             return bound
         }
-        func apiConfiguration(_ text: String) -> ControlPlane.Configuration {
+        let defaultEndpoint = configuration.serverHostNames.first ?? "localhost"
+        /// The API's configuration as one namespace sees it: its region, account, admin keys, endpoint.
+        @Sendable func apiConfiguration(_ text: String, for namespace: GatewayNamespace) -> ControlPlane.Configuration {
             let address = ListenAddress(text)!
-            return .init(
-                host: address.host, port: address.port, region: configuration.region, accountID: configuration.accountID,
-                dataEndpointAddress: configuration.serverHostNames.first ?? "localhost",
-                credentials: admin.map { [SigV4Credential(accessKeyID: $0.accessKeyID, secretAccessKey: $0.secretAccessKey)] } ?? [],
+            let isPrimary = namespace === primary
+            var api = ControlPlane.Configuration(
+                host: address.host, port: address.port, region: namespace.id.region, accountID: namespace.id.accountID,
+                dataEndpointAddress: isPrimary ? defaultEndpoint : hostNames.endpoint(for: namespace.id),
+                credentials: adminKeys[namespace.id.accountID] ?? [],
                 serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM,
-                defaultSecurityPolicy: configuration.tlsSecurityPolicy.rawValue, dataPlaneKeys: dataPlaneKeys, shadows: shadows)
-        }
-        self.controlPlanes = try configuration.apiListen.map { text in
-            var api = apiConfiguration(text)
+                defaultSecurityPolicy: configuration.tlsSecurityPolicy.rawValue, dataPlaneKeys: namespace.dataPlaneKeys, shadows: namespace.shadows)
             api.mqttListeners = boundMQTT
+            return api
+        }
+        /// The namespace a request's credential scope names (unsigned requests: `fallback`'s).
+        @Sendable func route(_ scope: SigV4CredentialScope?, fallback: GatewayNamespace) -> Result<GatewayNamespace, AWSErrorResponse> {
+            guard let scope else { return .success(fallback) }
+            guard hostNames.allows(region: scope.region) else {
+                return .failure(AWSErrorResponse(status: 403, type: "InvalidSignatureException",
+                                                 message: "Credential should be scoped to a valid region, not '\(scope.region.prefix(32))'."))
+            }
+            // An unknown key is refused by the namespace's verifier, in AWS's words.
+            let account = namespaces.account(ofAccessKey: scope.accessKeyID, region: scope.region) ?? configuration.accountID
+            guard let namespace = namespaces.namespace(NamespaceID(accountID: account, region: scope.region)) else {
+                return .failure(AWSErrorResponse(status: 500, type: "InternalFailureException", message: "The region's registry could not be opened."))
+            }
+            return .success(namespace)
+        }
+        let issuer = preparation.certificateAuthority
+        self.controlPlanes = try configuration.apiListen.map { text in
+            var api = apiConfiguration(text, for: primary)
             api.handshakeTimeout = .seconds(Int64(configuration.limits.connectTimeout))
             api.idleTimeout = .seconds(Int64(configuration.apiIdleTimeoutSeconds))
             api.maximumConnections = configuration.apiMaximumConnections
-            return try ControlPlane(configuration: api, registry: registry, issuer: preparation.certificateAuthority,
-                                    dataPlane: host, logger: logger, group: group)
+            let responder = ControlPlane.namespaceResponder { scope in
+                route(scope, fallback: primary).map { namespace in
+                    namespace.apiResponder {
+                        ControlPlaneResponder(ControlPlane.makeRouter(configuration: apiConfiguration(text, for: namespace), registry: namespace.registry,
+                                                                      issuer: issuer, dataPlane: namespace.host, clock: ControlPlane.systemClock))
+                    }
+                }
+            }
+            return try ControlPlane(configuration: api, responder: responder, logger: logger, group: group)
         }
-        let certificates = CertificatePolicies(authorizer: authorizer)
         self.sharedPorts = try configuration.sharedListen.map { text in
-            let api = apiConfiguration(text)
-            let router = ControlPlane.makeSharedPortRouter(configuration: api, dataPlane: host, certificates: certificates)
-            let verifyURL = ControlPlane.presignedURLVerifier(configuration: api)
+            @Sendable func sharedResponder(_ namespace: GatewayNamespace) -> ControlPlaneResponder {
+                namespace.sharedResponder {
+                    ControlPlaneResponder(ControlPlane.makeSharedPortRouter(configuration: apiConfiguration(text, for: namespace), dataPlane: namespace.host,
+                                                                            certificates: CertificatePolicies(authorizer: namespace.authorizer)))
+                }
+            }
+            // Signed requests go to their credential scope's namespace; unsigned ones (the client
+            // certificate) to the namespace the connection's server name reached.
+            let responder = ControlPlane.namespaceResponder { scope in
+                let reached = TLSClientPeer.current?.namespace.flatMap { key in namespaces.all.first { $0.storeKey == key } } ?? primary
+                return route(scope, fallback: reached).map(sharedResponder)
+            }
+            let verifyURLs = NIOLockedValueBox<[String: @Sendable (SigV4Request) -> Result<String, SigV4Rejection>]>([:])
+            let verifyURL: SharedPortChannel.PresignedURLVerifier = { request in
+                let scope = SigV4CredentialScope.parse(authorization: nil, query: Substring(request.rawQuery))
+                let namespace: GatewayNamespace
+                switch route(scope, fallback: primary) {
+                case .success(let routed): namespace = routed
+                case .failure(let error): return .failure(SigV4Rejection(.wrongScope, error.message))
+                }
+                let verify = verifyURLs.withLockedValue { verifiers in
+                    if let made = verifiers[namespace.storeKey] { return made }
+                    let made = ControlPlane.presignedURLVerifier(configuration: apiConfiguration(text, for: namespace))
+                    verifiers[namespace.storeKey] = made
+                    return made
+                }
+                return verify(request).map { ($0, namespace.device) }
+            }
             let server = HTTPServerBuilder { responder in
-                SharedPortChannel(host: host, contexts: sharedTLS, directory: directory, logger: logger, verifyPresignedURL: verifyURL,
+                SharedPortChannel(namespaces: devices, contexts: sharedTLS, logger: logger, verifyPresignedURL: verifyURL,
                                   responder: responder, withPeer: Self.withPeer)
             }
-            var shared = api
+            var shared = apiConfiguration(text, for: primary)
             // Devices, not administrators: the shared port is bounded by descriptors like the MQTT listeners.
             shared.maximumConnections = .max
-            return try ControlPlane(configuration: shared, router: router, server: server, logger: logger, group: group)
+            return try ControlPlane(configuration: shared, responder: responder, server: server, logger: logger, group: group)
         }
     }
 
     /// Runs a shared-port connection's HTTPS requests with what the connection knows of its peer.
     @Sendable static func withPeer(_ peer: SharedPortPeer, _ body: @Sendable () async -> Void) async {
         let client = TLSClientPeer(certificateID: peer.certificateID, sourceIP: peer.sourceIP, serverName: peer.serverName,
-                                   certificateRefusal: peer.rules.refusal(.https, .certificate), sigV4Refusal: peer.rules.refusal(.https, .sigV4))
+                                   certificateRefusal: peer.rules.refusal(.https, .certificate), sigV4Refusal: peer.rules.refusal(.https, .sigV4),
+                                   namespace: peer.namespace)
         await TLSClientPeer.$current.withValue(client) { await body() }
     }
 

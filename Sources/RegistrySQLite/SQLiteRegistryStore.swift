@@ -7,17 +7,58 @@ import Registry
 /// each operation's changes in one transaction, so a crash leaves the last committed state.
 /// Objects are rows of one table keyed by kind and name or id, with their fields as JSON: the registry
 /// keeps its state in memory and reads the file only at start.
+///
+/// One file holds every (account, region) namespace: each row carries its namespace key, and a store
+/// value is the view of one namespace (`namespace(_:)`), sharing the file's connection pool. The key
+/// `""` is the default namespace: what a data folder made before namespaces existed holds.
 public final class SQLiteRegistryStore: RegistryStore, Sendable {
     private let pool: DatabasePool
+    /// The namespace this view reads and writes ("" for the default one).
+    public let namespace: String
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(path: path, migrations: nil)
+    }
+
+    /// - Parameter migrations: run only the first this many migrations (tests make a file as an
+    ///   earlier release left it); nil runs them all.
+    init(path: String, migrations: Int?) throws {
         var configuration = Configuration()
         configuration.label = "portcullis.registry"
         // Full durability: an API call that answered 200 is on disk.
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         pool = try DatabasePool(path: path, configuration: configuration)
-        try Self.migrator.migrate(pool)
+        namespace = ""
+        if let migrations {
+            try Self.migrator.migrate(pool, upTo: Self.migrationNames[migrations - 1])
+        } else {
+            try Self.migrator.migrate(pool)
+        }
     }
+
+    /// Runs SQL as it is (tests write rows as an earlier release's code did).
+    func execute(sql: String) throws {
+        try pool.write { db in try db.execute(sql: sql) }
+    }
+
+    private init(pool: DatabasePool, namespace: String) {
+        self.pool = pool
+        self.namespace = namespace
+    }
+
+    /// The view of another namespace in the same file.
+    public func namespace(_ key: String) -> SQLiteRegistryStore {
+        SQLiteRegistryStore(pool: pool, namespace: key)
+    }
+
+    /// The namespaces that hold any record or shadow (the default one included if it does).
+    public func namespacesInUse() throws -> Set<String> {
+        try pool.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT DISTINCT namespace FROM record UNION SELECT DISTINCT namespace FROM shadow"))
+        }
+    }
+
+    static let migrationNames = ["v1-policies", "v2-things", "v3-records", "v4-shadows", "v5-namespaces"]
 
     /// Never edit a migration that has shipped: add a new one.
     static var migrator: DatabaseMigrator {
@@ -58,13 +99,37 @@ public final class SQLiteRegistryStore: RegistryStore, Sendable {
                 table.primaryKey(["thing", "name"])
             }
         }
+        // Regions and accounts: every row belongs to one namespace; what was there is the default one ('').
+        migrator.registerMigration("v5-namespaces") { db in
+            try db.create(table: "record_v5", options: [.withoutRowID]) { table in
+                table.column("namespace", .text).notNull()
+                table.column("kind", .text).notNull()
+                table.column("key", .text).notNull()
+                table.column("data", .blob).notNull()
+                table.primaryKey(["namespace", "kind", "key"])
+            }
+            try db.execute(sql: "INSERT INTO record_v5 (namespace, kind, key, data) SELECT '', kind, key, data FROM record")
+            try db.drop(table: "record")
+            try db.rename(table: "record_v5", to: "record")
+            try db.create(table: "shadow_v5", options: [.withoutRowID]) { table in
+                table.column("namespace", .text).notNull()
+                table.column("thing", .text).notNull()
+                table.column("name", .text).notNull()
+                table.column("present", .boolean).notNull()
+                table.column("data", .blob).notNull()
+                table.primaryKey(["namespace", "thing", "name"])
+            }
+            try db.execute(sql: "INSERT INTO shadow_v5 (namespace, thing, name, present, data) SELECT '', thing, name, present, data FROM shadow")
+            try db.drop(table: "shadow")
+            try db.rename(table: "shadow_v5", to: "shadow")
+        }
         return migrator
     }
 
     public func loadRecords() throws -> [RegistryRecordKey: Data] {
         try pool.read { db in
             var records: [RegistryRecordKey: Data] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT kind, key, data FROM record") {
+            for row in try Row.fetchAll(db, sql: "SELECT kind, key, data FROM record WHERE namespace = ?", arguments: [namespace]) {
                 let kindName: String = row["kind"]
                 // A kind written by a newer version is kept on disk and left alone.
                 guard let kind = RegistryRecordKind(rawValue: kindName) else { continue }
@@ -77,11 +142,11 @@ public final class SQLiteRegistryStore: RegistryStore, Sendable {
     public func apply(_ changes: RegistryChanges) throws {
         try pool.write { db in
             for (key, data) in changes.upserts {
-                try db.execute(sql: "INSERT INTO record (kind, key, data) VALUES (?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET data = excluded.data",
-                               arguments: [key.kind.rawValue, key.key, data])
+                try db.execute(sql: "INSERT INTO record (namespace, kind, key, data) VALUES (?, ?, ?, ?) ON CONFLICT(namespace, kind, key) DO UPDATE SET data = excluded.data",
+                               arguments: [namespace, key.kind.rawValue, key.key, data])
             }
             for key in changes.deletions {
-                try db.execute(sql: "DELETE FROM record WHERE kind = ? AND key = ?", arguments: [key.kind.rawValue, key.key])
+                try db.execute(sql: "DELETE FROM record WHERE namespace = ? AND kind = ? AND key = ?", arguments: [namespace, key.kind.rawValue, key.key])
             }
         }
     }
@@ -92,7 +157,8 @@ public final class SQLiteRegistryStore: RegistryStore, Sendable {
 extension SQLiteRegistryStore: ShadowStore {
     public func loadShadow(_ id: ShadowID) throws -> Shadow? {
         let data = try pool.read { db in
-            try Data.fetchOne(db, sql: "SELECT data FROM shadow WHERE thing = ? AND name = ?", arguments: [id.thingName, id.shadowName ?? ""])
+            try Data.fetchOne(db, sql: "SELECT data FROM shadow WHERE namespace = ? AND thing = ? AND name = ?",
+                              arguments: [namespace, id.thingName, id.shadowName ?? ""])
         }
         return try data.map { try JSONDecoder().decode(Shadow.self, from: $0) }
     }
@@ -104,24 +170,26 @@ extension SQLiteRegistryStore: ShadowStore {
     /// One transaction for all of them: one disk sync for a batch of requests.
     public func saveShadows(_ shadows: [(ShadowID, Shadow)]) throws {
         let rows = shadows.map { ($0.0, $0.1.exists, Data($0.1.storedJSON.utf8)) }
+        let namespace = self.namespace
         try pool.write { db in
             let statement = try db.cachedStatement(sql: """
-                INSERT INTO shadow (thing, name, present, data) VALUES (?, ?, ?, ?)
-                ON CONFLICT(thing, name) DO UPDATE SET present = excluded.present, data = excluded.data
+                INSERT INTO shadow (namespace, thing, name, present, data) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(namespace, thing, name) DO UPDATE SET present = excluded.present, data = excluded.data
                 """)
             for (id, present, data) in rows {
-                try statement.execute(arguments: [id.thingName, id.shadowName ?? "", present, data])
+                try statement.execute(arguments: [namespace, id.thingName, id.shadowName ?? "", present, data])
             }
         }
     }
 
     public func deleteShadows(thingName: String) throws {
-        try pool.write { db in try db.execute(sql: "DELETE FROM shadow WHERE thing = ?", arguments: [thingName]) }
+        try pool.write { db in try db.execute(sql: "DELETE FROM shadow WHERE namespace = ? AND thing = ?", arguments: [namespace, thingName]) }
     }
 
     public func namedShadows(thingName: String) throws -> [String] {
         try pool.read { db in
-            try String.fetchAll(db, sql: "SELECT name FROM shadow WHERE thing = ? AND name <> '' AND present ORDER BY name", arguments: [thingName])
+            try String.fetchAll(db, sql: "SELECT name FROM shadow WHERE namespace = ? AND thing = ? AND name <> '' AND present ORDER BY name",
+                                arguments: [namespace, thingName])
         }
     }
 }

@@ -152,3 +152,29 @@ struct SigV4RejectionTests {
         #expect(rejection(clientVerifier.verify(request, now: frozen)) == .incompleteSignature)
     }
 }
+
+@Suite("SigV4: the credential scope read before verification")
+struct SigV4CredentialScopeTests {
+    @Test func fromTheAuthorizationHeader() {
+        let header = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/eu-west-1/iot/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc"
+        #expect(SigV4CredentialScope.parse(authorization: header, query: nil)
+            == SigV4CredentialScope(accessKeyID: "AKIDEXAMPLE", region: "eu-west-1", service: "iot"))
+    }
+
+    @Test func fromAPresignedQuery() {
+        let query: Substring = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fap-northeast-1%2Fiotdevicegateway%2Faws4_request&X-Amz-Signature=0"
+        #expect(SigV4CredentialScope.parse(authorization: nil, query: query)
+            == SigV4CredentialScope(accessKeyID: "AKIDEXAMPLE", region: "ap-northeast-1", service: "iotdevicegateway"))
+    }
+
+    @Test(arguments: ["AWS4-HMAC-SHA256 Credential=AKID/20150830/eu-west-1/iot", "AWS4-HMAC-SHA256 SignedHeaders=host", "Bearer x",
+                      "AWS4-HMAC-SHA256 Credential=/20150830/eu-west-1/iot/aws4_request"])
+    func malformedScopesAreNone(_ header: String) {
+        #expect(SigV4CredentialScope.parse(authorization: header, query: "X-Amz-Credential=A%2Fb%2Fc%2Fd%2Faws4_request") == nil)
+    }
+
+    @Test func nothingSignedIsNone() {
+        #expect(SigV4CredentialScope.parse(authorization: nil, query: "a=b") == nil)
+        #expect(SigV4CredentialScope.parse(authorization: nil, query: nil) == nil)
+    }
+}

@@ -17,9 +17,8 @@ struct PolicyAuthorizerTests {
         let pki = try TestPKI()
         let server = try pki.authority.issueServerCertificate(dnsNames: ["localhost", "IoT.Example.com"], ipAddresses: ["127.0.0.1"],
                                                               commonName: "gw", notBefore: Date().addingTimeInterval(-60), validity: 3600)
-        let tls = try GatewayTLS(material: GatewayTLSMaterial(serverCertificateChainPEM: server.certificatePEM, serverPrivateKeyPEM: server.privateKeyPEM,
-                                                              trustedCACertificatesPEM: pki.authority.certificatePEM),
-                                 directory: DeviceDirectory())
+        let tls = try ServerTLSDirectory(material: GatewayTLSMaterial(serverCertificateChainPEM: server.certificatePEM, serverPrivateKeyPEM: server.privateKeyPEM,
+                                                                      trustedCACertificatesPEM: pki.authority.certificatePEM))
         #expect(tls.domainName(fromSNI: "localhost") == "localhost")
         #expect(tls.domainName(fromSNI: "iot.example.COM.") == "iot.example.com")
         #expect(tls.domainName(fromSNI: "evil.example") == nil)

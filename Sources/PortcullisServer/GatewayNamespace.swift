@@ -1,0 +1,213 @@
+import AWSSigV4
+import Broker
+import ControlPlane
+import DeviceIdentity
+import DeviceShadow
+import Foundation
+import Gateway
+import Logging
+import NIOConcurrencyHelpers
+import Registry
+import RegistrySQLite
+
+/// One (account, region) namespace of the gateway: its registry (rows of its own in the shared SQLite
+/// file), the snapshot handshakes read, the authorizer, the broker with its retained messages and
+/// sessions, the shadows and the data-plane keys. Nothing in one is visible from another.
+public final class GatewayNamespace: Sendable {
+    public let id: NamespaceID
+    /// Its rows' key in the store ("" for the default namespace).
+    public let storeKey: String
+    public let registry: Registry
+    public let directory: DeviceDirectory
+    public let host: BrokerHost
+    public let shadows: ShadowGateway
+    public let dataPlaneKeys: DataPlaneKeys
+    let authorizer: PolicyAuthorizer
+    /// The API routers, made on the first request (the namespace may serve devices only).
+    private struct Routers {
+        var api: ControlPlaneResponder?
+        var shared: ControlPlaneResponder?
+    }
+    private let routers = NIOLockedValueBox(Routers())
+
+    public var device: DeviceNamespace { DeviceNamespace(name: storeKey, host: host, directory: directory) }
+
+    /// What every namespace shares: the configuration, the store file, the local CA, the admin keys,
+    /// the server TLS directories its domain configurations feed, the event sink.
+    struct Shared: Sendable {
+        let configuration: PortcullisConfiguration
+        let store: SQLiteRegistryStore
+        let localCA: CertificateAuthority
+        /// Admin access keys by account.
+        let adminKeys: [String: [SigV4Credential]]
+        let serverTLS: [ServerTLSDirectory]
+        let eventSink: (any IoTEventSink)?
+        let logger: Logger
+    }
+
+    init(id: NamespaceID, storeKey: String, shared: Shared) throws {
+        self.id = id
+        self.storeKey = storeKey
+        let configuration = shared.configuration
+        var iotLogger = shared.logger
+        iotLogger.logLevel = PortcullisServer.swiftLogLevel(configuration.logLevel)
+        let sink = shared.eventSink ?? LoggingIoTEventSink(logger: iotLogger, accountID: id.accountID)
+        // The registry decides who may connect and what each client may do: the directory holds its
+        // latest snapshot, and every change closes the connections it no longer admits and re-authorizes
+        // the others (within the API call that made it).
+        let directory = DeviceDirectory()
+        self.directory = directory
+        let arns = id.arns
+        let adminIDs = Set((shared.adminKeys[id.accountID] ?? []).map(\.accessKeyID))
+        let dataPlaneKeys = DataPlaneKeys()
+        self.dataPlaneKeys = dataPlaneKeys
+        let authorizer = PolicyAuthorizer(directory: directory, arns: arns, adminPrincipals: adminIDs)
+        self.authorizer = authorizer
+        let broker = Broker(limits: configuration.limits, logLevel: configuration.logLevel,
+                            assignedClientIDPrefix: "portcullis-\(UUID().uuidString.prefix(8).lowercased())-",
+                            authorizer: authorizer, isServiceRequest: ShadowGateway.isRequestTopic)
+        // A connection's principal is a certificate id, or for MQTT over WebSocket signed with SigV4 an
+        // access key: admitted while the certificate is ACTIVE or the key exists.
+        let host = BrokerHost(broker: broker, eventSink: sink,
+                              admits: { adminIDs.contains($0) || dataPlaneKeys.contains($0) || directory.admits($0) },
+                              preauthorizer: authorizer)
+        self.host = host
+        directory.onUpdate { identitiesChanged in
+            // A policy, attachment or thing change cannot un-admit a certificate: only then is every
+            // connection's identity looked at again.
+            if identitiesChanged { host.closeConnectionsNoLongerAdmitted() }
+            host.reauthorize()
+        }
+        // Shadows live in the registry's database; the service answers MQTT and HTTPS requests.
+        let store = shared.store.namespace(storeKey)
+        let shadows = ShadowGateway(service: ShadowService(store: store), host: host)
+        self.shadows = shadows
+        host.onServiceRequest { shadows.handle($0) }
+        let serverTLS = shared.serverTLS
+        let accountID = id.accountID
+        self.registry = try Registry(
+            arns: arns, localCA: shared.localCA.certificate, store: store,
+            observer: { state, update in
+                let changed = update.kinds
+                // A deleted thing's shadows are deleted with it.
+                for name in update.deleted(.thing) { shadows.thingDeleted(name) }
+                if let before = update.previous, !changed.isDisjoint(with: [.thing, .thingType, .thingGroup, .groupMemberships]) {
+                    for event in RegistryEvents.between(before, state, changed: update.changedKeys, accountID: accountID,
+                                                        nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000)) {
+                        host.publishServiceEvent(topic: event.topic, payload: event.payload)
+                    }
+                }
+                // Domain configurations and their certificates change what TLS serves.
+                if !changed.isDisjoint(with: [.domainConfiguration, .serverCertificate]) {
+                    for directory in serverTLS { directory.update(from: state, namespace: storeKey) }
+                }
+                if !changed.isDisjoint(with: [.accessKey, .policy]) { dataPlaneKeys.update(from: state) }
+                // Settings, tags and TLS settings change nothing a connection is allowed.
+                guard !changed.isSubset(of: [.setting, .tags, .domainConfiguration, .serverCertificate]) else { return }
+                // A deleted access key ends the WebSocket connections it signed.
+                directory.update(from: state, identities: !changed.isDisjoint(with: [.certificate, .caCertificate, .revocationList, .accessKey]))
+            })
+        let registry = self.registry
+        directory.setRegistrar { pending in
+            let now = Date().timeIntervalSince1970
+            Task {
+                if let certificate = pending.register {
+                    _ = try? await registry.perform { state throws(RegistryError) in
+                        state.autoRegister(certificate, caCertificateID: pending.caCertificateID, now: now)
+                    }
+                }
+                guard let registered = try? await registry.read({ state throws(RegistryError) in try state.certificate(id: pending.certificateID) }),
+                      registered.status == .pendingActivation else { return }
+                host.publishServiceEvent(topic: "$aws/events/certificates/registered/\(pending.caCertificateID)",
+                                         payload: PortcullisServer.certificateRegisteredEvent(registered, accountID: accountID, now: now))
+            }
+        }
+    }
+
+    /// The control-plane and iot-data router of this namespace, made once.
+    func apiResponder(_ make: () -> ControlPlaneResponder) -> ControlPlaneResponder { responder(\.api, make) }
+
+    /// The shared port's iot-data router of this namespace, made once.
+    func sharedResponder(_ make: () -> ControlPlaneResponder) -> ControlPlaneResponder { responder(\.shared, make) }
+
+    private func responder(_ slot: WritableKeyPath<Routers, ControlPlaneResponder?>, _ make: () -> ControlPlaneResponder) -> ControlPlaneResponder {
+        if let made = routers.withLockedValue({ $0[keyPath: slot] }) { return made }
+        let made = make()
+        return routers.withLockedValue { routers in
+            if let existing = routers[keyPath: slot] { return existing }
+            routers[keyPath: slot] = made
+            return made
+        }
+    }
+}
+
+/// Every namespace the gateway has made: the default one from the start, the namespaces with rows in
+/// the store at start, the others on first use (an API call signed for their region, a device that
+/// connects to one of their names). A region outside the allowed ones is refused, so the number of
+/// namespaces is bounded by the accounts times the regions.
+public final class NamespaceDirectory: Sendable {
+    public let hostNames: NamespaceHostNames
+    public let primary: GatewayNamespace
+    private let shared: GatewayNamespace.Shared
+    private let made = NIOLockedValueBox<[NamespaceID: GatewayNamespace]>([:])
+    /// Told of each namespace made after start (the listeners' timers adopt its broker).
+    private let created = NIOLockedValueBox<[@Sendable (GatewayNamespace) -> Void]>([])
+
+    init(hostNames: NamespaceHostNames, shared: GatewayNamespace.Shared) throws {
+        self.hostNames = hostNames
+        self.shared = shared
+        let primary = try GatewayNamespace(id: hostNames.defaultNamespace, storeKey: "", shared: shared)
+        self.primary = primary
+        var made: [NamespaceID: GatewayNamespace] = [hostNames.defaultNamespace: primary]
+        // Namespaces that hold anything are loaded now: their certificates may connect, their keys sign.
+        for key in try shared.store.namespacesInUse().sorted() where !key.isEmpty {
+            guard let id = NamespaceID.fromStoreKey(key, defaultNamespace: hostNames.defaultNamespace), id != hostNames.defaultNamespace else { continue }
+            made[id] = try GatewayNamespace(id: id, storeKey: key, shared: shared)
+        }
+        self.made.withLockedValue { $0 = made }
+    }
+
+    /// Every namespace made so far.
+    public var all: [GatewayNamespace] { made.withLockedValue { Array($0.values) } }
+
+    public func existing(_ id: NamespaceID) -> GatewayNamespace? { made.withLockedValue { $0[id] } }
+
+    /// The namespace, made now if it is new; nil for a region that is not allowed, an account that is
+    /// not configured, or a store that cannot be read.
+    public func namespace(_ id: NamespaceID) -> GatewayNamespace? {
+        if let namespace = existing(id) { return namespace }
+        guard hostNames.allows(region: id.region), hostNames.accounts.contains(id.accountID) else { return nil }
+        let key = id.storeKey(defaultNamespace: hostNames.defaultNamespace)
+        let (namespace, isNew) = made.withLockedValue { made -> (GatewayNamespace?, Bool) in
+            if let namespace = made[id] { return (namespace, false) }
+            guard let namespace = try? GatewayNamespace(id: id, storeKey: key, shared: shared) else { return (nil, false) }
+            made[id] = namespace
+            return (namespace, true)
+        }
+        if let namespace, isNew {
+            shared.logger.info("namespace created", metadata: ["account": "\(id.accountID)", "region": "\(id.region)"])
+            for listener in created.withLockedValue({ $0 }) { listener(namespace) }
+        }
+        return namespace
+    }
+
+    func onCreate(_ listener: @escaping @Sendable (GatewayNamespace) -> Void) {
+        created.withLockedValue { $0.append(listener) }
+    }
+
+    /// The account an access key belongs to: an admin key's, or the account of a namespace of `region`
+    /// whose registry holds it as a data-plane key; nil for a key nobody knows.
+    func account(ofAccessKey accessKeyID: String, region: String) -> String? {
+        for (account, keys) in shared.adminKeys where keys.contains(where: { $0.accessKeyID == accessKeyID }) { return account }
+        return all.first { $0.id.region == region && $0.dataPlaneKeys.contains(accessKeyID) }?.id.accountID
+    }
+
+    /// The namespace a device reaches by the server name it sent (already lower case); nil: the default.
+    func deviceNamespace(forServerName name: String, domains: ServerTLSDirectory) -> DeviceNamespace? {
+        if let key = domains.domainNamespace(serverName: name) {
+            return all.first { $0.storeKey == key }?.device
+        }
+        guard let id = hostNames.namespace(forServerName: name), id != hostNames.defaultNamespace else { return nil }
+        return namespace(id)?.device
+    }
+}
