@@ -11,13 +11,11 @@ extension ControlPlane {
             let name = try pathParameter(context, "thingName")
             let body = try await jsonBody(request, context)
             let typeName = try optionalString(body, "thingTypeName")
-            if let billing = try optionalString(body, "billingGroupName") {
-                throw AWSErrorResponse(status: 404, type: "ResourceNotFoundException", message: "Billing group \(billing.prefix(128)) not found.")
-            }
+            let billing = try optionalString(body, "billingGroupName")
             let (attributes, _) = try attributePayload(body)
             let now = Date().timeIntervalSince1970
             let thing = try await registry.perform { state throws(RegistryError) in
-                try state.createThing(name: name, thingTypeName: typeName, attributes: attributes ?? [:], now: now)
+                try state.createThing(name: name, thingTypeName: typeName, attributes: attributes ?? [:], billingGroupName: billing, now: now)
             }
             let arns = await registry.arns
             return try json(["thingName": thing.name, "thingArn": arns.thing(thing.name), "thingId": thing.thingID])
@@ -30,6 +28,7 @@ extension ControlPlane {
             var out: [String: Any] = ["defaultClientId": thing.name, "thingName": thing.name, "thingId": thing.thingID,
                                       "thingArn": arns.thing(thing.name), "attributes": thing.attributes, "version": thing.version]
             if let type = thing.thingTypeName { out["thingTypeName"] = type }
+            if let billing = thing.billingGroupName { out["billingGroupName"] = billing }
             return try json(out)
         }
         router.get("/things") { request, context in

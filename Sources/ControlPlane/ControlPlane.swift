@@ -175,6 +175,7 @@ public final class ControlPlane: Service, Sendable {
         addAttachmentRoutes(to: router, registry: registry)
         addThingTypeRoutes(to: router, registry: registry)
         addThingGroupRoutes(to: router, registry: registry)
+        addBillingGroupRoutes(to: router, registry: registry)
         addEventConfigurationRoutes(to: router, registry: registry)
         addTagRoutes(to: router, registry: registry)
         addAuthorizationRoutes(to: router, registry: registry)

@@ -17,6 +17,7 @@ public struct ARNs: Sendable, Hashable {
     public func caCertificate(_ id: String) -> String { arn("cacert/\(id)") }
     public func thingType(_ name: String) -> String { arn("thingtype/\(name)") }
     public func thingGroup(_ name: String) -> String { arn("thinggroup/\(name)") }
+    public func billingGroup(_ name: String) -> String { arn("billinggroup/\(name)") }
     /// The default domain's ARN has no id: `domainconfiguration/iot:Data-ATS`.
     public func domainConfiguration(_ name: String, id: String) -> String {
         arn(id.isEmpty ? "domainconfiguration/\(name)" : "domainconfiguration/\(name)/\(id)")

@@ -41,11 +41,12 @@ public enum RegistryEvents {
             if let changed { return changed.filter { $0.kind == kind }.map(\.key).sorted() }
             return Set(old.keys).union(new.keys).sorted()
         }
-        func operations<T: Equatable>(_ kind: RegistryRecordKind, _ old: [String: T], _ new: [String: T]) -> [(String, String, T)] {
+        func operations<T: Equatable>(_ kind: RegistryRecordKind, _ old: [String: T], _ new: [String: T],
+                                      same: (T, T) -> Bool = { $0 == $1 }) -> [(String, String, T)] {
             var created: [(String, String, T)] = [], deleted: [(String, String, T)] = []
             for name in names(kind, old, new) {
                 switch (old[name], new[name]) {
-                case (let before?, let after?) where before != after: created.append((name, "updated", after))
+                case (let before?, let after?) where !same(before, after): created.append((name, "updated", after))
                 case (nil, let after?): created.append((name, "created", after))
                 case (let before?, nil): deleted.append((name, "deleted", before))
                 default: break
@@ -55,7 +56,13 @@ public enum RegistryEvents {
         }
 
         if enabled.contains("THING") {
-            for (name, operation, thing) in operations(.thing, old.things, new.things) {
+            // Joining or leaving a billing group is not an update of the thing (its version stays too).
+            let sameThing = { (a: Thing, b: Thing) -> Bool in
+                var a = a
+                a.billingGroupName = b.billingGroupName
+                return a == b
+            }
+            for (name, operation, thing) in operations(.thing, old.things, new.things, same: sameThing) {
                 emit("$aws/events/thing/\(name)/\(operation)", [
                     "eventType": "THING_EVENT", "operation": operation.uppercased(), "thingId": thing.thingID, "thingName": name,
                     "versionNumber": thing.version, "thingTypeName": thing.thingTypeName ?? NSNull(), "attributes": thing.attributes,

@@ -1,5 +1,5 @@
 /// TagResource, UntagResource, ListTagsForResource, and the `tags` of the Create calls that take them.
-/// Taggable here: policies, thing groups, thing types, CA certificates.
+/// Taggable here: policies, thing groups, billing groups, thing types, CA certificates, domain configurations.
 public enum TagRules {
     public static let maximumTags = 50
 
@@ -29,6 +29,7 @@ extension RegistryState {
         switch resource[..<slash] {
         case "policy": _ = try policy(named: name)
         case "thinggroup": _ = try thingGroup(named: name)
+        case "billinggroup": _ = try billingGroup(named: name)
         case "thingtype": _ = try thingType(named: name)
         case "cacert": _ = try caCertificate(id: name)
         case "domainconfiguration":

@@ -3,19 +3,22 @@ import Foundation
 extension RegistryState {
     /// CreateThing. Creating a thing that exists with the same type and attributes returns it (AWS's
     /// call is idempotent); with different ones it is a conflict.
-    public mutating func createThing(name: String, thingTypeName: String?, attributes: [String: String], now: Double) throws(RegistryError) -> Thing {
+    public mutating func createThing(name: String, thingTypeName: String?, attributes: [String: String], billingGroupName: String? = nil,
+                                     now: Double) throws(RegistryError) -> Thing {
         try ThingRules.checkName(name)
         if let thingTypeName { _ = try assignableThingType(thingTypeName) }
         try ThingRules.checkAttributes(attributes, hasType: thingTypeName != nil)
+        if let billingGroupName { _ = try billingGroup(named: billingGroupName) }
         if let existing = things[name] {
-            guard existing.thingTypeName == thingTypeName, existing.attributes == attributes else {
+            guard existing.thingTypeName == thingTypeName, existing.attributes == attributes,
+                  billingGroupName == nil || existing.billingGroupName == billingGroupName else {
                 throw RegistryError(.resourceAlreadyExists, "Thing \(name) already exists with different attributes or type.",
                                     resourceID: existing.thingID, resourceARN: arns.thing(name))
             }
             return existing
         }
         let thing = Thing(name: name, thingID: UUID().uuidString.lowercased(), thingTypeName: thingTypeName, attributes: attributes,
-                          version: 1, createdAt: now)
+                          version: 1, createdAt: now, billingGroupName: billingGroupName)
         things[name] = thing
         return thing
     }

@@ -35,6 +35,8 @@ public struct RegistryState: Sendable {
     var accessKeys: [String: AccessKeyRecord] = [:]
     /// Event type -> whether its registry events are published (UpdateEventConfigurations).
     var eventConfigurations: [String: EventConfigurationRecord] = [:]
+    /// Name -> billing group (a thing names its own).
+    var billingGroups: [String: BillingGroup] = [:]
 
     public init(arns: ARNs, localCA: Certificate? = nil) {
         self.arns = arns
@@ -156,6 +158,7 @@ public struct RegistryState: Sendable {
                 case .domainConfiguration: domainConfigurations[key.key] = try decoder.decode(DomainConfigurationRecord.self, from: data)
                 case .accessKey: accessKeys[key.key] = try decoder.decode(AccessKeyRecord.self, from: data)
                 case .eventConfiguration: eventConfigurations[key.key] = try decoder.decode(EventConfigurationRecord.self, from: data)
+                case .billingGroup: billingGroups[key.key] = try decoder.decode(BillingGroup.self, from: data)
                 case .setting:
                     if key.key == "registrationCode" { registrationCode = try decoder.decode(String.self, from: data) }
                 }
@@ -192,6 +195,7 @@ public struct RegistryState: Sendable {
         diff(domainConfigurations, old.domainConfigurations, .domainConfiguration)
         diff(accessKeys, old.accessKeys, .accessKey)
         diff(eventConfigurations, old.eventConfigurations, .eventConfiguration)
+        diff(billingGroups, old.billingGroups, .billingGroup)
         diff(registrationCode.map { ["registrationCode": $0] } ?? [:], old.registrationCode.map { ["registrationCode": $0] } ?? [:], .setting)
         return changes
     }

@@ -38,6 +38,8 @@ public enum RegistryRecordKind: String, Sendable, Hashable, CaseIterable, Codabl
     case accessKey = "access-key"
     /// Per event type (THING, THING_GROUP, ...): whether registry events of that type are published.
     case eventConfiguration = "event-configuration"
+    /// Per name: a billing group.
+    case billingGroup = "billing-group"
 }
 
 public struct RegistryRecordKey: Sendable, Hashable, Codable {

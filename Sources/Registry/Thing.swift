@@ -8,6 +8,8 @@ public struct Thing: Sendable, Hashable, Codable {
     public var attributes: [String: String]
     public var version: Int
     public var createdAt: Double
+    /// The billing group it is in, if any (at most one).
+    public var billingGroupName: String?
 }
 
 /// AWS's rules for thing names and attributes (reference 9.2).
