@@ -106,8 +106,10 @@ public struct SigV4Verifier: Sendable {
             return .failure(SigV4Rejection(.unknownAccessKey, "The security token included in the request is invalid."))
         }
         let tokenInQuery = request.rawQueryPairs.contains(where: { $0.key == Self.securityTokenParameter })
-        if request.value(of: "x-amz-security-token") != nil || (tokenInQuery && !(options.iotWebSocket && claim.presigned)) {
-            // This server issues no temporary credentials, so no session token can be one of its own.
+        // A session token goes only with a temporary key (`ASIA...`, the credentials provider's), whose
+        // token the caller checked before asking for its secret; long-term keys take none.
+        let temporary = claim.accessKeyID.hasPrefix("ASIA") && secrets[claim.accessKeyID] == nil
+        if !temporary && (request.value(of: "x-amz-security-token") != nil || (tokenInQuery && !(options.iotWebSocket && claim.presigned))) {
             return .failure(SigV4Rejection(.unknownAccessKey, "The security token included in the request is invalid."))
         }
         guard claim.scopeDate == String(claim.amzDate.prefix(8)) else {

@@ -7,31 +7,104 @@ import Registry
 /// The registry's data-plane access keys as the SigV4 check and the iot-data authorization read them:
 /// each key's secret and its policies parsed once, swapped in after every change of the keys or the
 /// policies (inside the registry call that made it), read without waiting for the registry.
+///
+/// Also the temporary credentials of the credentials provider: a request's session token is checked
+/// (`admit`) before its signature, and its key then verifies and is authorized like a data-plane key
+/// with the policy of its role alias's role, until it expires.
 public final class DataPlaneKeys: Sendable {
-    private let keys = NIOLockedValueBox<[String: (secret: String, policies: PolicyEvaluator)]>([:])
-    private let arns = NIOLockedValueBox<ARNs?>(nil)
+    private struct Temporary {
+        var secret: String
+        var roleAlias: String
+        var expiration: Int64
+    }
+    private struct State {
+        var keys: [String: (secret: String, policies: PolicyEvaluator)] = [:]
+        var arns: ARNs?
+        var signingKey: String?
+        var roleAliases: [String: PolicyEvaluator] = [:]
+        var temporary: [String: Temporary] = [:]
+    }
+    private let state = NIOLockedValueBox(State())
+    /// Temporary keys remembered at once; beyond it the expired ones are forgotten first.
+    static let maximumTemporaryKeys = 100_000
 
     public init() {}
 
-    public func update(from state: RegistryState) {
+    public func update(from registry: RegistryState) {
         var table: [String: (secret: String, policies: PolicyEvaluator)] = [:]
-        for key in state.allAccessKeys {
-            if let policies = state.accessKeyPolicies(key.accessKeyID) { table[key.accessKeyID] = (key.secretAccessKey, policies) }
+        for key in registry.allAccessKeys {
+            if let policies = registry.accessKeyPolicies(key.accessKeyID) { table[key.accessKeyID] = (key.secretAccessKey, policies) }
         }
-        keys.withLockedValue { $0 = table }
-        arns.withLockedValue { $0 = state.arns }
+        var aliases: [String: PolicyEvaluator] = [:]
+        for alias in registry.allRoleAliases { aliases[alias.name] = registry.roleAliasPolicies(alias.name) }
+        state.withLockedValue { state in
+            state.keys = table
+            state.arns = registry.arns
+            state.signingKey = registry.currentCredentialSigningKey
+            state.roleAliases = aliases
+        }
     }
 
-    func secret(for accessKeyID: String) -> String? { keys.withLockedValue { $0[accessKeyID]?.secret } }
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
 
-    /// Whether a data-plane key with this id exists (a WebSocket connection it signed stays connected).
-    public func contains(_ accessKeyID: String) -> Bool { keys.withLockedValue { $0[accessKeyID] != nil } }
+    func secret(for accessKeyID: String) -> String? {
+        let now = Self.now()
+        return state.withLockedValue { state in
+            if let key = state.keys[accessKeyID] { return key.secret }
+            guard let temporary = state.temporary[accessKeyID], temporary.expiration > now else { return nil }
+            return temporary.secret
+        }
+    }
+
+    /// Checks a session token and, if this namespace's key made it and it has not expired, lets its
+    /// access key verify; the key id it stands for, else nil.
+    @discardableResult
+    public func admit(sessionToken: String) -> String? {
+        let now = Self.now()
+        guard let key = state.withLockedValue({ $0.signingKey }),
+              let credential = TemporaryCredentials.verify(sessionToken: sessionToken, signingKeyHex: key, now: now) else { return nil }
+        state.withLockedValue { state in
+            if state.temporary.count >= Self.maximumTemporaryKeys { state.temporary = state.temporary.filter { $0.value.expiration > now } }
+            if state.temporary.count < Self.maximumTemporaryKeys {
+                state.temporary[credential.accessKeyID] = Temporary(secret: credential.secretAccessKey, roleAlias: credential.roleAlias,
+                                                                    expiration: credential.expiration)
+            }
+        }
+        return credential.accessKeyID
+    }
+
+    /// The role alias of a temporary key that has not expired.
+    public func roleAlias(ofTemporaryKey accessKeyID: String) -> String? {
+        let now = Self.now()
+        return state.withLockedValue { state in
+            guard let temporary = state.temporary[accessKeyID], temporary.expiration > now else { return nil }
+            return temporary.roleAlias
+        }
+    }
+
+    /// Whether a data-plane key with this id exists, or a temporary one has not expired (a WebSocket
+    /// connection it signed stays connected).
+    public func contains(_ accessKeyID: String) -> Bool {
+        let now = Self.now()
+        return state.withLockedValue { state in
+            state.keys[accessKeyID] != nil || (state.temporary[accessKeyID].map { $0.expiration > now } ?? false)
+        }
+    }
 
     /// The decision for one iot-data action of a key; a key that no longer exists is denied.
     func authorize(_ accessKeyID: String, _ action: IoTAction, resource: String, now: Date) -> (allowed: Bool, explanation: String) {
-        guard let policies = keys.withLockedValue({ $0[accessKeyID]?.policies }), let arns = arns.withLockedValue({ $0 }) else {
-            return (false, "the access key \(accessKeyID.prefix(128)) no longer exists")
+        let seconds = Int64(now.timeIntervalSince1970)
+        let (policies, arns, reason) = state.withLockedValue { state -> (PolicyEvaluator?, ARNs?, String) in
+            if let key = state.keys[accessKeyID] { return (key.policies, state.arns, "") }
+            guard let temporary = state.temporary[accessKeyID], temporary.expiration > seconds else {
+                return (nil, nil, "the access key \(accessKeyID.prefix(128)) no longer exists or has expired")
+            }
+            guard let policies = state.roleAliases[temporary.roleAlias] else {
+                return (nil, nil, "the role alias \(temporary.roleAlias) of access key \(accessKeyID) no longer exists")
+            }
+            return (policies, state.arns, "")
         }
+        guard let policies, let arns else { return (false, reason) }
         return AccessKeyRules.decide(policies, action, resource: resource, arns: arns, now: now)
     }
 }

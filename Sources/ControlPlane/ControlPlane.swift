@@ -127,6 +127,8 @@ public final class ControlPlane: Service, Sendable {
             logger: logger)
     }
 
+    static let securityTokenHeader = HTTPField.Name("X-Amz-Security-Token")!
+
     public static let systemClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
 
     /// The address the server bound, once it listens (port 0 becomes the port the system chose).
@@ -163,7 +165,8 @@ public final class ControlPlane: Service, Sendable {
         let verifier = SigV4Verifier(credentials: configuration.credentials, region: configuration.region,
                                      services: Self.signingNames, lookup: lookup)
         let router = Router(context: ControlPlaneContext.self)
-        router.add(middleware: SigV4Middleware(verifier: verifier, clock: clock, admins: Set(configuration.credentials.map(\.accessKeyID))))
+        router.add(middleware: SigV4Middleware(verifier: verifier, clock: clock, admins: Set(configuration.credentials.map(\.accessKeyID)),
+                                               keys: configuration.dataPlaneKeys))
         addRoutes(to: router, configuration: configuration)
         addPolicyRoutes(to: router, registry: registry)
         addThingRoutes(to: router, registry: registry)
@@ -176,6 +179,7 @@ public final class ControlPlane: Service, Sendable {
         addThingTypeRoutes(to: router, registry: registry)
         addThingGroupRoutes(to: router, registry: registry)
         addBillingGroupRoutes(to: router, registry: registry)
+        addRoleAliasRoutes(to: router, registry: registry)
         addEventConfigurationRoutes(to: router, registry: registry)
         addTagRoutes(to: router, registry: registry)
         addAuthorizationRoutes(to: router, registry: registry)
@@ -191,8 +195,9 @@ public final class ControlPlane: Service, Sendable {
     /// The shared port's HTTPS side (AWS's 443 and 8443, reference 6): the iot-data operations only,
     /// each request authenticated by SigV4 (admin or data-plane keys) or, without a signature, by the
     /// connection's TLS client certificate, whose IoT policies then decide it.
+    /// - Parameter registry: with it, the credentials provider is served too.
     public static func makeSharedPortRouter(configuration: Configuration, dataPlane: any DataPlane,
-                                            certificates: any CertificateRequestAuthorizer,
+                                            certificates: any CertificateRequestAuthorizer, registry: Registry? = nil,
                                             clock: @escaping @Sendable () -> Int64 = ControlPlane.systemClock) -> Router<ControlPlaneContext> {
         var lookup: (@Sendable (String) -> String?)?
         if let keys = configuration.dataPlaneKeys { lookup = { keys.secret(for: $0) } }
@@ -200,11 +205,12 @@ public final class ControlPlane: Service, Sendable {
                                      services: ["iotdata", "iotdevicegateway"], lookup: lookup)
         let router = Router(context: ControlPlaneContext.self)
         router.add(middleware: SigV4Middleware(verifier: verifier, clock: clock, admins: Set(configuration.credentials.map(\.accessKeyID)),
-                                               certificates: certificates))
+                                               certificates: certificates, keys: configuration.dataPlaneKeys))
         addDataPlaneRoutes(to: router, dataPlane: dataPlane, keys: configuration.dataPlaneKeys)
         addRetainedMessageRoutes(to: router, dataPlane: dataPlane, keys: configuration.dataPlaneKeys)
         addConnectionRoutes(to: router, dataPlane: dataPlane, keys: configuration.dataPlaneKeys)
         if let shadows = configuration.shadows { addShadowRoutes(to: router, shadows: shadows, keys: configuration.dataPlaneKeys) }
+        if let registry { addCredentialsProviderRoute(to: router, registry: registry) }
         return router
     }
 
@@ -218,11 +224,18 @@ public final class ControlPlane: Service, Sendable {
         if let keys = configuration.dataPlaneKeys { lookup = { keys.secret(for: $0) } }
         let verifier = SigV4Verifier(credentials: configuration.credentials, region: configuration.region,
                                      services: ["iotdevicegateway", "iotdata"], lookup: lookup)
+        let keys = configuration.dataPlaneKeys
         return { request in
+            // The session token of temporary credentials rides outside the signature (reference 2.8).
+            let token = request.rawQuery.split(separator: "&").first { $0.hasPrefix("X-Amz-Security-Token=") }
+                .map { String($0.dropFirst("X-Amz-Security-Token=".count)).removingPercentEncoding ?? "" }
+            let tokenKey = token.flatMap { keys?.admit(sessionToken: $0) }
             switch verifier.verify(request, now: clock(), options: .init(iotWebSocket: true)) {
-            case .verified(let identity) where identity.presigned: .success(identity.accessKeyID)
-            case .verified: .failure(SigV4Rejection(.incompleteSignature, "MQTT over WebSocket takes a presigned URL, not an Authorization header."))
-            case .rejected(let rejection): .failure(rejection)
+            case .verified(let identity) where TemporaryCredentials.isTemporaryKey(identity.accessKeyID) && identity.accessKeyID != tokenKey:
+                return .failure(SigV4Rejection(.unknownAccessKey, "The security token included in the request is invalid."))
+            case .verified(let identity) where identity.presigned: return .success(identity.accessKeyID)
+            case .verified: return .failure(SigV4Rejection(.incompleteSignature, "MQTT over WebSocket takes a presigned URL, not an Authorization header."))
+            case .rejected(let rejection): return .failure(rejection)
             }
         }
     }

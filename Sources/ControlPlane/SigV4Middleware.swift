@@ -18,6 +18,8 @@ struct SigV4Middleware: RouterMiddleware {
     /// On the shared port: decides requests that carry no signature but arrived on a connection with a
     /// verified client certificate (`TLSClientPeer.current`).
     var certificates: (any CertificateRequestAuthorizer)?
+    /// Where a session token of the credentials provider is checked before the signature.
+    var keys: DataPlaneKeys?
 
     func handle(_ input: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         // STS speaks AWS's query protocol: its errors are XML, not JSON.
@@ -57,7 +59,13 @@ struct SigV4Middleware: RouterMiddleware {
             return AWSErrorResponse.invalidRequest("GET /mqtt is MQTT over WebSocket: it needs Upgrade: websocket and Sec-WebSocket-Protocol: mqtt.")
                 .response(requestID: context.requestID)
         }
+        // Temporary credentials: their token lets their key verify, and a temporary key signs nothing without it.
+        let token = request.headers[ControlPlane.securityTokenHeader] ?? request.uri.queryParameters["X-Amz-Security-Token"].map(String.init)
+        let tokenKey = token.flatMap { keys?.admit(sessionToken: $0) }
         switch verifier.verify(signed, now: clock()) {
+        case .verified(let identity) where TemporaryCredentials.isTemporaryKey(identity.accessKeyID) && identity.accessKeyID != tokenKey:
+            return AWSErrorResponse(status: 403, type: "UnrecognizedClientException", message: "The security token included in the request is invalid.")
+                .response(requestID: context.requestID)
         case .rejected(let rejection):
             if rejection.code == .missingAuthentication, let certificates, let peer, let certificateID = peer.certificateID {
                 if let refusal = peer.certificateRefusal {

@@ -14,6 +14,8 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
     let directory: DeviceDirectory
     let arnPrefix: String
     let adminPrincipals: Set<String>
+    /// The role alias of a temporary access key (the credentials provider's), if the principal is one.
+    let temporaryKeyRole: @Sendable (String) -> String?
 
     /// What an admin access key may do over MQTT: everything.
     static let adminPolicy = Inputs.PolicyInput(
@@ -30,7 +32,9 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
     static let maximumCachedEntries = 10_000
 
     /// - Parameter adminPrincipals: the admin access key ids (SigV4 principals allowed everything).
-    public init(directory: DeviceDirectory, arns: ARNs, adminPrincipals: Set<String> = []) {
+    public init(directory: DeviceDirectory, arns: ARNs, adminPrincipals: Set<String> = [],
+                temporaryKeyRole: @escaping @Sendable (String) -> String? = { _ in nil }) {
+        self.temporaryKeyRole = temporaryKeyRole
         self.directory = directory
         self.arnPrefix = arns.prefix
         self.adminPrincipals = adminPrincipals
@@ -52,6 +56,11 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
         let (state, index) = registry
         let principal = request.connection.principalID
         if adminPrincipals.contains(principal) { return Inputs(policies: [Self.adminPolicy], thing: nil, thingGroups: []) }
+        if let alias = temporaryKeyRole(principal) {
+            let policies = state.roleAliasPolicyRecords(alias)
+            return Inputs(policies: policies.map { .init(name: $0.name, versionID: $0.defaultVersionID, document: $0.defaultVersion.document) },
+                          thing: nil, thingGroups: [])
+        }
         if let keyPolicies = state.accessKeyPolicyRecords(principal) {
             return Inputs(policies: keyPolicies.map { .init(name: $0.name, versionID: $0.defaultVersionID, document: $0.defaultVersion.document) },
                           thing: nil, thingGroups: [])

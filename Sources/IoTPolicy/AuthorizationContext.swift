@@ -69,6 +69,8 @@ public enum IoTAction: String, Sendable, Hashable, CaseIterable {
     case getConnection = "iot:GetConnection"
     case listSubscriptions = "iot:ListSubscriptions"
     case sendDirectMessage = "iot:SendDirectMessage"
+    /// The credentials provider: a certificate asks for a role alias's temporary credentials.
+    case assumeRoleWithCertificate = "iot:AssumeRoleWithCertificate"
 
     /// The lower-cased name statements are matched against.
     public var matchName: String { rawValue.lowercased() }
@@ -80,6 +82,7 @@ public enum IoTAction: String, Sendable, Hashable, CaseIterable {
         case .publish, .receive, .retainPublish, .getRetainedMessage, .listRetainedMessages: "topic/"
         case .subscribe: "topicfilter/"
         case .getThingShadow, .updateThingShadow, .deleteThingShadow, .listNamedShadowsForThing: "thing/"
+        case .assumeRoleWithCertificate: "rolealias/"
         }
     }
 }

@@ -61,7 +61,9 @@ public final class GatewayNamespace: Sendable {
         let adminIDs = Set((shared.adminKeys[id.accountID] ?? []).map(\.accessKeyID))
         let dataPlaneKeys = DataPlaneKeys()
         self.dataPlaneKeys = dataPlaneKeys
-        let authorizer = PolicyAuthorizer(directory: directory, arns: arns, adminPrincipals: adminIDs)
+        // MQTT over WebSocket signed with temporary credentials has its role alias's policy.
+        let authorizer = PolicyAuthorizer(directory: directory, arns: arns, adminPrincipals: adminIDs,
+                                          temporaryKeyRole: { dataPlaneKeys.roleAlias(ofTemporaryKey: $0) })
         self.authorizer = authorizer
         let broker = Broker(limits: configuration.limits, logLevel: configuration.logLevel,
                             assignedClientIDPrefix: "portcullis-\(UUID().uuidString.prefix(8).lowercased())-",
@@ -101,7 +103,8 @@ public final class GatewayNamespace: Sendable {
                 if !changed.isDisjoint(with: [.domainConfiguration, .serverCertificate]) {
                     for directory in serverTLS { directory.update(from: state, namespace: storeKey) }
                 }
-                if !changed.isDisjoint(with: [.accessKey, .policy]) { dataPlaneKeys.update(from: state) }
+                // Keys, their policies, and what temporary credentials are checked and authorized by.
+                if !changed.isDisjoint(with: [.accessKey, .policy, .roleAlias, .setting]) { dataPlaneKeys.update(from: state) }
                 // Settings, tags and TLS settings change nothing a connection is allowed.
                 guard !changed.isSubset(of: [.setting, .tags, .domainConfiguration, .serverCertificate]) else { return }
                 // A deleted access key ends the WebSocket connections it signed.

@@ -157,7 +157,8 @@ public final class PortcullisServer: Sendable {
             @Sendable func sharedResponder(_ namespace: GatewayNamespace) -> ControlPlaneResponder {
                 namespace.sharedResponder {
                     ControlPlaneResponder(ControlPlane.makeSharedPortRouter(configuration: apiConfiguration(text, for: namespace), dataPlane: namespace.host,
-                                                                            certificates: CertificatePolicies(authorizer: namespace.authorizer)))
+                                                                            certificates: CertificatePolicies(authorizer: namespace.authorizer),
+                                                                            registry: namespace.registry))
                 }
             }
             // Signed requests go to their credential scope's namespace; unsigned ones (the client

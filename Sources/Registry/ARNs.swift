@@ -18,6 +18,7 @@ public struct ARNs: Sendable, Hashable {
     public func thingType(_ name: String) -> String { arn("thingtype/\(name)") }
     public func thingGroup(_ name: String) -> String { arn("thinggroup/\(name)") }
     public func billingGroup(_ name: String) -> String { arn("billinggroup/\(name)") }
+    public func roleAlias(_ name: String) -> String { arn("rolealias/\(name)") }
     /// The default domain's ARN has no id: `domainconfiguration/iot:Data-ATS`.
     public func domainConfiguration(_ name: String, id: String) -> String {
         arn(id.isEmpty ? "domainconfiguration/\(name)" : "domainconfiguration/\(name)/\(id)")

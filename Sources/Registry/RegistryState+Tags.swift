@@ -30,6 +30,7 @@ extension RegistryState {
         case "policy": _ = try policy(named: name)
         case "thinggroup": _ = try thingGroup(named: name)
         case "billinggroup": _ = try billingGroup(named: name)
+        case "rolealias": _ = try roleAlias(named: name)
         case "thingtype": _ = try thingType(named: name)
         case "cacert": _ = try caCertificate(id: name)
         case "domainconfiguration":

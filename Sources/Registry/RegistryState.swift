@@ -37,6 +37,10 @@ public struct RegistryState: Sendable {
     var eventConfigurations: [String: EventConfigurationRecord] = [:]
     /// Name -> billing group (a thing names its own).
     var billingGroups: [String: BillingGroup] = [:]
+    /// Name -> role alias.
+    var roleAliases: [String: RoleAliasRecord] = [:]
+    /// The key temporary credentials are signed with (hex), once the credentials provider has issued any.
+    var credentialKey: String?
 
     public init(arns: ARNs, localCA: Certificate? = nil) {
         self.arns = arns
@@ -159,8 +163,10 @@ public struct RegistryState: Sendable {
                 case .accessKey: accessKeys[key.key] = try decoder.decode(AccessKeyRecord.self, from: data)
                 case .eventConfiguration: eventConfigurations[key.key] = try decoder.decode(EventConfigurationRecord.self, from: data)
                 case .billingGroup: billingGroups[key.key] = try decoder.decode(BillingGroup.self, from: data)
+                case .roleAlias: roleAliases[key.key] = try decoder.decode(RoleAliasRecord.self, from: data)
                 case .setting:
                     if key.key == "registrationCode" { registrationCode = try decoder.decode(String.self, from: data) }
+                    if key.key == "credentialKey" { credentialKey = try decoder.decode(String.self, from: data) }
                 }
             } catch {
                 throw RegistryError(.internalFailure, "The registry record \(key.kind.rawValue)/\(key.key) cannot be read: \(error)")
@@ -196,7 +202,14 @@ public struct RegistryState: Sendable {
         diff(accessKeys, old.accessKeys, .accessKey)
         diff(eventConfigurations, old.eventConfigurations, .eventConfiguration)
         diff(billingGroups, old.billingGroups, .billingGroup)
-        diff(registrationCode.map { ["registrationCode": $0] } ?? [:], old.registrationCode.map { ["registrationCode": $0] } ?? [:], .setting)
+        diff(roleAliases, old.roleAliases, .roleAlias)
+        func settings(_ state: RegistryState) -> [String: String] {
+            var values: [String: String] = [:]
+            values["registrationCode"] = state.registrationCode
+            values["credentialKey"] = state.credentialKey
+            return values
+        }
+        diff(settings(self), settings(old), .setting)
         return changes
     }
 

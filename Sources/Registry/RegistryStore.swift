@@ -40,6 +40,8 @@ public enum RegistryRecordKind: String, Sendable, Hashable, CaseIterable, Codabl
     case eventConfiguration = "event-configuration"
     /// Per name: a billing group.
     case billingGroup = "billing-group"
+    /// Per name: a role alias.
+    case roleAlias = "role-alias"
 }
 
 public struct RegistryRecordKey: Sendable, Hashable, Codable {
