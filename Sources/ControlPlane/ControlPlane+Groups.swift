@@ -86,6 +86,54 @@ extension ControlPlane {
         return (description, names)
     }
 
+    // MARK: dynamic thing groups
+
+    static func addDynamicThingGroupRoutes(to router: Router<ControlPlaneContext>, registry: Registry) {
+        router.post("/dynamic-thing-groups/:thingGroupName") { request, context in
+            try requireControlPlane(context)
+            let name = try pathParameter(context, "thingGroupName")
+            let body = try await jsonBody(request, context)
+            let (description, attributes, _) = try groupProperties(body)
+            let query = try requiredString(body, "queryString")
+            let index = try optionalString(body, "indexName")
+            let version = try optionalString(body, "queryVersion")
+            let tags = try tagList(body)
+            let now = Date().timeIntervalSince1970
+            let group = try await registry.perform { state throws(RegistryError) in
+                let group = try state.createDynamicThingGroup(name: name, description: description, attributes: attributes ?? [:], indexName: index,
+                                                              queryString: query, queryVersion: version, now: now)
+                if let tags { try state.tagResource(arn: state.arns.thingGroup(group.name), tags: tags) }
+                return group
+            }
+            let arns = await registry.arns
+            return try json(["thingGroupName": group.name, "thingGroupArn": arns.thingGroup(group.name), "thingGroupId": group.thingGroupID,
+                             "indexName": group.indexName ?? "AWS_Things", "queryString": query, "queryVersion": group.queryVersion ?? "2017-09-30"])
+        }
+        router.patch("/dynamic-thing-groups/:thingGroupName") { request, context in
+            try requireControlPlane(context)
+            let name = try pathParameter(context, "thingGroupName")
+            let body = try await jsonBody(request, context)
+            guard body["thingGroupProperties"] != nil else { throw AWSErrorResponse.invalidRequest("thingGroupProperties is required.") }
+            let (description, attributes, merge) = try groupProperties(body)
+            let query = try optionalString(body, "queryString")
+            let index = try optionalString(body, "indexName")
+            let queryVersion = try optionalString(body, "queryVersion")
+            let expectedVersion = try optionalInt(body, "expectedVersion")
+            let version = try await registry.perform { state throws(RegistryError) in
+                try state.updateDynamicThingGroup(name: name, description: description, attributes: attributes, merge: merge, queryString: query,
+                                                  queryVersion: queryVersion, indexName: index, expectedVersion: expectedVersion)
+            }
+            return try json(["version": version])
+        }
+        router.delete("/dynamic-thing-groups/:thingGroupName") { request, context in
+            try requireControlPlane(context)
+            let name = try pathParameter(context, "thingGroupName")
+            let expectedVersion = try intParameter(request, "expectedVersion")
+            try await registry.perform { state throws(RegistryError) in try state.deleteDynamicThingGroup(name: name, expectedVersion: expectedVersion) }
+            return try json([:])
+        }
+    }
+
     // MARK: thing groups
 
     static func addThingGroupRoutes(to router: Router<ControlPlaneContext>, registry: Registry) {
@@ -118,8 +166,15 @@ extension ControlPlane {
             var metadata: [String: Any] = ["creationDate": group.createdAt,
                                            "rootToParentThingGroups": ancestors.reversed().map { ["groupName": $0.name, "groupArn": arns.thingGroup($0.name)] }]
             if let parent = group.parentName { metadata["parentGroupName"] = parent }
-            return try json(["thingGroupName": group.name, "thingGroupId": group.thingGroupID, "thingGroupArn": arns.thingGroup(group.name),
-                             "version": group.version, "thingGroupProperties": properties, "thingGroupMetadata": metadata])
+            var out: [String: Any] = ["thingGroupName": group.name, "thingGroupId": group.thingGroupID, "thingGroupArn": arns.thingGroup(group.name),
+                                      "version": group.version, "thingGroupProperties": properties, "thingGroupMetadata": metadata]
+            if let query = group.queryString {
+                out["queryString"] = query
+                out["indexName"] = group.indexName ?? "AWS_Things"
+                out["queryVersion"] = group.queryVersion ?? "2017-09-30"
+                out["status"] = "ACTIVE"
+            }
+            return try json(out)
         }
         router.get("/thing-groups") { request, context in
             try requireControlPlane(context)

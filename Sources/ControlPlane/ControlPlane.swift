@@ -35,6 +35,8 @@ public final class ControlPlane: Service, Sendable {
         public var dataPlaneKeys: DataPlaneKeys?
         /// The device shadow service for the iot-data shadow operations (nil: not served).
         public var shadows: (any ShadowDataPlane)?
+        /// Shadows and connectivity for fleet indexing (nil: registry fields only).
+        public var fleetIndex: (any FleetIndexSource)?
         /// Where the gateway's MQTT listeners are bound (port 0 resolved), for `GET /portcullis/listeners`:
         /// the CLI prints client commands with the host and port that really work.
         public var mqttListeners: (@Sendable () async -> [(host: String, port: Int)])?
@@ -179,7 +181,9 @@ public final class ControlPlane: Service, Sendable {
         addThingTypeRoutes(to: router, registry: registry)
         addThingGroupRoutes(to: router, registry: registry)
         addBillingGroupRoutes(to: router, registry: registry)
+        addDynamicThingGroupRoutes(to: router, registry: registry)
         addRoleAliasRoutes(to: router, registry: registry)
+        addFleetIndexingRoutes(to: router, registry: registry, source: configuration.fleetIndex)
         addEventConfigurationRoutes(to: router, registry: registry)
         addTagRoutes(to: router, registry: registry)
         addAuthorizationRoutes(to: router, registry: registry)

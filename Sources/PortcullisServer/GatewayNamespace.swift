@@ -23,6 +23,8 @@ public final class GatewayNamespace: Sendable {
     public let shadows: ShadowGateway
     public let dataPlaneKeys: DataPlaneKeys
     let authorizer: PolicyAuthorizer
+    /// This namespace's view of the store (its shadows, for fleet indexing).
+    let store: SQLiteRegistryStore
     /// The API routers, made on the first request (the namespace may serve devices only).
     private struct Routers {
         var api: ControlPlaneResponder?
@@ -82,6 +84,7 @@ public final class GatewayNamespace: Sendable {
         }
         // Shadows live in the registry's database; the service answers MQTT and HTTPS requests.
         let store = shared.store.namespace(storeKey)
+        self.store = store
         let shadows = ShadowGateway(service: ShadowService(store: store), host: host)
         self.shadows = shadows
         host.onServiceRequest { shadows.handle($0) }
@@ -141,6 +144,58 @@ public final class GatewayNamespace: Sendable {
             routers[keyPath: slot] = made
             return made
         }
+    }
+}
+
+/// Fleet indexing reads this namespace's shadows from its store and connectivity from its broker.
+extension GatewayNamespace: FleetIndexSource {
+    public func shadows(thingNames: [String], named: [String]) async -> [String: (fields: [String: [FleetValue]], json: String)] {
+        var found: [String: (fields: [String: [FleetValue]], json: String)] = [:]
+        for thing in thingNames {
+            var fields: [String: [FleetValue]] = [:]
+            var document: [String: JSONValue] = [:]
+            var names: [String: JSONValue] = [:]
+            for name in [nil] + named.map(Optional.some) {
+                guard let id = ShadowID(thingName: thing, shadowName: name), let shadow = try? store.loadShadow(id), shadow.exists else { continue }
+                let prefix = name.map { "shadow.name.\($0)" } ?? "shadow"
+                var sections: [String: JSONValue] = ["version": .integer(shadow.version)]
+                if let reported = shadow.reported { sections["reported"] = .object(reported) }
+                if let desired = shadow.desired { sections["desired"] = .object(desired) }
+                let delta = shadow.delta
+                if let delta { sections["delta"] = .object(delta.state) }
+                sections["hasDelta"] = .bool(delta != nil)
+                var metadata: [String: JSONValue] = [:]
+                if let reported = shadow.metadataReported { metadata["reported"] = .object(reported) }
+                if let desired = shadow.metadataDesired { metadata["desired"] = .object(desired) }
+                if !metadata.isEmpty { sections["metadata"] = .object(metadata) }
+                for section in ["reported", "desired", "delta", "metadata"] {
+                    if let value = sections[section] { Self.flatten(value, at: "\(prefix).\(section)", into: &fields) }
+                }
+                fields["\(prefix).hasDelta", default: []].append(.bool(delta != nil))
+                if let name { names[name] = .object(sections) } else { document = sections }
+            }
+            if !names.isEmpty { document["name"] = .object(names) }
+            if !document.isEmpty { found[thing] = (fields, JSONValue.object(document).text) }
+        }
+        return found
+    }
+
+    static func flatten(_ value: JSONValue, at path: String, into fields: inout [String: [FleetValue]]) {
+        switch value {
+        case .object(let members): for (key, member) in members { flatten(member, at: "\(path).\(key)", into: &fields) }
+        case .array(let elements): for element in elements { flatten(element, at: path, into: &fields) }
+        case .string(let text): fields[path, default: []].append(.string(text))
+        case .integer(let number): fields[path, default: []].append(.number(Double(number)))
+        case .number(let number): fields[path, default: []].append(.number(number))
+        case .bool(let flag): fields[path, default: []].append(.bool(flag))
+        case .null: break
+        }
+    }
+
+    public func connectivity(thingName: String) -> (connected: Bool, timestamp: Int64?, disconnectReason: String?) {
+        guard let description = host.describeConnection(clientID: thingName) else { return (false, nil, nil) }
+        return description.connected ? (true, description.connectedSinceMilliseconds, nil)
+            : (false, description.disconnectedSinceMilliseconds, description.disconnectReason)
     }
 }
 

@@ -121,6 +121,7 @@ public final class PortcullisServer: Sendable {
                 serverCertificateChainPEM: preparation.serverCertificatePEM, serverPrivateKeyPEM: preparation.serverKeyPEM,
                 defaultSecurityPolicy: configuration.tlsSecurityPolicy.rawValue, dataPlaneKeys: namespace.dataPlaneKeys, shadows: namespace.shadows)
             api.mqttListeners = boundMQTT
+            api.fleetIndex = namespace
             return api
         }
         /// The namespace a request's credential scope names (unsigned requests: `fallback`'s).

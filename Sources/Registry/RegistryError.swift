@@ -17,6 +17,10 @@ public struct RegistryError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let versionConflict = Code(awsErrorType: "VersionConflictException", httpStatus: 409)
         public static let limitExceeded = Code(awsErrorType: "LimitExceededException", httpStatus: 410)
         public static let internalFailure = Code(awsErrorType: "InternalFailureException", httpStatus: 500)
+        // Fleet indexing.
+        public static let invalidQuery = Code(awsErrorType: "InvalidQueryException", httpStatus: 400)
+        public static let invalidAggregation = Code(awsErrorType: "InvalidAggregationException", httpStatus: 400)
+        public static let indexNotReady = Code(awsErrorType: "IndexNotReadyException", httpStatus: 400)
         // ACM's (JSON 1.1: every client error is a 400).
         public static let acmValidation = Code(awsErrorType: "ValidationException", httpStatus: 400)
         public static let acmInvalidARN = Code(awsErrorType: "InvalidArnException", httpStatus: 400)

@@ -41,6 +41,10 @@ public struct RegistryState: Sendable {
     var roleAliases: [String: RoleAliasRecord] = [:]
     /// The key temporary credentials are signed with (hex), once the credentials provider has issued any.
     var credentialKey: String?
+    /// UpdateIndexingConfiguration's; nil: everything OFF.
+    var indexingConfiguration: IndexingConfigurationRecord?
+    /// Dynamic thing group name -> its parsed query (derived from `thingGroups`, not stored).
+    var dynamicQueries: [String: FleetQuery] = [:]
 
     public init(arns: ARNs, localCA: Certificate? = nil) {
         self.arns = arns
@@ -167,11 +171,13 @@ public struct RegistryState: Sendable {
                 case .setting:
                     if key.key == "registrationCode" { registrationCode = try decoder.decode(String.self, from: data) }
                     if key.key == "credentialKey" { credentialKey = try decoder.decode(String.self, from: data) }
+                case .indexingConfiguration: indexingConfiguration = try decoder.decode(IndexingConfigurationRecord.self, from: data)
                 }
             } catch {
                 throw RegistryError(.internalFailure, "The registry record \(key.kind.rawValue)/\(key.key) cannot be read: \(error)")
             }
         }
+        loadDynamicQueries()
     }
 
     /// What changed from `old` to this state, as records for a store to write.
@@ -203,6 +209,7 @@ public struct RegistryState: Sendable {
         diff(eventConfigurations, old.eventConfigurations, .eventConfiguration)
         diff(billingGroups, old.billingGroups, .billingGroup)
         diff(roleAliases, old.roleAliases, .roleAlias)
+        diff(indexingConfiguration.map { ["things": $0] } ?? [:], old.indexingConfiguration.map { ["things": $0] } ?? [:], .indexingConfiguration)
         func settings(_ state: RegistryState) -> [String: String] {
             var values: [String: String] = [:]
             values["registrationCode"] = state.registrationCode

@@ -42,6 +42,8 @@ public enum RegistryRecordKind: String, Sendable, Hashable, CaseIterable, Codabl
     case billingGroup = "billing-group"
     /// Per name: a role alias.
     case roleAlias = "role-alias"
+    /// The fleet-indexing configuration (one record).
+    case indexingConfiguration = "indexing-configuration"
 }
 
 public struct RegistryRecordKey: Sendable, Hashable, Codable {

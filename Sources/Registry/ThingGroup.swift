@@ -10,6 +10,12 @@ public struct ThingGroup: Sendable, Hashable, Codable {
     public var attributes: [String: String]
     public var version: Int
     public var createdAt: Double
+    /// A dynamic group's fleet-indexing query: its members are the things it matches, always.
+    public var queryString: String?
+    public var indexName: String?
+    public var queryVersion: String?
+
+    public var isDynamic: Bool { queryString != nil }
 }
 
 /// AWS's quotas for thing groups (reference 9.2).
@@ -35,7 +41,9 @@ extension RegistryState {
             return existing
         }
         if let parentName {
-            _ = try thingGroup(named: parentName)
+            guard try !thingGroup(named: parentName).isDynamic else {
+                throw RegistryError(.invalidRequest, "A dynamic thing group (\(parentName)) cannot be a parent.")
+            }
             guard ancestors(of: parentName).count + 2 <= ThingGroupRules.maximumDepth else {
                 throw RegistryError(.invalidRequest, "A thing group hierarchy is at most \(ThingGroupRules.maximumDepth) levels deep.")
             }
@@ -113,6 +121,7 @@ extension RegistryState {
             throw RegistryError(.invalidRequest, "Cannot delete thing group \(name) while it has child groups (\(child.name)).")
         }
         thingGroups[name] = nil
+        dynamicQueries[name] = nil
         forgetTags(of: arns.thingGroup(name))
         for thing in groupMemberships.keys where groupMemberships[thing]?.contains(name) == true {
             groupMemberships[thing]?.remove(name)
@@ -146,7 +155,9 @@ extension RegistryState {
     /// AddThingToThingGroup: at most ten groups per thing, and never two groups of one hierarchy.
     public mutating func addThingToThingGroup(thingName: String, groupName: String) throws(RegistryError) {
         _ = try thing(named: thingName)
-        _ = try thingGroup(named: groupName)
+        guard try !thingGroup(named: groupName).isDynamic else {
+            throw RegistryError(.invalidRequest, "Cannot add a thing to the dynamic thing group \(groupName): its query decides its members.")
+        }
         var groups = groupMemberships[thingName, default: []]
         guard !groups.contains(groupName) else { return }
         guard groups.count < ThingGroupRules.maximumGroupsPerThing else {
@@ -168,8 +179,13 @@ extension RegistryState {
         if groupMemberships[thingName]?.isEmpty == true { groupMemberships[thingName] = nil }
     }
 
-    /// The groups a thing is in, by name.
-    public func thingGroups(ofThing thingName: String) -> [String] { groupMemberships[thingName, default: []].sorted() }
+    /// The groups a thing is in, by name: its static groups and the dynamic groups whose query it matches.
+    public func thingGroups(ofThing thingName: String) -> [String] {
+        let member = groupMemberships[thingName, default: []]
+        guard !dynamicQueries.isEmpty, let thing = things[thingName] else { return member.sorted() }
+        let document = fleetDocument(thing: thing)
+        return member.union(dynamicQueries.filter { $0.value.matches(document) }.keys).sorted()
+    }
 
     /// ListThingsInThingGroup, with the things of descendant groups when `recursive`.
     public func listThingsInThingGroup(groupName: String, recursive: Bool, nextToken: String?, maxResults: Int?) throws(RegistryError)
@@ -177,7 +193,9 @@ extension RegistryState {
     {
         _ = try thingGroup(named: groupName)
         let groups = Set(recursive ? descendants(of: groupName) : [groupName])
-        let names = groupMemberships.filter { !$0.value.isDisjoint(with: groups) }.keys.sorted()
+        var members = Set(groupMemberships.filter { !$0.value.isDisjoint(with: groups) }.keys)
+        for group in groups { if let query = dynamicQueries[group] { members.formUnion(things.values.filter { query.matches(fleetDocument(thing: $0)) }.map(\.name)) } }
+        let names = members.sorted()
         let page = try Self.page(names, key: \.self, marker: nextToken, pageSize: maxResults, maximum: 250, what: "maxResults", token: "nextToken")
         return (page.items, page.nextMarker)
     }

@@ -275,8 +275,10 @@ class PahoClient:
                  clean: bool = True, session_expiry: int | None = None, keepalive: int = 60,
                  will: dict | None = None, connect_properties: dict | None = None,
                  certfile: Path | str | None = "device", keyfile: Path | str | None = "device",
-                 ca: Path | None = None, port: int | None = None, ws_path: str | None = None):
+                 ca: Path | None = None, port: int | None = None, ws_path: str | None = None, host: str | None = None):
         self.server = server
+        # The server name to connect to (a region's, iot.<region>.localhost); the server's by default.
+        self.host = host or server.host
         self.device = device
         self.client_id = client_id
         self.version = version
@@ -381,7 +383,7 @@ class PahoClient:
             kwargs["clean_start"] = self.clean
             kwargs["properties"] = props
         try:
-            self.client.connect(self.server.host, self.port, keepalive=self.keepalive, **kwargs)
+            self.client.connect(self.host, self.port, keepalive=self.keepalive, **kwargs)
         except (ssl.SSLError, OSError, mqtt.WebsocketConnectionError) as error:
             self.connect_error = error
             return False
