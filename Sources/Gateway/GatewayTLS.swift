@@ -61,8 +61,15 @@ struct GatewayTLS: Sendable {
     /// itself and hands the bytes to TLS. Its buffer is one TLS record at most. The name becomes
     /// iot:DomainName only if it is one of the gateway's: a client may send anything. A refusal is
     /// fired as an error (the next handler logs it as a failed Connect and closes).
+    ///
+    /// - Parameters:
+    ///   - next: the handler TLS goes before; nil: at the end of the pipeline.
+    ///   - install: adds the handlers after TLS for the namespace the name reached (the primary one for a
+    ///     refusal, so it is logged there): a connection's handlers are made for their namespace, whose
+    ///     broker they then hold as a constant.
     func makeSNIHandler(channel: any Channel, peerIdentity: PeerIdentityBox, service: ServerTLSDirectory.Service,
-                        before next: any ChannelHandler, served: @escaping (DomainRules) -> Void = { _ in }) -> ByteToMessageHandler<SNIHandler> {
+                        before next: (any ChannelHandler)? = nil, served: @escaping (DomainRules) -> Void = { _ in },
+                        install: ((DeviceNamespace) throws -> Void)? = nil) -> ByteToMessageHandler<SNIHandler> {
         let loop = channel.eventLoop
         return ByteToMessageHandler(SNIHandler { result in
             var name: String?
@@ -76,14 +83,16 @@ struct GatewayTLS: Sendable {
                 peerIdentity.namespace = namespace
                 served(rules)
                 do {
-                    try channel.pipeline.syncOperations.addHandler(makeHandler(context: context, peerIdentity: peerIdentity, directory: namespace.directory),
-                                                                   position: .before(next))
+                    let handler = makeHandler(context: context, peerIdentity: peerIdentity, directory: namespace.directory)
+                    try channel.pipeline.syncOperations.addHandler(handler, position: next.map { .before($0) } ?? .last)
+                    try install?(namespace)
                 } catch {
                     return loop.makeFailedFuture(error)
                 }
                 return loop.makeSucceededVoidFuture()
             case .refuse(let reason):
                 peerIdentity.rejected(ClientRejection(code: .domainNotServed, reason: reason))
+                try? install?(namespaces.primary)
                 // NIO's SNIHandler does nothing with a failed future: the error is fired here.
                 channel.pipeline.fireErrorCaught(DomainRefused(reason: reason))
                 return loop.makeFailedFuture(DomainRefused(reason: reason))

@@ -16,12 +16,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = MQTTPacket
     typealias OutboundOut = ByteBuffer
 
-    /// The namespace's broker and registry snapshot: the listener's primary ones until the server name
-    /// has chosen the namespace (`adoptNamespace`, before the connection registers).
-    private(set) var host: BrokerHost
+    /// The namespace's broker and registry snapshot. Constants: the handler is made once the server name
+    /// (or the WebSocket signature) has chosen the namespace, and a constant reference costs the message
+    /// path no retain, release or exclusivity check per packet.
+    let host: BrokerHost
     let id: ConnectionID
     let peerIdentity: PeerIdentityBox
-    private(set) var directory: DeviceDirectory
+    let directory: DeviceDirectory
     let logger: Logger
     private var context: ChannelHandlerContext?
     private var version: ProtocolVersion?
@@ -83,16 +84,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 
     // MARK: identity
 
-    /// Joins the namespace the server name reached (set by the SNI handler before the handshake).
-    private func adoptNamespace() {
-        guard !registered, let namespace = peerIdentity.namespace else { return }
-        host = namespace.host
-        directory = namespace.directory
-    }
-
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
-            adoptNamespace()
             if let principal = peerIdentity.certificateID {
                 register(principal: principal)
             } else {
@@ -105,7 +98,6 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     /// A connection whose principal was proven before this handler was added (MQTT over WebSocket:
     /// the upgrade request's SigV4 signature or the TLS client certificate).
     func authenticated(as principal: String) {
-        adoptNamespace()
         register(principal: principal)
     }
 

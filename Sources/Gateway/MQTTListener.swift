@@ -87,19 +87,9 @@ public final class MQTTListener: Service, @unchecked Sendable {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 * 1024, high: 512 * 1024))
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let peerIdentity = PeerIdentityBox()
-                    let id = host.makeConnectionID()
-                    let sync = channel.pipeline.syncOperations
-                    // Reads the Client Hello's server name, picks the domain configuration for it (its
-                    // certificate and security policy) or refuses it, puts the TLS handler in, then removes
-                    // itself and hands the bytes to TLS. Its buffer is one TLS record at most. The name
-                    // becomes iot:DomainName only if it is one of the gateway's: a client may send anything.
-                    let decoder = ByteToMessageHandler(MQTTPacketDecoderAdapter(decoder: MQTTPacketDecoder(maximumPacketSize: maximumPacketSize)))
-                    try sync.addHandler(tls.makeSNIHandler(channel: channel, peerIdentity: peerIdentity, service: .mqtt, before: decoder))
-                    try sync.addHandler(decoder)
-                    try sync.addHandler(MQTTConnectionHandler(host: host, id: id, peerIdentity: peerIdentity, directory: tls.directory, logger: logger))
-                }
+                channel.eventLoop.makeCompletedFuture(withResultOf: {
+                    try Self.initialize(channel, tls: tls, host: host, maximumPacketSize: maximumPacketSize, logger: logger)
+                })
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         serverChannel.withLockedValue { $0 = channel }
@@ -109,6 +99,32 @@ public final class MQTTListener: Service, @unchecked Sendable {
         let shown = address.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "?"
         logger.info("MQTT over TLS listening", metadata: ["address": "\(shown):\(address.port ?? 0)"])
         return address
+    }
+
+    /// A new connection's pipeline: the SNI step first; the rest once the Client Hello names the namespace.
+    static func initialize(_ channel: any Channel, tls: GatewayTLS, host: BrokerHost, maximumPacketSize: Int, logger: Logger) throws {
+        let peerIdentity = PeerIdentityBox()
+        // Until the Client Hello arrives nothing else runs: a peer that sends none is closed after the
+        // connect timeout.
+        let seconds = host.limits.connectTimeout
+        let silent = channel.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) {
+            host.recordHandshakeFailure("TLS handshake not completed within \(seconds) s", remote: channel.remoteAddress)
+            channel.close(promise: nil)
+        }
+        channel.closeFuture.whenComplete { _ in silent.cancel() }
+        // Reads the Client Hello's server name, picks the domain configuration for it (its certificate
+        // and security policy) and the namespace, or refuses it, puts the TLS handler in, then the decoder
+        // and the connection handler of the namespace's broker, then removes itself and hands the bytes
+        // to TLS. Its buffer is one TLS record at most. The name becomes iot:DomainName only if it is one
+        // of the gateway's.
+        let sni = tls.makeSNIHandler(channel: channel, peerIdentity: peerIdentity, service: .mqtt, install: { namespace in
+            silent.cancel()
+            let decoder = ByteToMessageHandler(MQTTPacketDecoderAdapter(decoder: MQTTPacketDecoder(maximumPacketSize: maximumPacketSize)))
+            let handler = MQTTConnectionHandler(host: namespace.host, id: namespace.host.makeConnectionID(), peerIdentity: peerIdentity,
+                                                directory: namespace.directory, logger: logger)
+            try channel.pipeline.syncOperations.addHandlers([decoder, handler])
+        })
+        try channel.pipeline.syncOperations.addHandler(sni)
     }
 
     /// Stops accepting first, then disconnects every client with "server shutting down" and waits

@@ -293,10 +293,11 @@ final class SharedPortDispatcher: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func mqttHandlers(context: ChannelHandlerContext) -> (ByteToMessageHandler<MQTTPacketDecoderAdapter>, MQTTConnectionHandler) {
-        let host = port.host
-        let decoder = ByteToMessageHandler(MQTTPacketDecoderAdapter(decoder: MQTTPacketDecoder(maximumPacketSize: host.limits.maximumPacketSize)))
-        let handler = MQTTConnectionHandler(host: host, id: host.makeConnectionID(), peerIdentity: peerIdentity,
-                                            directory: port.tls.directory, logger: port.logger)
+        // The namespace the server name reached, known since the Client Hello.
+        let namespace = peerIdentity.namespace ?? port.tls.namespaces.primary
+        let decoder = ByteToMessageHandler(MQTTPacketDecoderAdapter(decoder: MQTTPacketDecoder(maximumPacketSize: namespace.host.limits.maximumPacketSize)))
+        let handler = MQTTConnectionHandler(host: namespace.host, id: namespace.host.makeConnectionID(), peerIdentity: peerIdentity,
+                                            directory: namespace.directory, logger: port.logger)
         return (decoder, handler)
     }
 
@@ -355,14 +356,14 @@ final class SharedPortDispatcher: ChannelInboundHandler, RemovableChannelHandler
             upgradePipelineHandler: { channel, _ in
                 channel.eventLoop.makeCompletedFuture {
                     guard let (id, sigV4) = principal.withLockedValue({ $0 }) else { throw ChannelError.inappropriateOperationForState }
-                    let primary = port.host
-                    let decoder = ByteToMessageHandler(MQTTPacketDecoderAdapter(decoder: MQTTPacketDecoder(maximumPacketSize: primary.limits.maximumPacketSize)))
-                    let handler = MQTTConnectionHandler(host: primary, id: primary.makeConnectionID(), peerIdentity: peerIdentity,
-                                                        directory: port.tls.directory, logger: port.logger)
+                    // The namespace of the signature's credential scope, or the one the server name reached.
+                    let namespace = peerIdentity.namespace ?? port.tls.namespaces.primary
+                    let host = namespace.host
+                    let decoder = ByteToMessageHandler(MQTTPacketDecoderAdapter(decoder: MQTTPacketDecoder(maximumPacketSize: host.limits.maximumPacketSize)))
+                    let handler = MQTTConnectionHandler(host: host, id: host.makeConnectionID(), peerIdentity: peerIdentity,
+                                                        directory: namespace.directory, logger: port.logger)
                     try channel.pipeline.syncOperations.addHandlers([WebSocketMQTTBridge(), decoder, handler])
                     handler.authenticated(as: id)
-                    // The namespace's broker, now that the connection has joined it.
-                    let host = handler.host
                     if sigV4 {
                         // Signed connections end after a day (limits.webSocketSigV4Lifetime), as AWS ends
                         // them (reference 1.3); the client signs a new URL.
