@@ -133,6 +133,22 @@ extension Broker {
         public var principalID: String?
     }
 
+    /// Fleet indexing's connectivity of a client id: connected and since when, or when and why it last
+    /// left (known for an hour after, or while its session lasts); nil if it was never seen.
+    public func connectivity(clientID: String) -> (connected: Bool, epochMilliseconds: Int64?, disconnectReason: String?)? {
+        if let session = sessionsByClientID[clientID].flatMap({ sessions[$0] }),
+           let connection = session.connection.flatMap({ connections[$0] }), connection.state == .connected {
+            return (true, connection.connectedAt?.epochMilliseconds, nil)
+        }
+        if let entry = lifecycleVersions[clientID], let left = entry.lastDisconnect {
+            return (false, left.epochMilliseconds, entry.reason?.rawValue)
+        }
+        if let session = sessionsByClientID[clientID].flatMap({ sessions[$0] }) {
+            return (false, session.disconnectedAt?.epochMilliseconds, session.lastDisconnectReason?.rawValue)
+        }
+        return nil
+    }
+
     public func describeConnection(clientID: String, at now: BrokerInstant) -> ConnectionDescription? {
         let session = sessionsByClientID[clientID].flatMap { sessions[$0] }
         let connection = session?.connection.flatMap { connections[$0] }.flatMap { $0.state == .connected ? $0 : nil }

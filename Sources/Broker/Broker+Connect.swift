@@ -206,7 +206,7 @@ extension Broker {
 
         var version = lifecycleVersions[clientID]?.version ?? 0
         version += 1
-        lifecycleVersions[clientID] = (version, nil)
+        lifecycleVersions[clientID] = (version, nil, nil)
         connection.lifecycleVersion = version
         log(.connect, .success, connection, at: now)
         publishPresenceEvent(connected: true, connection, at: now)
@@ -320,6 +320,7 @@ extension Broker {
         }
         if var entry = lifecycleVersions[connection.clientID] {
             entry.lastDisconnect = now
+            entry.reason = reason
             lifecycleVersions[connection.clientID] = entry
         }
         publishPresenceEvent(connected: false, connection, at: now, reason: reason, clientInitiated: clientInitiated)

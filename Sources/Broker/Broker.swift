@@ -28,8 +28,9 @@ public final class Broker {
     /// Reserved `$` topics devices may publish to, because a service answers them (the shadow's
     /// request topics); every other `$` topic is refused.
     let isServiceRequest: @Sendable (String) -> Bool
-    /// Lifecycle `versionNumber` per client id, with the time of its last disconnect (reset after an hour).
-    var lifecycleVersions: [String: (version: Int, lastDisconnect: BrokerInstant?)] = [:]
+    /// Lifecycle `versionNumber` per client id, with the time and reason of its last disconnect (reset
+    /// an hour after it); also what fleet indexing's connectivity reads.
+    var lifecycleVersions: [String: (version: Int, lastDisconnect: BrokerInstant?, reason: DisconnectReason?)] = [:]
     var lastHousekeeping: BrokerInstant?
 
     /// Actions collected during the current call.

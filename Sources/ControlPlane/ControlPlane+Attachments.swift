@@ -76,8 +76,10 @@ extension ControlPlane {
             try requireControlPlane(context)
             let principal = try header(request, iotPrincipalHeader)
             let (marker, pageSize, _) = try markerPage(request)
+            // Sorted by name; isAscendingOrder=false reverses it.
+            let ascending = try boolParameter(request, "isAscendingOrder") ?? true
             let (policies, next) = try await registry.read { state throws(RegistryError) in
-                try state.listAttachedPolicies(target: principal, marker: marker, pageSize: pageSize)
+                try state.listAttachedPolicies(target: principal, marker: marker, pageSize: pageSize, ascending: ascending)
             }
             let arns = await registry.arns
             var out: [String: Any] = ["policies": policies.map { ["policyName": $0.name, "policyArn": arns.policy($0.name)] }]
@@ -88,8 +90,9 @@ extension ControlPlane {
             try requireControlPlane(context)
             let name = try header(request, iotPolicyHeader)
             let (marker, pageSize, _) = try markerPage(request)
+            let ascending = try boolParameter(request, "isAscendingOrder") ?? true
             let (targets, next) = try await registry.read { state throws(RegistryError) in
-                try state.listTargetsForPolicy(name: name, marker: marker, pageSize: pageSize)
+                try state.listTargetsForPolicy(name: name, marker: marker, pageSize: pageSize, ascending: ascending)
             }
             var out: [String: Any] = ["principals": targets]
             if let next { out["nextMarker"] = next }

@@ -75,6 +75,11 @@ public final class BrokerHost: @unchecked Sendable {
         withBroker { $0.retainedSummaries(after: topic, limit: limit, at: SystemClock.now()) }
     }
 
+    /// Fleet indexing's connectivity of a client id.
+    public func connectivity(clientID: String) -> (connected: Bool, epochMilliseconds: Int64?, disconnectReason: String?)? {
+        withBroker { $0.connectivity(clientID: clientID) }
+    }
+
     /// GetConnection.
     public func describeConnection(clientID: String) -> Broker.ConnectionDescription? {
         withBroker { $0.describeConnection(clientID: clientID, at: SystemClock.now()) }

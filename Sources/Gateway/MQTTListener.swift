@@ -118,11 +118,12 @@ public final class MQTTListener: Service, @unchecked Sendable {
         // to TLS. Its buffer is one TLS record at most. The name becomes iot:DomainName only if it is one
         // of the gateway's.
         let sni = tls.makeSNIHandler(channel: channel, peerIdentity: peerIdentity, service: .mqtt, install: { namespace in
-            silent.cancel()
             let decoder = ByteToMessageHandler(MQTTPacketDecoderAdapter(decoder: MQTTPacketDecoder(maximumPacketSize: maximumPacketSize)))
             let handler = MQTTConnectionHandler(host: namespace.host, id: namespace.host.makeConnectionID(), peerIdentity: peerIdentity,
                                                 directory: namespace.directory, logger: logger)
             try channel.pipeline.syncOperations.addHandlers([decoder, handler])
+            // The connection handler's own connect timeout runs from here.
+            silent.cancel()
         })
         try channel.pipeline.syncOperations.addHandler(sni)
     }

@@ -387,8 +387,7 @@ extension PortcullisConfiguration {
         let accounts = Set(namespaces.accounts.map(\.id) + [accountID])
         for (name, target) in namespaces.hostNames.sorted(by: { $0.key < $1.key }) {
             let parts = target.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            if parts.count != 2 || !accounts.contains(parts[0]) || !AWSRegionName.isValid(parts[1])
-                || !(namespaces.allowedRegions.isEmpty || namespaces.allowedRegions.contains(parts[1])) {
+            if parts.count != 2 || !accounts.contains(parts[0]) || !namespaceHostNames.allows(region: parts[1]) {
                 problems.append("namespaces.hostNames.\(name.prefix(253)): '\(target.prefix(64))' is not account/region of a configured account and an allowed region")
             }
             if name.isEmpty || name.dropFirst(name.hasPrefix("*.") ? 2 : 0).contains("*") {

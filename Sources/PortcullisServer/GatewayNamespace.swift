@@ -193,9 +193,8 @@ extension GatewayNamespace: FleetIndexSource {
     }
 
     public func connectivity(thingName: String) -> (connected: Bool, timestamp: Int64?, disconnectReason: String?) {
-        guard let description = host.describeConnection(clientID: thingName) else { return (false, nil, nil) }
-        return description.connected ? (true, description.connectedSinceMilliseconds, nil)
-            : (false, description.disconnectedSinceMilliseconds, description.disconnectReason)
+        guard let known = host.connectivity(clientID: thingName) else { return (false, nil, nil) }
+        return (known.connected, known.epochMilliseconds, known.disconnectReason)
     }
 }
 
@@ -266,6 +265,8 @@ public final class NamespaceDirectory: Sendable {
             return all.first { $0.storeKey == key }?.device
         }
         guard let id = hostNames.namespace(forServerName: name), id != hostNames.defaultNamespace else { return nil }
-        return namespace(id)?.device
+        // A namespace that cannot be opened is not the default one: the connection is verified against
+        // an empty directory (nothing is admitted) rather than against another namespace's registry.
+        return namespace(id)?.device ?? DeviceNamespace(name: "unavailable", host: primary.host, directory: DeviceDirectory())
     }
 }

@@ -48,7 +48,7 @@ public struct PortcullisConfiguration: Sendable, Hashable {
     /// The region name used in ARNs and endpoints.
     public var region: String = "us-east-1"
 
-    /// Regions and accounts (namespaces): which regions may be used (empty: any valid AWS region name),
+    /// Regions and accounts (namespaces): which regions may be used (empty: AWS's regions),
     /// further accounts with their admin keys, and server names that reach a namespace.
     public var namespaces = NamespaceSettings()
 
@@ -64,7 +64,7 @@ public struct PortcullisConfiguration: Sendable, Hashable {
 /// The (account, region) namespaces a gateway serves besides the default one (`account`), made on
 /// first use: an API call signed for a region, or a device connecting to one of its names.
 public struct NamespaceSettings: Sendable, Hashable {
-    /// Regions the API and devices may use; empty allows any valid AWS region name.
+    /// Regions the API and devices may use; empty allows AWS's regions (and `account.region`).
     public var allowedRegions: [String] = []
     /// Further accounts, each with its admin key pair (the default account's is `api`'s).
     public var accounts: [Account] = []

@@ -130,6 +130,9 @@ public struct ParsedCertificate: Sendable {
 
 /// AWS's rules for certificates and CA certificates (reference 2.1, 2.2, 9.2).
 public enum CertificateRules {
+    /// ListCertificates, ListCertificatesByCA and ListCACertificates: "paginated with a default page size
+    /// of 25" (AWS's API reference), at most 250.
+    public static let defaultPageSize = 25
     public static let maximumPEMBytes = 65536
     public static let maximumCSRBytes = 4096
     /// AWS: at most 10 CA certificates with the same subject per account and region.

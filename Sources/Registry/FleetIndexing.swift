@@ -45,7 +45,8 @@ public enum FleetIndex {
         .init(name: "thingGroupName", type: "String"), .init(name: "thingGroupId", type: "String"),
         .init(name: "thingGroupDescription", type: "String"), .init(name: "parentGroupNames", type: "String"),
     ]
-    public static let maximumResults = 500
+    /// SearchIndex's maxResults "cannot exceed 100" (AWS's API reference).
+    public static let maximumResults = 100
 }
 
 extension RegistryState {

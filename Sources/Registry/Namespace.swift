@@ -48,6 +48,17 @@ public enum AWSRegionName {
     }
 
     private static func isLower(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") }
+
+    /// AWS's regions (all partitions, as of 2026): the namespaces made on first use when no allow list is
+    /// configured. A fixed list, so a request that names a region, before its signature is checked,
+    /// cannot make more than this many namespaces per account; a newer region is allowed by listing it.
+    public static let known: Set<String> = [
+        "us-east-1", "us-east-2", "us-west-1", "us-west-2", "af-south-1", "ap-east-1", "ap-east-2", "ap-south-1", "ap-south-2",
+        "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7",
+        "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2",
+        "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-1", "eu-south-2", "eu-north-1", "il-central-1", "me-south-1",
+        "me-central-1", "mx-central-1", "sa-east-1", "us-gov-east-1", "us-gov-west-1", "cn-north-1", "cn-northwest-1",
+    ]
 }
 
 /// Which namespace a device reaches by the server name (SNI) it connects to:
@@ -63,7 +74,8 @@ public struct NamespaceHostNames: Sendable, Hashable {
     public var names: [String: NamespaceID]
     /// Accounts whose id may lead a regional name.
     public var accounts: Set<String>
-    /// Regions devices and API calls may use; nil allows any valid region name.
+    /// Regions devices and API calls may use; nil allows AWS's regions (`AWSRegionName.known`) and the
+    /// default namespace's.
     public var allowedRegions: Set<String>?
 
     public init(defaultNamespace: NamespaceID, names: [String: NamespaceID] = [:], accounts: Set<String> = [],
@@ -75,7 +87,7 @@ public struct NamespaceHostNames: Sendable, Hashable {
     }
 
     public func allows(region: String) -> Bool {
-        AWSRegionName.isValid(region) && (allowedRegions?.contains(region) ?? true)
+        AWSRegionName.isValid(region) && (allowedRegions?.contains(region) ?? (AWSRegionName.known.contains(region) || region == defaultNamespace.region))
     }
 
     /// The suffix of the built-in regional names.

@@ -52,7 +52,7 @@ extension RegistryState {
 
     /// ListAttachedPolicies: the policies attached to a target, by name; for a thing group with
     /// `recursive`, those of its ancestors too.
-    public func listAttachedPolicies(target: String, recursive: Bool = false, marker: String?, pageSize: Int?) throws(RegistryError)
+    public func listAttachedPolicies(target: String, recursive: Bool = false, marker: String?, pageSize: Int?, ascending: Bool = true) throws(RegistryError)
         -> (policies: [Policy], nextMarker: String?)
     {
         var targets: Set<String> = [try policyTarget(target)]
@@ -60,7 +60,7 @@ extension RegistryState {
             targets.formUnion(ancestors(of: group).map { arns.thingGroup($0.name) })
         }
         let attached = policyTargets.filter { !$0.value.isDisjoint(with: targets) }.keys.sorted().compactMap { policies[$0] }
-        let page = try Self.page(attached, key: \.name, marker: marker, pageSize: pageSize, maximum: 250)
+        let page = try Self.page(ascending ? attached : attached.reversed(), key: \.name, marker: marker, pageSize: pageSize, maximum: 250)
         return (page.items, page.nextMarker)
     }
 
@@ -71,9 +71,12 @@ extension RegistryState {
     }
 
     /// ListTargetsForPolicy.
-    public func listTargetsForPolicy(name: String, marker: String?, pageSize: Int?) throws(RegistryError) -> (targets: [String], nextMarker: String?) {
+    public func listTargetsForPolicy(name: String, marker: String?, pageSize: Int?, ascending: Bool = true) throws(RegistryError)
+        -> (targets: [String], nextMarker: String?)
+    {
         _ = try policy(named: name)
-        let targets = policyTargets[name, default: []].sorted()
+        let sorted = policyTargets[name, default: []].sorted()
+        let targets = ascending ? sorted : sorted.reversed()
         let page = try Self.page(targets, key: \.self, marker: marker, pageSize: pageSize, maximum: 250)
         return (page.items, page.nextMarker)
     }

@@ -83,7 +83,8 @@ extension RegistryState {
             selected = selected.filter { $0.caCertificateID == id }
         }
         let sorted = selected.sorted { ($0.createdAt, $0.certificateID) < ($1.createdAt, $1.certificateID) }
-        let page = try Self.page(ascending ? sorted : sorted.reversed(), key: \.certificateID, marker: marker, pageSize: pageSize, maximum: 250)
+        let page = try Self.page(ascending ? sorted : sorted.reversed(), key: \.certificateID, marker: marker,
+                                 pageSize: pageSize ?? CertificateRules.defaultPageSize, maximum: 250)
         return (page.items, page.nextMarker)
     }
 
@@ -272,7 +273,8 @@ extension RegistryState {
         -> (certificates: [CACertificateRecord], nextMarker: String?)
     {
         let sorted = caCertificates.values.sorted { ($0.createdAt, $0.certificateID) < ($1.createdAt, $1.certificateID) }
-        let page = try Self.page(ascending ? sorted : sorted.reversed(), key: \.certificateID, marker: marker, pageSize: pageSize, maximum: 250)
+        let page = try Self.page(ascending ? sorted : sorted.reversed(), key: \.certificateID, marker: marker,
+                                 pageSize: pageSize ?? CertificateRules.defaultPageSize, maximum: 250)
         return (page.items, page.nextMarker)
     }
 

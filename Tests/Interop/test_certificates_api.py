@@ -167,7 +167,7 @@ def test_own_ca_with_verification_certificate_and_auto_registration(server, iot,
     description = iot.describe_ca_certificate(certificateId=ca_id)["certificateDescription"]
     assert description["status"] == "ACTIVE" and description["autoRegistrationStatus"] == "ENABLE"
     assert description["certificateMode"] == "DEFAULT"
-    assert ca_id in [c["certificateId"] for c in iot.list_ca_certificates()["certificates"]]
+    assert ca_id in [c["certificateId"] for page in iot.get_paginator("list_ca_certificates").paginate() for c in page["certificates"]]
 
     # A device of that CA connects once: it is registered PENDING_ACTIVATION, announced, and refused until
     # activated.

@@ -90,6 +90,12 @@ def test_search_registry_shadow_and_connectivity(fleet, tmp_path):
     finally:
         sub.kill()
         sub.communicate(timeout=5)
+    # After it left (a clean session, so only the broker's lifecycle record knows): when and why.
+    fleet.wait_log(mark, eventType="Disconnect", clientId=f"{tag}-lamp-2")
+    left = iot.search_index(queryString=f"thingName:{tag}-lamp-2")["things"][0]["connectivity"]
+    assert left["connected"] is False and left["timestamp"] >= connected["timestamp"] and left["disconnectReason"]
+    assert names(iot.search_index(queryString=f"attributes.batch:{tag} connectivity.disconnectReason:{left['disconnectReason']}")) \
+        == [f"{tag}-lamp-2"]
 
     # Aggregations over the same queries.
     stats = iot.get_statistics(queryString=f"attributes.batch:{tag}", aggregationField="shadow.reported.battery")["statistics"]

@@ -112,6 +112,12 @@ struct CertificateTests {
         let second = try s.listCertificates(caCertificateID: nil, marker: first.nextMarker, pageSize: 10, ascending: false)
         #expect(second.certificates.map(\.certificateID) == [ids[2], ids[1], ids[0]] && second.nextMarker == nil)
         #expect(refusal { _ = try s.listCertificates(caCertificateID: nil, marker: nil, pageSize: 251, ascending: true) } == .invalidRequest)
+        // Without a page size, AWS's default of 25.
+        for index in 5..<30 {
+            _ = try s.registerCertificate(pem: try device(local, "d\(index)").certificatePEM, caPEM: nil, status: nil, setAsActive: nil, now: Double(index))
+        }
+        let defaulted = try s.listCertificates(caCertificateID: nil, marker: nil, pageSize: nil, ascending: true)
+        #expect(defaulted.certificates.count == 25 && defaulted.nextMarker != nil)
         #expect(refusal { _ = try s.listCertificates(caCertificateID: String(repeating: "a", count: 64), marker: nil, pageSize: nil, ascending: true) } == .resourceNotFound)
     }
 
@@ -195,6 +201,8 @@ struct CertificateTests {
         try s.attachPolicy(name: "p0", target: arn)
         #expect(refusal { try s.attachPolicy(name: "p10", target: arn) } == .limitExceeded)
         #expect(try s.listAttachedPolicies(target: arn, marker: nil, pageSize: nil).policies.count == 10)
+        #expect(try s.listAttachedPolicies(target: arn, marker: nil, pageSize: 2, ascending: false).policies.map(\.name) == ["p9", "p8"])
+        #expect(try s.listAttachedPolicies(target: arn, marker: nil, pageSize: 2).policies.map(\.name) == ["p0", "p1"])
         #expect(refusal { try s.attachPolicy(name: "nope", target: arn) } == .resourceNotFound)
         #expect(refusal { try s.attachPolicy(name: "p0", target: "arn:aws:iot:us-east-1:999999999999:cert/\(String(repeating: "a", count: 64))") } == .invalidRequest)
         #expect(refusal { try s.attachPolicy(name: "p0", target: arns.certificate(String(repeating: "a", count: 64))) } == .resourceNotFound)

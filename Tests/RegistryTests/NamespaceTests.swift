@@ -47,6 +47,15 @@ struct NamespaceTests {
         #expect(!names.allows(region: "ap-south-1") && names.allows(region: "eu-west-1"))
     }
 
+    /// Without an allow list, only AWS's regions: a request can name a region before its signature is
+    /// checked, so the namespaces it can make must be few.
+    @Test func withoutAnAllowListOnlyAWSsRegionsMakeNamespaces() {
+        let names = NamespaceHostNames(defaultNamespace: NamespaceID(accountID: "123456789012", region: "xx-test-9"))
+        #expect(names.allows(region: "eu-west-1") && names.allows(region: "us-gov-west-1") && names.allows(region: "xx-test-9"))
+        #expect(!names.allows(region: "zz-nowhere-1"), "a valid-looking name that is no region of AWS's")
+        #expect(names.namespace(forServerName: "iot.zz-nowhere-1.localhost") == nil)
+    }
+
     @Test func storeKeysRoundTrip() {
         let ireland = NamespaceID(accountID: "123456789012", region: "eu-west-1")
         #expect(primary.storeKey(defaultNamespace: primary) == "")
