@@ -64,11 +64,17 @@ public final class DataPlaneKeys: Sendable {
         guard let key = state.withLockedValue({ $0.signingKey }),
               let credential = TemporaryCredentials.verify(sessionToken: sessionToken, signingKeyHex: key, now: now) else { return nil }
         state.withLockedValue { state in
-            if state.temporary.count >= Self.maximumTemporaryKeys { state.temporary = state.temporary.filter { $0.value.expiration > now } }
-            if state.temporary.count < Self.maximumTemporaryKeys {
-                state.temporary[credential.accessKeyID] = Temporary(secret: credential.secretAccessKey, roleAlias: credential.roleAlias,
-                                                                    expiration: credential.expiration)
+            if state.temporary[credential.accessKeyID] == nil, state.temporary.count >= Self.maximumTemporaryKeys {
+                // Full: the expired go first, then those expiring soonest. A key forgotten this way is
+                // admitted again by its next request's token, so no valid credential is refused.
+                state.temporary = state.temporary.filter { $0.value.expiration > now }
+                if state.temporary.count >= Self.maximumTemporaryKeys {
+                    let keep = state.temporary.sorted { $0.value.expiration > $1.value.expiration }.prefix(Self.maximumTemporaryKeys * 3 / 4)
+                    state.temporary = Dictionary(uniqueKeysWithValues: keep.map { ($0.key, $0.value) })
+                }
             }
+            state.temporary[credential.accessKeyID] = Temporary(secret: credential.secretAccessKey, roleAlias: credential.roleAlias,
+                                                                expiration: credential.expiration)
         }
         return credential.accessKeyID
     }

@@ -271,12 +271,14 @@ public final class ControlPlane: Service, Sendable {
     /// A responder for a gateway of several (account, region) namespaces: each request goes to the
     /// namespace its credential scope names (the region; the account from the access key), whose router
     /// verifies the signature. `resolve` gets nil for a request without a signature.
+    /// The session token, if any, helps find the account of a temporary key.
     public static func namespaceResponder(
-        _ resolve: @escaping @Sendable (SigV4CredentialScope?) -> Result<ControlPlaneResponder, AWSErrorResponse>
+        _ resolve: @escaping @Sendable (SigV4CredentialScope?, _ sessionToken: String?) -> Result<ControlPlaneResponder, AWSErrorResponse>
     ) -> ControlPlaneResponder {
         ControlPlaneResponder { request, context in
             let scope = SigV4CredentialScope.parse(authorization: request.headers[.authorization], query: request.uri.query.map { Substring($0) })
-            switch resolve(scope) {
+            let token = request.headers[securityTokenHeader] ?? request.uri.queryParameters["X-Amz-Security-Token"].map(String.init)
+            switch resolve(scope, token) {
             case .success(let responder): return try await responder.respond(to: request, context: context)
             case .failure(let error): return error.response(requestID: context.requestID)
             }

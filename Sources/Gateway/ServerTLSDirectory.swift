@@ -63,11 +63,18 @@ public final class ServerTLSDirectory: Sendable {
     let port: TLSSecurityPolicy.Port
     public let strictSNI: Bool
 
+    /// The namespace (store key) a server name belongs to by the gateway's own rules (configured names,
+    /// regional names), nil for a name no rule gives: a domain configuration may claim only names no rule
+    /// gives to another namespace, so one account cannot take over another's devices.
+    public typealias NameOwner = @Sendable (_ normalizedName: String) -> String?
+    private let owner: NameOwner?
+
     public init(material: GatewayTLSMaterial, port: TLSSecurityPolicy.Port = .dedicated, strictSNI: Bool = false,
-                onDemand: OnDemandMaterial? = nil) throws {
+                onDemand: OnDemandMaterial? = nil, owner: NameOwner? = nil) throws {
         self.port = port
         self.strictSNI = strictSNI
         self.onDemandMaterial = onDemand
+        self.owner = owner
         let context = try Self.makeContext(material: material, policy: material.securityPolicy, port: port)
         state = NIOLockedValueBox(State(material: material, defaultPolicy: material.securityPolicy, defaultContext: context,
                                         defaultNames: Self.dnsNames(material.serverCertificateChainPEM)))
@@ -158,7 +165,7 @@ public final class ServerTLSDirectory: Sendable {
         let defaultContext = cache[defaultKey] ?? (try? Self.makeContext(material: material, policy: policy, port: port))
         if let defaultContext { used[defaultKey] = defaultContext }
         var domains: [String: Domain] = [:]
-        for record in records.values where !record.isDefault {
+        for record in records.values where !record.isDefault && mayClaim(record.domainName, namespace: "") {
             var domain = Domain(record: record)
             let policy = record.tlsSecurityPolicy ?? .default
             guard let arn = record.serverCertificateArns.first, let id = registry.arns.acmCertificateID(inARN: arn),
@@ -183,8 +190,11 @@ public final class ServerTLSDirectory: Sendable {
             domains[record.domainName] = domain
         }
         state.withLockedValue { state in
-            state.domains = state.domains.filter { !$0.value.namespace.isEmpty }.merging(domains) { _, primary in primary }
+            // A name another namespace configured first keeps it, as in `updateDomains`.
+            state.domains = state.domains.filter { !$0.value.namespace.isEmpty }.merging(domains) { other, _ in other }
             // Certificate files replaced meanwhile: their context is newer; rebuild it for the policy then.
+            // Regional contexts were made with the default policy: a new one applies to them too.
+            if state.defaultPolicy != policy { state.onDemand = [:] }
             if state.defaultGeneration == generation {
                 if let defaultContext {
                     state.defaultContext = defaultContext
@@ -207,7 +217,9 @@ public final class ServerTLSDirectory: Sendable {
         let (cache, trusted) = state.withLockedValue { ($0.namespaceCaches[namespace] ?? [:], $0.material.trustedCACertificatesPEM) }
         var used: [String: NIOSSLContext] = [:]
         var domains: [String: Domain] = [:]
-        for record in registry.allDomainConfigurations.values where !record.isDefault {
+        let defaultNames = self.defaultNames
+        for record in registry.allDomainConfigurations.values where !record.isDefault && !defaultNames.contains(record.domainName)
+            && mayClaim(record.domainName, namespace: namespace) {
             var domain = Domain(namespace: namespace, record: record)
             let policy = record.tlsSecurityPolicy ?? .default
             if let arn = record.serverCertificateArns.first, let id = registry.arns.acmCertificateID(inARN: arn), let certificate = certificates[id] {
@@ -233,6 +245,12 @@ public final class ServerTLSDirectory: Sendable {
             for (name, domain) in domains where state.domains[name] == nil { state.domains[name] = domain }
             state.namespaceCaches[namespace] = used
         }
+    }
+
+    /// Whether a domain configuration of `namespace` may serve `name`: no rule gives it to another one.
+    private func mayClaim(_ name: String, namespace: String) -> Bool {
+        guard let owner, let owning = owner(Self.normalize(name)) else { return true }
+        return owning == namespace
     }
 
     /// The store key of the namespace whose domain configuration serves `serverName`, if one does.

@@ -372,6 +372,10 @@ extension PortcullisConfiguration {
             problems.append("namespaces.allowedRegions: must include the default region account.region (\(region))")
         }
         var keys: Set<String> = apiAccessKeyID.map { [$0] } ?? []
+        // ASIA... is what temporary credentials look like: such a key would need a session token.
+        for key in [apiAccessKeyID].compactMap({ $0 }) + namespaces.accounts.map(\.accessKeyID) where key.hasPrefix("ASIA") {
+            problems.append("access key \(key.prefix(8))...: ids starting with ASIA are temporary credentials' (use AKIA...)")
+        }
         for (index, account) in namespaces.accounts.enumerated() {
             let path = "namespaces.accounts[\(index)]"
             if !AWSAccountID.isValid(account.id) { problems.append("\(path).id: must be 12 digits, like an AWS account id") }

@@ -218,7 +218,12 @@ public final class NamespaceDirectory: Sendable {
         var made: [NamespaceID: GatewayNamespace] = [hostNames.defaultNamespace: primary]
         // Namespaces that hold anything are loaded now: their certificates may connect, their keys sign.
         for key in try shared.store.namespacesInUse().sorted() where !key.isEmpty {
-            guard let id = NamespaceID.fromStoreKey(key, defaultNamespace: hostNames.defaultNamespace), id != hostNames.defaultNamespace else { continue }
+            guard let id = NamespaceID.fromStoreKey(key, defaultNamespace: hostNames.defaultNamespace), id != hostNames.defaultNamespace,
+                  hostNames.allows(region: id.region), hostNames.accounts.contains(id.accountID) else {
+                // An account or region no longer configured keeps its rows, unserved.
+                shared.logger.warning("namespace not served: its account or region is not configured", metadata: ["namespace": "\(key)"])
+                continue
+            }
             made[id] = try GatewayNamespace(id: id, storeKey: key, shared: shared)
         }
         self.made.withLockedValue { $0 = made }
@@ -235,13 +240,15 @@ public final class NamespaceDirectory: Sendable {
         if let namespace = existing(id) { return namespace }
         guard hostNames.allows(region: id.region), hostNames.accounts.contains(id.accountID) else { return nil }
         let key = id.storeKey(defaultNamespace: hostNames.defaultNamespace)
-        let (namespace, isNew) = made.withLockedValue { made -> (GatewayNamespace?, Bool) in
+        // Built outside the lock (it reads the store): handshakes and requests of other namespaces do not
+        // wait for it. Two callers may build one each; the first one kept wins (building writes nothing).
+        guard let built = try? GatewayNamespace(id: id, storeKey: key, shared: shared) else { return nil }
+        let (namespace, isNew) = made.withLockedValue { made -> (GatewayNamespace, Bool) in
             if let namespace = made[id] { return (namespace, false) }
-            guard let namespace = try? GatewayNamespace(id: id, storeKey: key, shared: shared) else { return (nil, false) }
-            made[id] = namespace
-            return (namespace, true)
+            made[id] = built
+            return (built, true)
         }
-        if let namespace, isNew {
+        if isNew {
             shared.logger.info("namespace created", metadata: ["account": "\(id.accountID)", "region": "\(id.region)"])
             for listener in created.withLockedValue({ $0 }) { listener(namespace) }
         }
@@ -254,19 +261,32 @@ public final class NamespaceDirectory: Sendable {
 
     /// The account an access key belongs to: an admin key's, or the account of a namespace of `region`
     /// whose registry holds it as a data-plane key; nil for a key nobody knows.
-    func account(ofAccessKey accessKeyID: String, region: String) -> String? {
+    /// A temporary key's is the account whose namespace's key made its session token.
+    func account(ofAccessKey accessKeyID: String, region: String, sessionToken: String? = nil) -> String? {
         for (account, keys) in shared.adminKeys where keys.contains(where: { $0.accessKeyID == accessKeyID }) { return account }
+        if let sessionToken, TemporaryCredentials.isTemporaryKey(accessKeyID) {
+            return all.first { $0.id.region == region && $0.dataPlaneKeys.admit(sessionToken: sessionToken) == accessKeyID }?.id.accountID
+        }
         return all.first { $0.id.region == region && $0.dataPlaneKeys.contains(accessKeyID) }?.id.accountID
     }
 
     /// The namespace a device reaches by the server name it sent (already lower case); nil: the default.
     func deviceNamespace(forServerName name: String, domains: ServerTLSDirectory) -> DeviceNamespace? {
-        if let key = domains.domainNamespace(serverName: name) {
-            return all.first { $0.storeKey == key }?.device
+        let byRule = hostNames.namespace(forServerName: name)
+        if let key = domains.domainNamespace(serverName: name),
+           byRule.map({ $0.storeKey(defaultNamespace: hostNames.defaultNamespace) == key }) ?? true {
+            return all.first { $0.storeKey == key }?.device ?? unavailable
         }
-        guard let id = hostNames.namespace(forServerName: name), id != hostNames.defaultNamespace else { return nil }
+        guard let id = byRule else {
+            // A regional name of a region that is not served reaches nothing, not the default namespace.
+            return hostNames.looksRegional(name) ? unavailable : nil
+        }
+        guard id != hostNames.defaultNamespace else { return nil }
         // A namespace that cannot be opened is not the default one: the connection is verified against
         // an empty directory (nothing is admitted) rather than against another namespace's registry.
-        return namespace(id)?.device ?? DeviceNamespace(name: "unavailable", host: primary.host, directory: DeviceDirectory())
+        return namespace(id)?.device ?? unavailable
     }
+
+    /// Where a connection whose namespace cannot be served goes: a directory that admits nothing.
+    private var unavailable: DeviceNamespace { DeviceNamespace(name: "unavailable", host: primary.host, directory: DeviceDirectory()) }
 }

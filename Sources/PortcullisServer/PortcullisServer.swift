@@ -71,9 +71,15 @@ public final class PortcullisServer: Sendable {
         // local CA, made on the first handshake that asks for one.
         let hostNames = configuration.namespaceHostNames
         let regional = RegionalServerCertificates(authority: preparation.certificateAuthority, material: material, hostNames: hostNames)
-        let serverTLS = try ServerTLSDirectory(material: material, strictSNI: configuration.strictSNI, onDemand: regional.onDemand)
+        // Names the rules give a namespace (its regional and configured names) are its alone: no other
+        // namespace's domain configuration may claim them.
+        let owner: ServerTLSDirectory.NameOwner = { name in
+            hostNames.namespace(forServerName: name).map { $0.storeKey(defaultNamespace: hostNames.defaultNamespace) }
+        }
+        let serverTLS = try ServerTLSDirectory(material: material, strictSNI: configuration.strictSNI, onDemand: regional.onDemand, owner: owner)
         // The shared port has AWS's 443 column of the policy table, ALPN and optional client certificates.
-        let sharedTLS = try ServerTLSDirectory(material: material, port: .shared, strictSNI: configuration.strictSNI, onDemand: regional.onDemand)
+        let sharedTLS = try ServerTLSDirectory(material: material, port: .shared, strictSNI: configuration.strictSNI, onDemand: regional.onDemand,
+                                               owner: owner)
         self.serverTLS = serverTLS
         self.certificateReloader = ServerCertificateReloader(dataDirectory: dataDirectory, serverHostNames: configuration.serverHostNames,
                                                              material: material, contexts: [serverTLS, sharedTLS], logger: logger)
@@ -125,14 +131,14 @@ public final class PortcullisServer: Sendable {
             return api
         }
         /// The namespace a request's credential scope names (unsigned requests: `fallback`'s).
-        @Sendable func route(_ scope: SigV4CredentialScope?, fallback: GatewayNamespace) -> Result<GatewayNamespace, AWSErrorResponse> {
+        @Sendable func route(_ scope: SigV4CredentialScope?, token: String?, fallback: GatewayNamespace) -> Result<GatewayNamespace, AWSErrorResponse> {
             guard let scope else { return .success(fallback) }
             guard hostNames.allows(region: scope.region) else {
                 return .failure(AWSErrorResponse(status: 403, type: "InvalidSignatureException",
                                                  message: "Credential should be scoped to a valid region, not '\(scope.region.prefix(32))'."))
             }
             // An unknown key is refused by the namespace's verifier, in AWS's words.
-            let account = namespaces.account(ofAccessKey: scope.accessKeyID, region: scope.region) ?? configuration.accountID
+            let account = namespaces.account(ofAccessKey: scope.accessKeyID, region: scope.region, sessionToken: token) ?? configuration.accountID
             guard let namespace = namespaces.namespace(NamespaceID(accountID: account, region: scope.region)) else {
                 return .failure(AWSErrorResponse(status: 500, type: "InternalFailureException", message: "The region's registry could not be opened."))
             }
@@ -144,8 +150,8 @@ public final class PortcullisServer: Sendable {
             api.handshakeTimeout = .seconds(Int64(configuration.limits.connectTimeout))
             api.idleTimeout = .seconds(Int64(configuration.apiIdleTimeoutSeconds))
             api.maximumConnections = configuration.apiMaximumConnections
-            let responder = ControlPlane.namespaceResponder { scope in
-                route(scope, fallback: primary).map { namespace in
+            let responder = ControlPlane.namespaceResponder { scope, token in
+                route(scope, token: token, fallback: primary).map { namespace in
                     namespace.apiResponder {
                         ControlPlaneResponder(ControlPlane.makeRouter(configuration: apiConfiguration(text, for: namespace), registry: namespace.registry,
                                                                       issuer: issuer, dataPlane: namespace.host, clock: ControlPlane.systemClock))
@@ -164,15 +170,24 @@ public final class PortcullisServer: Sendable {
             }
             // Signed requests go to their credential scope's namespace; unsigned ones (the client
             // certificate) to the namespace the connection's server name reached.
-            let responder = ControlPlane.namespaceResponder { scope in
-                let reached = TLSClientPeer.current?.namespace.flatMap { key in namespaces.all.first { $0.storeKey == key } } ?? primary
-                return route(scope, fallback: reached).map(sharedResponder)
+            let responder = ControlPlane.namespaceResponder { scope, token in
+                var reached = primary
+                if let key = TLSClientPeer.current?.namespace {
+                    // A server name that reaches no namespace serves nothing (never the default namespace).
+                    guard let found = namespaces.all.first(where: { $0.storeKey == key }) else {
+                        return .failure(AWSErrorResponse(status: 403, type: "ForbiddenException", message: "This server name reaches no served namespace."))
+                    }
+                    reached = found
+                }
+                return route(scope, token: token, fallback: reached).map(sharedResponder)
             }
             let verifyURLs = NIOLockedValueBox<[String: @Sendable (SigV4Request) -> Result<String, SigV4Rejection>]>([:])
             let verifyURL: SharedPortChannel.PresignedURLVerifier = { request in
                 let scope = SigV4CredentialScope.parse(authorization: nil, query: Substring(request.rawQuery))
+                let token = request.rawQuery.split(separator: "&").first { $0.hasPrefix("X-Amz-Security-Token=") }
+                    .map { String($0.dropFirst("X-Amz-Security-Token=".count)).removingPercentEncoding ?? "" }
                 let namespace: GatewayNamespace
-                switch route(scope, fallback: primary) {
+                switch route(scope, token: token, fallback: primary) {
                 case .success(let routed): namespace = routed
                 case .failure(let error): return .failure(SigV4Rejection(.wrongScope, error.message))
                 }

@@ -150,6 +150,10 @@ struct FleetQueryParser {
     private(set) var position = 0
     private(set) var terms = 0
     private(set) var leadingWildcards = 0
+    /// Parentheses and negations open at once; beyond `maximumDepth` the query is refused (the parser
+    /// and the matcher recurse per level).
+    private var depth = 0
+    static let maximumDepth = 32
 
     init(_ text: String) { characters = Array(text) }
 
@@ -177,6 +181,9 @@ struct FleetQueryParser {
     }
 
     private mutating func parseUnary(field: String?) throws(RegistryError) -> FleetQuery {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maximumDepth else { throw error("the query nests deeper than \(Self.maximumDepth) levels") }
         skipSpace()
         if keyword("NOT") { return .not(try parseUnary(field: field)) }
         if position < characters.count, characters[position] == "-" {

@@ -107,6 +107,12 @@ public struct NamespaceHostNames: Sendable, Hashable {
         return regional(name)?.namespace
     }
 
+    /// Whether a name has the shape of a regional name (`[label.]iot.<something>.localhost`), served or not.
+    public func looksRegional(_ name: String) -> Bool {
+        let labels = name.split(separator: ".", omittingEmptySubsequences: false)
+        return (labels.count == 3 || labels.count == 4) && labels[labels.count - 1] == Self.regionalDomain && labels[labels.count - 3] == "iot"
+    }
+
     /// The region of a built-in regional name (`[label.]iot.<region>.localhost`) and its namespace.
     public func regional(_ name: String) -> (region: String, namespace: NamespaceID)? {
         let labels = name.split(separator: ".", omittingEmptySubsequences: false)

@@ -300,3 +300,53 @@ def test_the_aws_iot_device_sdk_reaches_a_region_over_tls_and_websocket(gateway,
         tls.disconnect().result(10)
     out, _ = listener.communicate(timeout=15)
     assert out == b"", "the default namespace heard eu-west-1's message"
+
+
+def test_a_domain_configuration_cannot_take_another_namespaces_name(gateway, tmp_path):
+    """Account B may serve a name of its own with a domain configuration, but not a name the gateway's
+    rules give to another namespace (here the default namespace's regional name): devices of the default
+    namespace keep reaching it, with the gateway's certificate."""
+    from test_domain_configurations import make_server_certificate, served, served_serial
+    acm = boto3.client("acm", region_name="us-east-1", endpoint_url=endpoint(gateway), verify=str(gateway.ca_cert),
+                       aws_access_key_id=SECOND_KEY, aws_secret_access_key=SECOND_SECRET,
+                       config=botocore.config.Config(retries={"max_attempts": 1}))
+    theirs = iot_client(gateway, SECOND_KEY, SECOND_SECRET, region="us-east-1")
+    taken = "iot.us-east-1.localhost"
+    paths, _, serial = make_server_certificate(tmp_path / "takeover", [taken, "b-devices.example.com"])
+    arn = acm.import_certificate(Certificate=paths["cert"].read_bytes(), PrivateKey=paths["key"].read_bytes())["CertificateArn"]
+    theirs.create_domain_configuration(domainConfigurationName="takeover", domainName=taken, serverCertificateArns=[arn])
+    theirs.create_domain_configuration(domainConfigurationName="own", domainName="b-devices.example.com", serverCertificateArns=[arn])
+    device = gateway.mint(unique("default-ns"))
+    assert served_serial(served(gateway, device, taken, "-showcerts")) != serial, "another account's certificate was served"
+    assert served_serial(served(gateway, device, "b-devices.example.com", "-showcerts")) == serial, "its own name is served"
+    sent = subprocess.run([MOSQUITTO_PUB, "-h", taken, "-p", str(gateway.port), "--cafile", str(device.ca), "--cert", str(device.cert),
+                           "--key", str(device.key), "-i", unique("still-mine"), "-t", "a/b", "-m", "m", "-q", "1"],
+                          capture_output=True, timeout=15)
+    assert sent.returncode == 0, sent.stderr
+
+
+def test_temporary_credentials_of_another_account_find_their_namespace(gateway, tmp_path):
+    import requests
+    region, account = "eu-west-1", SECOND_ACCOUNT
+    theirs = iot_client(gateway, SECOND_KEY, SECOND_SECRET, region=region)
+    role = unique("Role")
+    theirs.create_policy(policyName=role, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Publish", "Resource": f"arn:aws:iot:{region}:{account}:topic/b/*"}]}))
+    alias = unique("alias")
+    alias_arn = theirs.create_role_alias(roleAlias=alias, roleArn=f"arn:aws:iam::{account}:role/{role}")["roleAliasArn"]
+    cert = theirs.create_keys_and_certificate(setAsActive=True)
+    assume = unique("assume")
+    theirs.create_policy(policyName=assume, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:AssumeRoleWithCertificate", "Resource": alias_arn}]}))
+    theirs.attach_policy(policyName=assume, target=cert["certificateArn"])
+    (tmp_path / "b.pem").write_text(cert["certificatePem"])
+    (tmp_path / "b.key").write_text(cert["keyPair"]["PrivateKey"])
+    answer = requests.get(f"https://{account}-ats.iot.{region}.localhost:{gateway.shared_port}/role-aliases/{alias}/credentials",
+                          cert=(str(tmp_path / "b.pem"), str(tmp_path / "b.key")), verify=str(gateway.ca_cert), timeout=10)
+    assert answer.status_code == 200, answer.text
+    credentials = answer.json()["credentials"]
+    data = boto3.client("iot-data", region_name=region, endpoint_url=endpoint(gateway), verify=str(gateway.ca_cert),
+                        aws_access_key_id=credentials["accessKeyId"], aws_secret_access_key=credentials["secretAccessKey"],
+                        aws_session_token=credentials["sessionToken"], config=botocore.config.Config(retries={"max_attempts": 1}))
+    data.publish(topic="b/report", qos=1, payload=b"from account B")
+    assert aws_error(lambda: data.publish(topic="a/report", qos=1, payload=b"x"))[1] == 403

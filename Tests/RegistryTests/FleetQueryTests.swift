@@ -34,7 +34,8 @@ struct FleetQueryTests {
     }
 
     @Test(arguments: ["", "   ", "thingName:", "(thingName:a", "thingName:a)", "attributes.x:[1 TO", "attributes.x:[1 5]", "thingName:a@b",
-                      "thingName:*a AND thingTypeName:*b", "a b c d e f g h i j k l m"])
+                      "thingName:*a AND thingTypeName:*b", "a b c d e f g h i j k l m",
+                      String(repeating: "(", count: 2000) + "a" + String(repeating: ")", count: 2000), String(repeating: "-", count: 4000) + "a"])
     func badQueriesAreInvalidQueryException(_ query: String) {
         #expect(refusal { _ = try FleetQuery.parse(query) } == .invalidQuery, "\(query)")
     }
