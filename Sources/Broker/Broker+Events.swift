@@ -26,6 +26,7 @@ extension Broker {
         reason: DisconnectReason? = nil, clientInitiated: Bool = false
     ) {
         guard wantsLifecycleEvents(connection.clientID) else { return }
+        if reportsPresence { actions.append(.presenceChanged(clientID: connection.clientID)) }
         var json = JSONText()
         json.field("clientId", connection.clientID)
         json.field("timestamp", now.epochMilliseconds)

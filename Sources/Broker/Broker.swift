@@ -32,6 +32,8 @@ public final class Broker {
     /// an hour after it); also what fleet indexing's connectivity reads.
     var lifecycleVersions: [String: (version: Int, lastDisconnect: BrokerInstant?, reason: DisconnectReason?)] = [:]
     var lastHousekeeping: BrokerInstant?
+    /// Whether connects and disconnects are reported as `presenceChanged` actions.
+    public var reportsPresence = false
 
     /// Actions collected during the current call.
     var actions: [BrokerAction] = []

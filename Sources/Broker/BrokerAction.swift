@@ -53,6 +53,9 @@ public enum BrokerAction: Sendable, Hashable {
     /// A device published to a service's request topic (`isServiceRequest`: the device shadow's
     /// get/update/delete): authorized and acknowledged like any PUBLISH, for the service to answer.
     case serviceRequest(ServiceRequest)
+    /// A client id connected or disconnected (only while `Broker.reportsPresence`; what fleet indexing's
+    /// connectivity of a thing reads changed).
+    case presenceChanged(clientID: String)
 }
 
 /// A PUBLISH to a service request topic, as the broker accepted it.

@@ -27,6 +27,10 @@ public final class BrokerHost: @unchecked Sendable {
         let handle: @Sendable (ServiceRequest) -> Void
     }
     private let serviceRequests = NIOLockedValueBox<ServiceRequestHandler?>(nil)
+    private struct PresenceListener: Sendable {
+        let handle: @Sendable (String) -> Void
+    }
+    private let presenceListener = NIOLockedValueBox<PresenceListener?>(nil)
     private let broker: Broker
     private var handles: [ConnectionID: Handle] = [:]
     private var tickTask: RepeatedTask?
@@ -54,6 +58,12 @@ public final class BrokerHost: @unchecked Sendable {
     /// Sets who answers service requests (called outside the broker's lock, in order of arrival).
     public func onServiceRequest(_ handler: @escaping @Sendable (ServiceRequest) -> Void) {
         serviceRequests.withLockedValue { $0 = ServiceRequestHandler(handle: handler) }
+    }
+
+    /// Hears every connect and disconnect, by client id (called outside the broker's lock).
+    public func onPresenceChange(_ listener: @escaping @Sendable (String) -> Void) {
+        presenceListener.withLockedValue { $0 = PresenceListener(handle: listener) }
+        withBroker { $0.reportsPresence = true }
     }
 
     /// Publish from the HTTPS data plane: routed under the lock like any PUBLISH; the refusal, if any.
@@ -275,7 +285,7 @@ public final class BrokerHost: @unchecked Sendable {
                 switch action {
                 case .send(let id, _), .close(let id), .pauseReading(let id, _), .resumeReading(let id):
                     resolved.append((action, handles[id]))
-                case .log, .directMessageAcknowledged, .serviceRequest:
+                case .log, .directMessageAcknowledged, .serviceRequest, .presenceChanged:
                     resolved.append((action, nil))
                 }
             }
@@ -300,6 +310,10 @@ public final class BrokerHost: @unchecked Sendable {
             }
             if case .serviceRequest(let request) = action {
                 serviceRequests.withLockedValue { $0 }?.handle(request)
+                continue
+            }
+            if case .presenceChanged(let clientID) = action {
+                presenceListener.withLockedValue { $0 }?.handle(clientID)
                 continue
             }
             guard let handle else { continue }

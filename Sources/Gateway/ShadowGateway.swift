@@ -29,10 +29,19 @@ public final class ShadowGateway: Sendable {
     }
     /// Requests waiting, and whether a task is draining them.
     private let queue = NIOLockedValueBox<(waiting: CircularBuffer<Waiting>, draining: Bool)>((CircularBuffer(), false))
+    private struct ChangeListener: Sendable {
+        let handle: @Sendable (String) -> Void
+    }
+    private let changeListener = NIOLockedValueBox<ChangeListener?>(nil)
 
     public init(service: ShadowService, host: BrokerHost) {
         self.service = service
         self.host = host
+    }
+
+    /// Hears, by thing name, of every shadow an update or delete changed (after it is written).
+    public func onChange(_ listener: @escaping @Sendable (String) -> Void) {
+        changeListener.withLockedValue { $0 = ChangeListener(handle: listener) }
     }
 
     /// Whether `topic` is a shadow request topic (for the broker's `isServiceRequest`).
@@ -74,6 +83,13 @@ public final class ShadowGateway: Sendable {
             }
             guard !batch.isEmpty else { return }
             let results = await service.perform(batch.map(\.request), now: Self.now())
+            if let listener = changeListener.withLockedValue({ $0 }) {
+                var changed = Set<String>()
+                for (waiting, result) in zip(batch, results) where waiting.request.operation != .get {
+                    if case .success = result { changed.insert(waiting.request.id.thingName) }
+                }
+                for thing in changed { listener.handle(thing) }
+            }
             for (waiting, result) in zip(batch, results) {
                 let request = waiting.request
                 Self.release(request.id.thingName, inFlight)

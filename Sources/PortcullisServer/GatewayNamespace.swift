@@ -25,6 +25,8 @@ public final class GatewayNamespace: Sendable {
     let authorizer: PolicyAuthorizer
     /// This namespace's view of the store (its shadows, for fleet indexing).
     let store: SQLiteRegistryStore
+    /// Things' last disconnects, once the broker has forgotten them.
+    let connectivityHistory: ConnectivityHistory
     /// The API routers, made on the first request (the namespace may serve devices only).
     private struct Routers {
         var api: ControlPlaneResponder?
@@ -88,14 +90,35 @@ public final class GatewayNamespace: Sendable {
         let shadows = ShadowGateway(service: ShadowService(store: store), host: host)
         self.shadows = shadows
         host.onServiceRequest { shadows.handle($0) }
+        // Dynamic groups may select by shadow and connectivity fields: the registry hears of those changes.
+        let history = ConnectivityHistory(store: store, host: host, directory: directory, logger: shared.logger)
+        self.connectivityHistory = history
+        let live = LiveFleetFields { things, names in
+            Self.liveFields(store: store, host: host, history: history, things: things, names: names)
+        }
+        shadows.onChange { live.changed($0, shadow: true) }
+        host.onPresenceChange { clientID in
+            live.changed(clientID, shadow: false)
+            history.changed(clientID)
+        }
         let serverTLS = shared.serverTLS
         let accountID = id.accountID
         self.registry = try Registry(
             arns: arns, localCA: shared.localCA.certificate, store: store,
             observer: { state, update in
+                if !update.membershipChanged.isEmpty {
+                    // A thing joined or left a dynamic group by its shadow or connectivity.
+                    directory.update(from: state, identities: false)
+                    return
+                }
                 let changed = update.kinds
-                // A deleted thing's shadows are deleted with it.
+                if changed.contains(.thingGroup) || changed.contains(.indexingConfiguration) { live.wanted(state.liveFieldNames) }
+                if changed.contains(.thing) {
+                    live.registered(update.changes?.upserts.keys.filter { $0.kind == .thing }.map(\.key) ?? [])
+                }
+                // A deleted thing's shadows and last disconnect are deleted with it.
                 for name in update.deleted(.thing) { shadows.thingDeleted(name) }
+                history.forget(update.deleted(.thing))
                 if let before = update.previous, !changed.isDisjoint(with: [.thing, .thingType, .thingGroup, .groupMemberships]) {
                     for event in RegistryEvents.between(before, state, changed: update.changedKeys, accountID: accountID,
                                                         nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000)) {
@@ -114,6 +137,7 @@ public final class GatewayNamespace: Sendable {
                 directory.update(from: state, identities: !changed.isDisjoint(with: [.certificate, .caCertificate, .revocationList, .accessKey]))
             })
         let registry = self.registry
+        live.attach(registry)
         directory.setRegistrar { pending in
             let now = Date().timeIntervalSince1970
             Task {
@@ -150,6 +174,10 @@ public final class GatewayNamespace: Sendable {
 /// Fleet indexing reads this namespace's shadows from its store and connectivity from its broker.
 extension GatewayNamespace: FleetIndexSource {
     public func shadows(thingNames: [String], named: [String]) async -> [String: (fields: [String: [FleetValue]], json: String)] {
+        Self.shadows(in: store, thingNames: thingNames, named: named)
+    }
+
+    static func shadows(in store: SQLiteRegistryStore, thingNames: [String], named: [String]) -> [String: (fields: [String: [FleetValue]], json: String)] {
         var found: [String: (fields: [String: [FleetValue]], json: String)] = [:]
         for thing in thingNames {
             var fields: [String: [FleetValue]] = [:]
@@ -193,8 +221,46 @@ extension GatewayNamespace: FleetIndexSource {
     }
 
     public func connectivity(thingName: String) -> (connected: Bool, timestamp: Int64?, disconnectReason: String?) {
-        guard let known = host.connectivity(clientID: thingName) else { return (false, nil, nil) }
-        return (known.connected, known.epochMilliseconds, known.disconnectReason)
+        Self.connectivity(on: host, history: connectivityHistory, thingName: thingName)
+    }
+
+    /// What the broker knows of the client id, else the thing's last disconnect the history kept.
+    static func connectivity(on host: BrokerHost, history: ConnectivityHistory, thingName: String)
+        -> (connected: Bool, timestamp: Int64?, disconnectReason: String?)
+    {
+        if let known = host.connectivity(clientID: thingName) { return (known.connected, known.epochMilliseconds, known.disconnectReason) }
+        guard let last = history.lastDisconnect(of: thingName) else { return (false, nil, nil) }
+        return (false, last.epochMilliseconds, last.reason)
+    }
+
+    /// The fields among `names` (shadow and connectivity fields) of some things, as SearchIndex reads them.
+    static func liveFields(store: SQLiteRegistryStore, host: BrokerHost, history: ConnectivityHistory, things: [String],
+                           names: Set<String>) -> [String: FleetDocument] {
+        var found: [String: FleetDocument] = [:]
+        let shadowFields = names.filter { $0.hasPrefix("shadow.") }
+        if !shadowFields.isEmpty {
+            // `shadow.name.<name>.…`: shadow names have no dots.
+            let named = Set(shadowFields.compactMap { field -> String? in
+                let parts = field.split(separator: ".", omittingEmptySubsequences: false)
+                return parts.count > 3 && parts[1] == "name" ? String(parts[2]) : nil
+            })
+            for (thing, shadow) in shadows(in: store, thingNames: things, named: named.sorted()) {
+                for (field, values) in shadow.fields where names.contains(field) {
+                    for value in values { found[thing, default: FleetDocument()].add(field, value) }
+                }
+            }
+        }
+        if names.contains(where: { $0.hasPrefix("connectivity.") }) {
+            for thing in things {
+                let connectivity = connectivity(on: host, history: history, thingName: thing)
+                var document = found[thing] ?? FleetDocument()
+                document.add("connectivity.connected", .bool(connectivity.connected))
+                if let timestamp = connectivity.timestamp { document.add("connectivity.timestamp", .number(Double(timestamp))) }
+                if let reason = connectivity.disconnectReason { document.add("connectivity.disconnectReason", .string(reason)) }
+                found[thing] = document
+            }
+        }
+        return found
     }
 }
 

@@ -117,7 +117,8 @@ extension RegistryState {
 
 extension RegistryState {
     /// CreateDynamicThingGroup: a group whose members are the things its query matches. Needs thing
-    /// indexing on; its query may use registry fields (shadow and connectivity fields are refused).
+    /// indexing on; its query may name registry, shadow and connectivity fields (the last two are kept
+    /// current by the gateway through `setLiveFields`).
     public mutating func createDynamicThingGroup(name: String, description: String?, attributes: [String: String], indexName: String?,
                                                  queryString: String, queryVersion: String?, now: Double) throws(RegistryError) -> ThingGroup {
         try ThingRules.checkName(name, field: "thingGroupName")
@@ -167,13 +168,62 @@ extension RegistryState {
         }
         guard (queryVersion ?? "2017-09-30") == "2017-09-30" else { throw RegistryError(.invalidRequest, "queryVersion must be 2017-09-30.") }
         let query = try FleetQuery.parse(queryString)
-        if let field = query.fields.first(where: { $0.hasPrefix("shadow.") || $0.hasPrefix("connectivity.") || $0 == "thingGroupNames" }) {
-            throw RegistryError(.invalidQuery, "Dynamic thing groups here select by registry fields (thingName, thingTypeName, attributes.*); \(field.prefix(128)) is not one yet.")
-        }
         if query.fields.contains("") {
             throw RegistryError(.invalidQuery, "Dynamic thing groups here need a field for every term.")
         }
         return query
+    }
+
+    /// The shadow and connectivity fields the dynamic groups' queries name: what the gateway keeps in
+    /// `liveFields` for every thing (nothing when no query names one).
+    public var liveFieldNames: Set<String> {
+        var names = Set<String>()
+        for query in dynamicQueries.values {
+            names.formUnion(query.fields.filter(Self.isLiveField))
+        }
+        return names
+    }
+
+    /// Whether the configuration indexes a live field: named shadows only those listed.
+    static func indexes(_ field: String, _ record: IndexingConfigurationRecord) -> Bool {
+        guard field.hasPrefix("shadow.") else { return record.connectivityIndexed }
+        guard record.shadowsIndexed else { return false }
+        guard field.hasPrefix("shadow.name.") else { return true }
+        let name = field.dropFirst("shadow.name.".count).prefix { $0 != "." }
+        return record.namedShadowIndexingMode == "ON" && record.namedShadowNames.contains(String(name))
+    }
+
+    static func isLiveField(_ field: String) -> Bool { field.hasPrefix("shadow.") || field.hasPrefix("connectivity.") }
+
+    /// A thing's document for dynamic group membership: its registry fields and the live fields the
+    /// indexing configuration indexes (shadows with REGISTRY_AND_SHADOW, connectivity with STATUS), as
+    /// SearchIndex would see them.
+    public func membershipDocument(thing: Thing) -> FleetDocument {
+        var document = fleetDocument(thing: thing)
+        guard let live = liveFields[thing.name] else { return document }
+        let record = indexingConfigurationRecord
+        for (field, values) in live.fields where Self.indexes(field, record) { document.fields[field] = values }
+        return document
+    }
+
+    /// Records the live fields of some things (nil: none; `replacingAll` forgets every other thing's) and
+    /// returns the things whose dynamic group membership changed.
+    public mutating func setLiveFields(_ updates: [String: FleetDocument?], replacingAll: Bool) -> Set<String> {
+        let names = liveFieldNames
+        var touched = Set(updates.keys)
+        if replacingAll { touched.formUnion(liveFields.keys) }
+        touched = touched.filter { things[$0] != nil }
+        let before = Dictionary(uniqueKeysWithValues: touched.map { ($0, thingGroups(ofThing: $0)) })
+        if replacingAll { liveFields = [:] }
+        for (thing, document) in updates {
+            guard things[thing] != nil, var document, !document.fields.isEmpty else {
+                liveFields[thing] = nil
+                continue
+            }
+            document.fields = document.fields.filter { names.contains($0.key) }
+            liveFields[thing] = document.fields.isEmpty ? nil : document
+        }
+        return touched.filter { before[$0] != thingGroups(ofThing: $0) }
     }
 
     /// The dynamic groups' parsed queries, from the stored groups (at load).

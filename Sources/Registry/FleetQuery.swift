@@ -132,7 +132,7 @@ public enum FleetMatcher: Sendable, Hashable {
 
 /// A thing as the index sees it: field paths (`thingName`, `attributes.color`, `shadow.reported.temp`,
 /// `connectivity.connected`, ...) to their values (an array gives one value per element).
-public struct FleetDocument: Sendable {
+public struct FleetDocument: Sendable, Hashable {
     public var fields: [String: [FleetValue]] = [:]
 
     public init() {}

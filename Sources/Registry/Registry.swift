@@ -57,6 +57,17 @@ public actor Registry {
         return result
     }
 
+    /// Records the shadow and connectivity fields the gateway read for some things (see
+    /// `RegistryState.setLiveFields`). Nothing is stored; when a thing's dynamic group membership changed,
+    /// observers hear of it (`RegistryUpdate.membershipChanged`) so authorizations follow.
+    public func setLiveFields(_ updates: [String: FleetDocument?], replacingAll: Bool = false) {
+        let previous = state
+        let changed = state.setLiveFields(updates, replacingAll: replacingAll)
+        guard !changed.isEmpty else { return }
+        let update = RegistryUpdate(previous: previous, membershipChanged: changed)
+        for observer in observers { observer(state, update) }
+    }
+
     public func read<T: Sendable>(_ query: @Sendable (RegistryState) throws(RegistryError) -> T) throws(RegistryError) -> T {
         try query(state)
     }
@@ -72,17 +83,30 @@ public struct RegistryUpdate: Sendable {
     /// The records written and deleted; nil the first time.
     public let changes: RegistryChanges?
 
+    /// Things whose dynamic group membership changed with their shadow or connectivity (no record changed:
+    /// `kinds` is empty then).
+    public let membershipChanged: Set<String>
+
     /// The first call: everything is new.
     init() {
         kinds = Set(RegistryRecordKind.allCases)
         previous = nil
         changes = nil
+        membershipChanged = []
     }
 
     init(previous: RegistryState, changes: RegistryChanges) {
         kinds = Set(changes.upserts.keys.map(\.kind)).union(changes.deletions.map(\.kind))
         self.previous = previous
         self.changes = changes
+        membershipChanged = []
+    }
+
+    init(previous: RegistryState, membershipChanged: Set<String>) {
+        kinds = []
+        self.previous = previous
+        changes = RegistryChanges()
+        self.membershipChanged = membershipChanged
     }
 
     /// The keys (names) of the records of `kind` the operation deleted.

@@ -74,6 +74,7 @@ extension RegistryState {
         }
         things[name] = nil
         groupMemberships[name] = nil
+        liveFields[name] = nil
     }
 
     /// ListThings, optionally filtered by an attribute (exact value, or prefix) or thing type.

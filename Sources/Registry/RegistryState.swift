@@ -45,6 +45,9 @@ public struct RegistryState: Sendable {
     var indexingConfiguration: IndexingConfigurationRecord?
     /// Dynamic thing group name -> its parsed query (derived from `thingGroups`, not stored).
     var dynamicQueries: [String: FleetQuery] = [:]
+    /// Thing name -> the shadow and connectivity fields dynamic groups' queries name, as the gateway last
+    /// read them (`Registry.setLiveFields`; not stored).
+    public internal(set) var liveFields: [String: FleetDocument] = [:]
 
     public init(arns: ARNs, localCA: Certificate? = nil) {
         self.arns = arns

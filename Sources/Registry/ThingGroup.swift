@@ -183,7 +183,7 @@ extension RegistryState {
     public func thingGroups(ofThing thingName: String) -> [String] {
         let member = groupMemberships[thingName, default: []]
         guard !dynamicQueries.isEmpty, let thing = things[thingName] else { return member.sorted() }
-        let document = fleetDocument(thing: thing)
+        let document = membershipDocument(thing: thing)
         return member.union(dynamicQueries.filter { $0.value.matches(document) }.keys).sorted()
     }
 
@@ -194,7 +194,7 @@ extension RegistryState {
         _ = try thingGroup(named: groupName)
         let groups = Set(recursive ? descendants(of: groupName) : [groupName])
         var members = Set(groupMemberships.filter { !$0.value.isDisjoint(with: groups) }.keys)
-        for group in groups { if let query = dynamicQueries[group] { members.formUnion(things.values.filter { query.matches(fleetDocument(thing: $0)) }.map(\.name)) } }
+        for group in groups { if let query = dynamicQueries[group] { members.formUnion(things.values.filter { query.matches(membershipDocument(thing: $0)) }.map(\.name)) } }
         let names = members.sorted()
         let page = try Self.page(names, key: \.self, marker: nextToken, pageSize: maxResults, maximum: 250, what: "maxResults", token: "nextToken")
         return (page.items, page.nextMarker)

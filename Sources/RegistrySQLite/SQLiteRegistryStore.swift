@@ -58,7 +58,7 @@ public final class SQLiteRegistryStore: RegistryStore, Sendable {
         }
     }
 
-    static let migrationNames = ["v1-policies", "v2-things", "v3-records", "v4-shadows", "v5-namespaces"]
+    static let migrationNames = ["v1-policies", "v2-things", "v3-records", "v4-shadows", "v5-namespaces", "v6-connectivity"]
 
     /// Never edit a migration that has shipped: add a new one.
     static var migrator: DatabaseMigrator {
@@ -122,6 +122,16 @@ public final class SQLiteRegistryStore: RegistryStore, Sendable {
             try db.execute(sql: "INSERT INTO shadow_v5 (namespace, thing, name, present, data) SELECT '', thing, name, present, data FROM shadow")
             try db.drop(table: "shadow")
             try db.rename(table: "shadow_v5", to: "shadow")
+        }
+        // Fleet indexing's connectivity: when and why each thing last disconnected (AWS keeps it).
+        migrator.registerMigration("v6-connectivity") { db in
+            try db.create(table: "disconnect", options: [.withoutRowID]) { table in
+                table.column("namespace", .text).notNull()
+                table.column("thing", .text).notNull()
+                table.column("timestamp", .integer).notNull()
+                table.column("reason", .text)
+                table.primaryKey(["namespace", "thing"])
+            }
         }
         return migrator
     }
@@ -190,6 +200,46 @@ extension SQLiteRegistryStore: ShadowStore {
         try pool.read { db in
             try String.fetchAll(db, sql: "SELECT name FROM shadow WHERE namespace = ? AND thing = ? AND name <> '' AND present ORDER BY name",
                                 arguments: [namespace, thingName])
+        }
+    }
+}
+
+/// The last disconnect of each thing (fleet indexing's `connectivity.timestamp` and
+/// `connectivity.disconnectReason` once the broker has forgotten the client id).
+extension SQLiteRegistryStore {
+    public struct Disconnect: Sendable, Hashable {
+        public var epochMilliseconds: Int64
+        public var reason: String?
+        public init(epochMilliseconds: Int64, reason: String?) {
+            self.epochMilliseconds = epochMilliseconds
+            self.reason = reason
+        }
+    }
+
+    public func loadDisconnects() throws -> [String: Disconnect] {
+        try pool.read { db in
+            var found: [String: Disconnect] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT thing, timestamp, reason FROM disconnect WHERE namespace = ?", arguments: [namespace]) {
+                found[row["thing"]] = Disconnect(epochMilliseconds: row["timestamp"], reason: row["reason"])
+            }
+            return found
+        }
+    }
+
+    /// Writes some things' last disconnects (nil: forget the thing's), in one transaction.
+    public func saveDisconnects(_ disconnects: [String: Disconnect?]) throws {
+        let namespace = self.namespace
+        try pool.write { db in
+            for (thing, disconnect) in disconnects {
+                if let disconnect {
+                    try db.execute(sql: """
+                        INSERT INTO disconnect (namespace, thing, timestamp, reason) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(namespace, thing) DO UPDATE SET timestamp = excluded.timestamp, reason = excluded.reason
+                        """, arguments: [namespace, thing, disconnect.epochMilliseconds, disconnect.reason])
+                } else {
+                    try db.execute(sql: "DELETE FROM disconnect WHERE namespace = ? AND thing = ?", arguments: [namespace, thing])
+                }
+            }
         }
     }
 }

@@ -142,6 +142,25 @@ struct ConnectTests {
         #expect(h.publish(first, "late", "x", qos: .atLeastOnce).isEmpty)
     }
 
+    @Test func presenceChangesAreReportedOnlyWhenAsked() {
+        func presence(_ actions: [BrokerAction]) -> [String] {
+            actions.compactMap { if case .presenceChanged(let clientID) = $0 { clientID } else { nil } }
+        }
+        let h = BrokerHarness()
+        let quiet = h.connect("quiet")
+        #expect(presence(h.allActions).isEmpty, "nothing is reported unless the host asks")
+        h.broker.reportsPresence = true
+        let dev = h.connect("dev")
+        #expect(presence(h.allActions) == ["dev"])
+        #expect(presence(h.dropConnection(dev)) == ["dev"])
+        // A takeover is a disconnect and a connect of the same client id.
+        let again = h.connect("quiet2")
+        #expect(presence(h.send(h.open(), .connect(ConnectPacket(protocolVersion: .v5, clientID: "quiet2")))) == ["quiet2", "quiet2"])
+        // Client ids AWS sends no lifecycle events for are not reported either.
+        #expect(presence(h.send(h.open(), .connect(ConnectPacket(protocolVersion: .v5, clientID: "a+b")))).isEmpty)
+        _ = (quiet, again)
+    }
+
     @Test func keepAliveIsEnforcedAtOneAndAHalfTimes() {
         let h = BrokerHarness()
         let id = h.connect("dev", keepAlive: 60)

@@ -139,8 +139,24 @@ def test_paging_and_errors(fleet):
     assert aws_error(lambda: iot_client(fleet, region="eu-west-1").search_index(queryString="*")) == ("ResourceNotFoundException", 404)
 
 
+def device_publishing_by_group(server: Server, iot, tmp_path, thing: str, group_arn: str):
+    """A new certificate attached to `thing`, allowed to connect by its own policy and to publish only by
+    a policy attached to the group `group_arn`."""
+    from interop_support import Device
+    cert = iot.create_keys_and_certificate(setAsActive=True)
+    (tmp_path / f"{thing}.pem").write_text(cert["certificatePem"])
+    (tmp_path / f"{thing}.key").write_text(cert["keyPair"]["PrivateKey"])
+    iot.attach_thing_principal(thingName=thing, principal=cert["certificateArn"])
+    for action, target in (("iot:Connect", cert["certificateArn"]), ("iot:Publish", group_arn)):
+        name = unique(action.split(":")[1].lower())
+        iot.create_policy(policyName=name, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": action, "Resource": "*"}]}))
+        iot.attach_policy(policyName=name, target=target)
+    return Device(thing, tmp_path / f"{thing}.pem", tmp_path / f"{thing}.key", server.ca_cert, cert["certificateId"])
+
+
 def test_dynamic_thing_groups_follow_their_query_and_carry_policies(fleet, tmp_path):
-    from interop_support import Device, PahoClient, V5
+    from interop_support import PahoClient, V5
     iot = iot_client(fleet, region="ca-central-1")
     group = unique("dyn")
     assert aws_error(lambda: iot.create_dynamic_thing_group(thingGroupName=group, queryString="attributes.floor:3")) \
@@ -151,8 +167,10 @@ def test_dynamic_thing_groups_follow_their_query_and_carry_policies(fleet, tmp_p
     assert made["queryString"] == "attributes.floor:3" and made["indexName"] == "AWS_Things"
     described = iot.describe_thing_group(thingGroupName=group)
     assert described["queryString"] == "attributes.floor:3" and described["status"] == "ACTIVE"
-    assert aws_error(lambda: iot.create_dynamic_thing_group(thingGroupName=unique("d"), queryString="shadow.reported.x:1")) \
+    assert aws_error(lambda: iot.create_dynamic_thing_group(thingGroupName=unique("d"), queryString="shadow.reported.x:(1")) \
         == ("InvalidQueryException", 400)
+    assert aws_error(lambda: iot.create_dynamic_thing_group(thingGroupName=unique("d"), queryString="floor3")) \
+        == ("InvalidQueryException", 400), "every term of a dynamic group's query names its field"
 
     thing = unique("sensor")
     iot.create_thing(thingName=thing, attributePayload={"attributes": {"floor": "3"}})
@@ -163,19 +181,7 @@ def test_dynamic_thing_groups_follow_their_query_and_carry_policies(fleet, tmp_p
 
     # A policy attached to the dynamic group applies to its member's connection, and stops applying
     # the moment the thing leaves the group by changing its attribute.
-    cert = iot.create_keys_and_certificate(setAsActive=True)
-    (tmp_path / "d.pem").write_text(cert["certificatePem"])
-    (tmp_path / "d.key").write_text(cert["keyPair"]["PrivateKey"])
-    iot.attach_thing_principal(thingName=thing, principal=cert["certificateArn"])
-    connect = unique("connect")
-    iot.create_policy(policyName=connect, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]}))
-    iot.attach_policy(policyName=connect, target=cert["certificateArn"])
-    publish = unique("publish")
-    iot.create_policy(policyName=publish, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "iot:Publish", "Resource": "*"}]}))
-    iot.attach_policy(policyName=publish, target=made["thingGroupArn"])
-    device = Device("dyn", tmp_path / "d.pem", tmp_path / "d.key", fleet.ca_cert, cert["certificateId"])
+    device = device_publishing_by_group(fleet, iot, tmp_path, thing, made["thingGroupArn"])
     # The client connects to the region's name.
     client = PahoClient(fleet, device, thing, V5, host="iot.ca-central-1.localhost")
     try:
@@ -188,3 +194,98 @@ def test_dynamic_thing_groups_follow_their_query_and_carry_policies(fleet, tmp_p
         client.close()
     iot.delete_dynamic_thing_group(thingGroupName=group)
     assert aws_error(lambda: iot.describe_thing_group(thingGroupName=group)) == ("ResourceNotFoundException", 404)
+
+
+def test_dynamic_groups_follow_shadows_and_connections_live(fleet, tmp_path):
+    """A dynamic group on shadow and connectivity fields: a thing joins and leaves it as its shadow changes
+    and as it connects and disconnects, and a policy attached to the group follows on the live connection."""
+    from interop_support import PahoClient, V5, wait_until
+    region = "eu-north-1"
+    iot, data = iot_client(fleet, region=region), data_client(fleet, region=region)
+    iot.update_indexing_configuration(thingIndexingConfiguration={
+        "thingIndexingMode": "REGISTRY_AND_SHADOW", "thingConnectivityIndexingMode": "STATUS"})
+    charged, online = unique("charged"), unique("online")
+    charged_arn = iot.create_dynamic_thing_group(thingGroupName=charged, queryString="shadow.reported.battery:>80")["thingGroupArn"]
+    iot.create_dynamic_thing_group(thingGroupName=online, queryString="connectivity.connected:true AND thingTypeName:*")
+    thing_type = unique("meter")
+    iot.create_thing_type(thingTypeName=thing_type)
+    thing, other = unique("meter"), unique("meter")
+    for name in (thing, other):
+        iot.create_thing(thingName=name, thingTypeName=thing_type)
+
+    def members(group):
+        return sorted(iot.list_things_in_thing_group(thingGroupName=group)["things"])
+
+    assert members(charged) == [] and members(online) == []
+    data.update_thing_shadow(thingName=other, payload=json.dumps({"state": {"reported": {"battery": 95}}}))
+    assert wait_until(lambda: members(charged) == [other])
+    assert charged in [g["groupName"] for g in iot.list_thing_groups_for_thing(thingName=other)["thingGroups"]]
+    # SearchIndex lists the dynamic groups a thing is in now.
+    found = iot.search_index(queryString=f"thingName:{other}")["things"][0]
+    assert charged in found["thingGroupNames"]
+
+    device = device_publishing_by_group(fleet, iot, tmp_path, thing, charged_arn)
+    client = PahoClient(fleet, device, thing, V5, host=f"iot.{region}.localhost")
+    try:
+        client.connect()
+        # Connected: the thing joins the connectivity group (the other never connected).
+        assert wait_until(lambda: members(online) == [thing])
+        assert client.publish("meter/reading", b"flat battery", qos=1) == 0x87
+        data.update_thing_shadow(thingName=thing, payload=json.dumps({"state": {"reported": {"battery": 81}}}))
+        assert wait_until(lambda: members(charged) == sorted([thing, other]))
+        assert wait_until(lambda: client.publish("meter/reading", b"charged", qos=1) == 0), \
+            "the group's policy applies to the live connection once the shadow matches"
+        data.update_thing_shadow(thingName=thing, payload=json.dumps({"state": {"reported": {"battery": 20}}}))
+        assert wait_until(lambda: members(charged) == [other])
+        assert wait_until(lambda: client.publish("meter/reading", b"drained", qos=1) == 0x87)
+    finally:
+        client.close()
+    assert wait_until(lambda: members(online) == [])
+    # Deleting the shadow takes the other thing out.
+    data.delete_thing_shadow(thingName=other)
+    assert wait_until(lambda: members(charged) == [])
+    # A region without these groups sees none of it.
+    assert iot_client(fleet, region="eu-west-3").list_thing_groups()["thingGroups"] == []
+
+
+def test_a_things_last_disconnect_is_kept_across_restarts(portcullis_bin, tmp_path):
+    """AWS's index keeps when and why a thing last disconnected; the broker forgets a client id an hour
+    after it leaves, so the gateway keeps a registered thing's last disconnect in its store."""
+    import sqlite3
+    from interop_support import mosquitto_pub, wait_until
+    srv = Server(portcullis_bin, tmp_path / "srv").start()
+    thing = unique("kept")
+
+    def stored() -> list[str]:
+        with sqlite3.connect(f"file:{srv.data_dir / 'registry.sqlite'}?mode=ro", uri=True) as db:
+            return [row[0] for row in db.execute("SELECT thing FROM disconnect")]
+    try:
+        iot = iot_client(srv)
+        iot.update_indexing_configuration(thingIndexingConfiguration={
+            "thingIndexingMode": "REGISTRY", "thingConnectivityIndexingMode": "STATUS"})
+        device = srv.mint("kept-device")
+        iot.create_thing(thingName=thing)
+        iot.attach_thing_principal(thingName=thing,
+                                   principal=iot.describe_certificate(certificateId=device.cert_id)["certificateDescription"]["certificateArn"])
+        assert iot.search_index(queryString=f"thingName:{thing}")["things"][0]["connectivity"] == {"connected": False}
+        assert mosquitto_pub(srv, device, thing, "kept/a", message="hello", qos=1).returncode == 0
+        # A client id that is no thing is not kept.
+        assert mosquitto_pub(srv, device, unique("stranger"), "kept/b", message="hello", qos=1).returncode == 0
+        before = iot.search_index(queryString=f"thingName:{thing}")["things"][0]["connectivity"]
+        assert not before["connected"] and before["disconnectReason"] == "CLIENT_INITIATED_DISCONNECT", before
+        assert wait_until(lambda: stored() == [thing]), stored()
+    finally:
+        srv.stop()
+    srv.start()
+    try:
+        iot = iot_client(srv)
+        after = iot.search_index(queryString=f"thingName:{thing}")["things"][0]["connectivity"]
+        assert after == {"connected": False, "timestamp": before["timestamp"], "disconnectReason": "CLIENT_INITIATED_DISCONNECT"}
+        # A deleted thing's history goes with it: the same name made again has none.
+        iot.detach_thing_principal(thingName=thing, principal=iot.list_thing_principals(thingName=thing)["principals"][0])
+        iot.delete_thing(thingName=thing)
+        iot.create_thing(thingName=thing)
+        assert iot.search_index(queryString=f"thingName:{thing}")["things"][0]["connectivity"] == {"connected": False}
+        assert stored() == []
+    finally:
+        srv.stop()

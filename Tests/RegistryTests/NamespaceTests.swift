@@ -91,6 +91,13 @@ struct NamespaceTests {
         #expect(try file.loadShadow(ShadowID(thingName: "t")!) == nil)
         #expect(try ireland.loadShadow(ShadowID(thingName: "t")!) != nil)
         #expect(try file.namespacesInUse() == ["123456789012/eu-west-1"])
+        // Things' last disconnects: per namespace, replaced, and forgotten.
+        try ireland.saveDisconnects(["t": .init(epochMilliseconds: 5, reason: "CONNECTION_LOST")])
+        try ireland.saveDisconnects(["t": .init(epochMilliseconds: 9, reason: nil), "u": .init(epochMilliseconds: 7, reason: "THROTTLED")])
+        #expect(try file.loadDisconnects().isEmpty)
+        #expect(try ireland.loadDisconnects() == ["t": .init(epochMilliseconds: 9, reason: nil), "u": .init(epochMilliseconds: 7, reason: "THROTTLED")])
+        try ireland.saveDisconnects(["u": nil])
+        #expect(try ireland.loadDisconnects().keys.sorted() == ["t"])
     }
 
     /// A file as the release before namespaces left it (migrations v1-v4) becomes the default namespace.
