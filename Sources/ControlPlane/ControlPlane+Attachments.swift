@@ -62,6 +62,10 @@ extension ControlPlane {
             try requireControlPlane(context)
             let name = try pathParameter(context, "policyName")
             let principal = try header(request, iotPrincipalHeader)
+            // Only certificates: AttachPolicy is the operation for thing groups.
+            if principal.hasPrefix("arn:"), !principal.contains(":cert/") {
+                throw AWSErrorResponse.invalidRequest("The given ARN does not represent a cert")
+            }
             try await registry.perform { state throws(RegistryError) in try state.attachPolicy(name: name, target: principal) }
             return try json([:])
         }

@@ -245,7 +245,7 @@ struct FleetSearch {
             })
         case FleetIndex.things, FleetIndex.thingGroups:
             throw AWSErrorResponse(status: 404, type: "ResourceNotFoundException",
-                                   message: "Index \(indexName) does not exist: turn it on with UpdateIndexingConfiguration.")
+                                   message: "Index \(indexName) does not exist. Please enable index by calling UpdateIndexingConfiguration")
         default:
             throw AWSErrorResponse(status: 404, type: "ResourceNotFoundException", message: "Index \(indexName.prefix(128)) does not exist.")
         }

@@ -208,7 +208,13 @@ extension ControlPlane {
             try requireControlPlane(context)
             let name = try pathParameter(context, "thingGroupName")
             let expectedVersion = try intParameter(request, "expectedVersion")
-            try await registry.perform { state throws(RegistryError) in try state.deleteThingGroup(name: name, expectedVersion: expectedVersion) }
+            try await registry.perform { state throws(RegistryError) in
+                // Dynamic groups have their own delete operation (AWS's words).
+                if let group = try? state.thingGroup(named: name), group.isDynamic {
+                    throw RegistryError(.invalidRequest, "This operation does not support dynamic thing groups. Thing group arn: \(state.arns.thingGroup(name))")
+                }
+                try state.deleteThingGroup(name: name, expectedVersion: expectedVersion)
+            }
             return try json([:])
         }
         router.put("/thing-groups/addThingToThingGroup") { request, context in

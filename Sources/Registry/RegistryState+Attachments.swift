@@ -112,7 +112,10 @@ extension RegistryState {
     public func listThingPrincipals(thingName: String, nextToken: String?, maxResults: Int?, type: ThingPrincipalType? = nil)
         throws(RegistryError) -> (principals: [(principal: String, type: ThingPrincipalType)], nextToken: String?)
     {
-        _ = try thing(named: thingName)
+        guard things[thingName] != nil else {
+            throw RegistryError(.resourceNotFound,
+                                "Failed to list principals for thing \(thingName.prefix(128)) because the thing does not exist in your account")
+        }
         let principals = thingPrincipals[thingName, default: [:]].filter { type == nil || $0.value == type }.keys.sorted()
         let page = try Self.page(principals, key: \.self, marker: nextToken, pageSize: maxResults, maximum: 250, what: "maxResults", token: "nextToken")
         return (page.items.map { ($0, thingPrincipals[thingName]![$0]!) }, page.nextMarker)

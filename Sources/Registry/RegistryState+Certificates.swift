@@ -117,15 +117,15 @@ extension RegistryState {
         let certificate = try certificate(id: id)
         let arn = arns.certificate(certificate.certificateID)
         guard certificate.status != .active else {
-            throw RegistryError(.certificateState, "The certificate \(certificate.certificateID) is ACTIVE: deactivate it before deleting it.")
+            throw RegistryError(.certificateState, "Certificate must be deactivated (not ACTIVE) before deletion. Id: \(certificate.certificateID)")
         }
-        if let thing = thingPrincipals.first(where: { $0.value[arn] != nil })?.key {
-            throw RegistryError(.deleteConflict, "The certificate \(certificate.certificateID) is attached to thing \(thing): detach it first.")
+        if thingPrincipals.contains(where: { $0.value[arn] != nil }) {
+            throw RegistryError(.deleteConflict, "Things must be detached before deletion (arn: \(arn))")
         }
         let attached = policyTargets.filter { $0.value.contains(arn) }.keys
         if !attached.isEmpty {
             guard forceDelete else {
-                throw RegistryError(.deleteConflict, "The certificate \(certificate.certificateID) has \(attached.count) attached policies: detach them, or pass forceDelete.")
+                throw RegistryError(.deleteConflict, "Certificate policies must be detached before deletion (arn: \(arn))")
             }
             for name in attached { policyTargets[name]?.remove(arn) }
         }
@@ -135,7 +135,7 @@ extension RegistryState {
     private mutating func insert(_ parsed: ParsedCertificate, caCertificateID: String?, mode: CertificateMode,
                                  status: CertificateStatus, now: Double) throws(RegistryError) -> DeviceCertificate {
         guard certificates[parsed.certificateID] == nil else {
-            throw RegistryError(.resourceAlreadyExists, "The certificate is already registered.", resourceID: parsed.certificateID,
+            throw RegistryError(.resourceAlreadyExists, "The certificate is already provisioned or registered", resourceID: parsed.certificateID,
                                 resourceARN: arns.certificate(parsed.certificateID))
         }
         guard caCertificates[parsed.certificateID] == nil else {

@@ -6,13 +6,13 @@ extension RegistryState {
     public mutating func createThing(name: String, thingTypeName: String?, attributes: [String: String], billingGroupName: String? = nil,
                                      now: Double) throws(RegistryError) -> Thing {
         try ThingRules.checkName(name)
-        if let thingTypeName { _ = try assignableThingType(thingTypeName) }
+        if let thingTypeName { _ = try assignableThingType(thingTypeName, creating: true) }
         try ThingRules.checkAttributes(attributes, hasType: thingTypeName != nil)
         if let billingGroupName { _ = try billingGroup(named: billingGroupName) }
         if let existing = things[name] {
             guard existing.thingTypeName == thingTypeName, existing.attributes == attributes,
                   billingGroupName == nil || existing.billingGroupName == billingGroupName else {
-                throw RegistryError(.resourceAlreadyExists, "Thing \(name) already exists with different attributes or type.",
+                throw RegistryError(.resourceAlreadyExists, "Thing \(name) already exists in account with different attributes",
                                     resourceID: existing.thingID, resourceARN: arns.thing(name))
             }
             return existing
@@ -39,13 +39,13 @@ extension RegistryState {
                                      merge: Bool, expectedVersion: Int?) throws(RegistryError) {
         var thing = try thing(named: name)
         if let expectedVersion, expectedVersion != thing.version {
-            throw RegistryError(.versionConflict, "The version of thing \(name) is \(thing.version), not \(expectedVersion).")
+            throw RegistryError(.versionConflict, "The version for thing \(name) does not match the expected version.")
         }
         if removeThingType && thingTypeName != nil {
             throw RegistryError(.invalidRequest, "removeThingType and thingTypeName cannot be given together.")
         }
         if let thingTypeName, thingTypeName != thing.thingTypeName {
-            _ = try assignableThingType(thingTypeName)
+            _ = try assignableThingType(thingTypeName, creating: false)
             thing.thingTypeName = thingTypeName
         }
         if removeThingType { thing.thingTypeName = nil }
@@ -67,7 +67,7 @@ extension RegistryState {
         try ThingRules.checkName(name)
         guard let thing = things[name] else { return }
         if let expectedVersion, expectedVersion != thing.version {
-            throw RegistryError(.versionConflict, "The version of thing \(name) is \(thing.version), not \(expectedVersion).")
+            throw RegistryError(.versionConflict, "The version for thing \(name) does not match the expected version.")
         }
         guard thingPrincipals[name, default: [:]].isEmpty else {
             throw RegistryError(.invalidRequest, "Cannot delete. Thing \(name) is still attached to one or more principals")

@@ -87,7 +87,7 @@ public struct RegistryState: Sendable {
     public mutating func deletePolicy(name: String) throws(RegistryError) {
         let policy = try policy(named: name)
         guard policy.versions.count == 1 else {
-            throw RegistryError(.deleteConflict, "Cannot delete a policy with non-default versions: delete them first (name=\(name))")
+            throw RegistryError(.deleteConflict, "The policy cannot be deleted as versions other than than default version exist (name=\(name))")
         }
         guard policyTargets[name, default: []].isEmpty else {
             throw RegistryError(.deleteConflict, "The policy cannot be deleted as the policy is attached to one or more principals (name=\(name))")

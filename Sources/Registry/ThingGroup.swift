@@ -35,7 +35,7 @@ extension RegistryState {
         try Self.checkGroupProperties(description: description, attributes: attributes)
         if let existing = thingGroups[name] {
             guard existing.parentName == parentName, existing.description == description, existing.attributes == attributes else {
-                throw RegistryError(.resourceAlreadyExists, "Thing group \(name) already exists with different properties.",
+                throw RegistryError(.resourceAlreadyExists, "Thing Group \(name) already exists in current account with different properties",
                                     resourceID: existing.thingGroupID, resourceARN: arns.thingGroup(name))
             }
             return existing
@@ -117,8 +117,8 @@ extension RegistryState {
         if let expectedVersion, expectedVersion != group.version {
             throw RegistryError(.versionConflict, "The version of thing group \(name) is \(group.version), not \(expectedVersion).")
         }
-        if let child = thingGroups.values.first(where: { $0.parentName == name }) {
-            throw RegistryError(.invalidRequest, "Cannot delete thing group \(name) while it has child groups (\(child.name)).")
+        if thingGroups.values.contains(where: { $0.parentName == name }) {
+            throw RegistryError(.invalidRequest, "Cannot delete thing group : \(name) when there are still child groups attached to it")
         }
         thingGroups[name] = nil
         dynamicQueries[name] = nil

@@ -86,11 +86,12 @@ extension RegistryState {
         return (page.items, page.nextMarker)
     }
 
-    /// The type a thing may be given now: it exists and is not deprecated.
-    func assignableThingType(_ name: String) throws(RegistryError) -> ThingType {
+    /// The type a thing may be given now: it exists and is not deprecated (AWS's texts, typos included).
+    func assignableThingType(_ name: String, creating: Bool) throws(RegistryError) -> ThingType {
         let type = try thingType(named: name)
         guard !type.deprecated else {
-            throw RegistryError(.invalidRequest, "Thing type \(name) is deprecated; no thing can be given it.")
+            throw RegistryError(.invalidRequest, creating ? "Can not create new thing with depreated thing type:\(name)"
+                                                          : "Can not update a thing to use deprecated thing type: \(name)")
         }
         return type
     }
