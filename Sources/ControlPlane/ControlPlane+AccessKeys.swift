@@ -16,10 +16,14 @@ public final class DataPlaneKeys: Sendable {
         var secret: String
         var roleAlias: String
         var expiration: Int64
+        var thingName: String?
+        var certificateID: String?
     }
     private struct State {
         var keys: [String: (secret: String, policies: PolicyEvaluator)] = [:]
         var arns: ARNs?
+        /// Thing name -> its thing type, for `credentials-iot:ThingTypeName`.
+        var thingTypes: [String: String] = [:]
         var signingKey: String?
         var roleAliases: [String: PolicyEvaluator] = [:]
         var temporary: [String: Temporary] = [:]
@@ -37,9 +41,12 @@ public final class DataPlaneKeys: Sendable {
         }
         var aliases: [String: PolicyEvaluator] = [:]
         for alias in registry.allRoleAliases { aliases[alias.name] = registry.roleAliasPolicies(alias.name) }
+        var thingTypes: [String: String] = [:]
+        for thing in registry.allThings { if let type = thing.thingTypeName { thingTypes[thing.name] = type } }
         state.withLockedValue { state in
             state.keys = table
             state.arns = registry.arns
+            state.thingTypes = thingTypes
             state.signingKey = registry.currentCredentialSigningKey
             state.roleAliases = aliases
         }
@@ -74,18 +81,34 @@ public final class DataPlaneKeys: Sendable {
                 }
             }
             state.temporary[credential.accessKeyID] = Temporary(secret: credential.secretAccessKey, roleAlias: credential.roleAlias,
-                                                                expiration: credential.expiration)
+                                                                expiration: credential.expiration, thingName: credential.thingName,
+                                                                certificateID: credential.certificateID)
         }
         return credential.accessKeyID
     }
 
     /// The role alias of a temporary key that has not expired.
-    public func roleAlias(ofTemporaryKey accessKeyID: String) -> String? {
+    public func roleAlias(ofTemporaryKey accessKeyID: String) -> String? { temporaryRole(accessKeyID)?.alias }
+
+    /// The role alias of a temporary key that has not expired, and the policy variables its role's policy
+    /// sees: `credentials-iot:ThingName`, `credentials-iot:ThingTypeName` (the thing named by
+    /// `x-amzn-iot-thingname` when the credentials were asked for) and `credentials-iot:AwsCertificateId`.
+    public func temporaryRole(_ accessKeyID: String) -> (alias: String, variables: [String: String])? {
         let now = Self.now()
         return state.withLockedValue { state in
             guard let temporary = state.temporary[accessKeyID], temporary.expiration > now else { return nil }
-            return temporary.roleAlias
+            return (temporary.roleAlias, Self.variables(temporary, thingTypes: state.thingTypes))
         }
+    }
+
+    private static func variables(_ temporary: Temporary, thingTypes: [String: String]) -> [String: String] {
+        var variables: [String: String] = [:]
+        if let thing = temporary.thingName {
+            variables["credentials-iot:ThingName"] = thing
+            variables["credentials-iot:ThingTypeName"] = thingTypes[thing]
+        }
+        variables["credentials-iot:AwsCertificateId"] = temporary.certificateID
+        return variables
     }
 
     /// Whether a data-plane key with this id exists, or a temporary one has not expired (a WebSocket
@@ -100,18 +123,20 @@ public final class DataPlaneKeys: Sendable {
     /// The decision for one iot-data action of a key; a key that no longer exists is denied.
     func authorize(_ accessKeyID: String, _ action: IoTAction, resource: String, now: Date) -> (allowed: Bool, explanation: String) {
         let seconds = Int64(now.timeIntervalSince1970)
-        let (policies, arns, reason) = state.withLockedValue { state -> (PolicyEvaluator?, ARNs?, String) in
-            if let key = state.keys[accessKeyID] { return (key.policies, state.arns, "") }
+        let (policies, arns, variables, reason) = state.withLockedValue { state -> (PolicyEvaluator?, ARNs?, [String: String], String) in
+            if let key = state.keys[accessKeyID] { return (key.policies, state.arns, [:], "") }
             guard let temporary = state.temporary[accessKeyID], temporary.expiration > seconds else {
-                return (nil, nil, "the access key \(accessKeyID.prefix(128)) no longer exists or has expired")
+                return (nil, nil, [:], "the access key \(accessKeyID.prefix(128)) no longer exists or has expired")
             }
             guard let policies = state.roleAliases[temporary.roleAlias] else {
-                return (nil, nil, "the role alias \(temporary.roleAlias) of access key \(accessKeyID) no longer exists")
+                return (nil, nil, [:], "the role alias \(temporary.roleAlias) of access key \(accessKeyID) no longer exists")
             }
-            return (policies, state.arns, "")
+            return (policies, state.arns, Self.variables(temporary, thingTypes: state.thingTypes), "")
         }
         guard let policies, let arns else { return (false, reason) }
-        return AccessKeyRules.decide(policies, action, resource: resource, arns: arns, now: now)
+        var context = AuthorizationContext()
+        for (name, value) in variables { context.set(name, value) }
+        return AccessKeyRules.decide(policies, action, resource: resource, arns: arns, context: context, now: now)
     }
 }
 

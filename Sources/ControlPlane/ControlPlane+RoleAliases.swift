@@ -42,7 +42,8 @@ extension ControlPlane {
             try requireControlPlane(context)
             let marker = request.uri.queryParameters["marker"].map(String.init)
             let pageSize = try intParameter(request, "pageSize")
-            let ascending = try boolParameter(request, "isAscendingOrder") ?? true
+            // Newest name first unless asked otherwise, as the other marker-paged lists.
+            let ascending = try boolParameter(request, "isAscendingOrder") ?? false
             let (names, next) = try await registry.read { state throws(RegistryError) in
                 try state.listRoleAliases(marker: marker, pageSize: pageSize, ascending: ascending)
             }
@@ -83,7 +84,6 @@ extension ControlPlane {
             let name = try pathParameter(context, "roleAlias")
             let thingName = request.headers[thingNameHeader]
             let alias = try await registry.read { state throws(RegistryError) in try state.roleAlias(named: name) }
-            let arns = await registry.arns
             if let denial = authorize([(action: .assumeRoleWithCertificate, resource: name)]) {
                 throw AWSErrorResponse(status: 403, type: "ForbiddenException", message: "Access Denied: \(denial)")
             }
@@ -98,7 +98,7 @@ extension ControlPlane {
             }
             let key = try await registry.perform { state throws(RegistryError) in state.credentialSigningKey() }
             let credential = TemporaryCredentials.issue(signingKeyHex: key, roleAlias: alias.name, thingName: thingName,
-                                                        duration: alias.credentialDurationSeconds, now: Int64(Date().timeIntervalSince1970))
+                                                        certificateID: certificateID, duration: alias.credentialDurationSeconds, now: Int64(Date().timeIntervalSince1970))
             let formatter = ISO8601DateFormatter()
             formatter.formatOptions = [.withInternetDateTime]
             return try json(["credentials": [

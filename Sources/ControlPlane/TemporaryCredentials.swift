@@ -13,6 +13,8 @@ public struct TemporaryCredential: Sendable, Hashable {
     public var expiration: Int64
     public var roleAlias: String
     public var thingName: String?
+    /// The certificate that asked for them (`credentials-iot:AwsCertificateId`).
+    public var certificateID: String?
 }
 
 public enum TemporaryCredentials {
@@ -21,17 +23,19 @@ public enum TemporaryCredentials {
     /// Access key ids of temporary credentials start like AWS's (`ASIA`).
     public static func isTemporaryKey(_ id: String) -> Bool { id.hasPrefix("ASIA") }
 
-    public static func issue(signingKeyHex: String, roleAlias: String, thingName: String?, duration: Int, now: Int64) -> TemporaryCredential {
+    public static func issue(signingKeyHex: String, roleAlias: String, thingName: String?, certificateID: String? = nil, duration: Int,
+                             now: Int64) -> TemporaryCredential {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
         var generator = SystemRandomNumberGenerator()
         let id = "ASIA" + String((0..<16).map { _ in alphabet[Int(generator.next(upperBound: UInt32(alphabet.count)))] })
         var payload: [String: Any] = ["k": id, "e": now + Int64(duration), "a": roleAlias]
         if let thingName { payload["t"] = thingName }
+        if let certificateID { payload["c"] = certificateID }
         let json = (try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys])) ?? Data()
         let body = tokenPrefix + base64URL(json)
         let token = body + "." + base64URL(Data(HMAC<SHA256>.authenticationCode(for: Data(body.utf8), using: key(signingKeyHex))))
         return TemporaryCredential(accessKeyID: id, secretAccessKey: secret(body: body, signingKeyHex: signingKeyHex), sessionToken: token,
-                                   expiration: now + Int64(duration), roleAlias: roleAlias, thingName: thingName)
+                                   expiration: now + Int64(duration), roleAlias: roleAlias, thingName: thingName, certificateID: certificateID)
     }
 
     /// The credential a token stands for, if the signing key made it and it has not expired.
@@ -46,7 +50,7 @@ public enum TemporaryCredentials {
               let id = payload["k"] as? String, let expiry = (payload["e"] as? NSNumber)?.int64Value, let alias = payload["a"] as? String,
               expiry > now else { return nil }
         return TemporaryCredential(accessKeyID: id, secretAccessKey: secret(body: body, signingKeyHex: signingKeyHex), sessionToken: sessionToken,
-                                   expiration: expiry, roleAlias: alias, thingName: payload["t"] as? String)
+                                   expiration: expiry, roleAlias: alias, thingName: payload["t"] as? String, certificateID: payload["c"] as? String)
     }
 
     static func secret(body: String, signingKeyHex: String) -> String {

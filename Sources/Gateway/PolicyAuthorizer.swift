@@ -14,8 +14,10 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
     let directory: DeviceDirectory
     let arnPrefix: String
     let adminPrincipals: Set<String>
-    /// The role alias of a temporary access key (the credentials provider's), if the principal is one.
-    let temporaryKeyRole: @Sendable (String) -> String?
+    /// The role alias of a temporary access key (the credentials provider's), if the principal is one, with
+    /// the `credentials-iot:*` variables its role's policy sees.
+    public typealias TemporaryKeyRole = @Sendable (String) -> (alias: String, variables: [String: String])?
+    let temporaryKeyRole: TemporaryKeyRole
 
     /// What an admin access key may do over MQTT: everything.
     static let adminPolicy = Inputs.PolicyInput(
@@ -33,7 +35,7 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
 
     /// - Parameter adminPrincipals: the admin access key ids (SigV4 principals allowed everything).
     public init(directory: DeviceDirectory, arns: ARNs, adminPrincipals: Set<String> = [],
-                temporaryKeyRole: @escaping @Sendable (String) -> String? = { _ in nil }) {
+                temporaryKeyRole: @escaping TemporaryKeyRole = { _ in nil }) {
         self.temporaryKeyRole = temporaryKeyRole
         self.directory = directory
         self.arnPrefix = arns.prefix
@@ -56,7 +58,7 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
         let (state, index) = registry
         let principal = request.connection.principalID
         if adminPrincipals.contains(principal) { return Inputs(policies: [Self.adminPolicy], thing: nil, thingGroups: []) }
-        if let alias = temporaryKeyRole(principal) {
+        if let (alias, _) = temporaryKeyRole(principal) {
             let policies = state.roleAliasPolicyRecords(alias)
             return Inputs(policies: policies.map { .init(name: $0.name, versionID: $0.defaultVersionID, document: $0.defaultVersion.document) },
                           thing: nil, thingGroups: [])
@@ -139,6 +141,9 @@ public final class PolicyAuthorizer: BrokerAuthorizer, Sendable {
         context.set("iot:ConnectAttributes", values: attributes)
         context.set("iot:LastWillTopic", request.willTopic)
         context.set("iot:DomainName", request.connection.serverName)
+        if let (_, variables) = temporaryKeyRole(principal) {
+            for (name, value) in variables { context.set(name, value) }
+        }
         let authorizer = ConnectionAuthorizer(policies: CompiledPolicySet(policies: policies, context: context), arnPrefix: arnPrefix)
         return PolicyConnectionAuthorization(authorizer: authorizer, inputs: inputs, generation: generation)
     }

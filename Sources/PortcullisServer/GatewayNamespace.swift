@@ -67,7 +67,7 @@ public final class GatewayNamespace: Sendable {
         self.dataPlaneKeys = dataPlaneKeys
         // MQTT over WebSocket signed with temporary credentials has its role alias's policy.
         let authorizer = PolicyAuthorizer(directory: directory, arns: arns, adminPrincipals: adminIDs,
-                                          temporaryKeyRole: { dataPlaneKeys.roleAlias(ofTemporaryKey: $0) })
+                                          temporaryKeyRole: { dataPlaneKeys.temporaryRole($0) })
         self.authorizer = authorizer
         let broker = Broker(limits: configuration.limits, logLevel: configuration.logLevel,
                             assignedClientIDPrefix: "portcullis-\(UUID().uuidString.prefix(8).lowercased())-",
@@ -179,12 +179,13 @@ extension GatewayNamespace: FleetIndexSource {
 
     static func shadows(in store: SQLiteRegistryStore, thingNames: [String], named: [String]) -> [String: (fields: [String: [FleetValue]], json: String)] {
         var found: [String: (fields: [String: [FleetValue]], json: String)] = [:]
+        let stored = (try? store.loadShadows(thingNames: thingNames, named: named)) ?? [:]
         for thing in thingNames {
             var fields: [String: [FleetValue]] = [:]
             var document: [String: JSONValue] = [:]
             var names: [String: JSONValue] = [:]
             for name in [nil] + named.map(Optional.some) {
-                guard let id = ShadowID(thingName: thing, shadowName: name), let shadow = try? store.loadShadow(id), shadow.exists else { continue }
+                guard let id = ShadowID(thingName: thing, shadowName: name), let shadow = stored[id], shadow.exists else { continue }
                 let prefix = name.map { "shadow.name.\($0)" } ?? "shadow"
                 var sections: [String: JSONValue] = ["version": .integer(shadow.version)]
                 if let reported = shadow.reported { sections["reported"] = .object(reported) }

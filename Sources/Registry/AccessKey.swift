@@ -86,11 +86,11 @@ extension RegistryState {
 extension AccessKeyRules {
     /// `resource` is a bare topic or client id put under the action's resource type, or `*` for actions on
     /// no one resource (ListRetainedMessages).
-    public static func decide(_ policies: PolicyEvaluator, _ action: IoTAction, resource: String, arns: ARNs, now: Date)
-        -> (allowed: Bool, explanation: String)
+    public static func decide(_ policies: PolicyEvaluator, _ action: IoTAction, resource: String, arns: ARNs,
+                              context: AuthorizationContext = AuthorizationContext(), now: Date) -> (allowed: Bool, explanation: String)
     {
         let arn = resource == "*" ? "*" : arns.prefix + action.resourceType + resource
-        let decision = policies.evaluate(action, resource: arn, context: AuthorizationContext(), now: now)
+        let decision = policies.evaluate(action, resource: arn, context: context, now: now)
         return (decision.isAllowed, decision.explanation(action: action, resource: arn, policyCount: policies.policies.count))
     }
 }

@@ -45,6 +45,24 @@ struct DataPlaneTemporaryKeyTests {
         #expect(keys.roleAlias(ofTemporaryKey: issued.accessKeyID) == "cams")
         #expect(keys.authorize(issued.accessKeyID, .publish, resource: "telemetry/a", now: Date()).allowed)
         #expect(!keys.authorize(issued.accessKeyID, .publish, resource: "other/a", now: Date()).allowed)
+        // The role's policy sees the thing and certificate the credentials were asked for.
+        _ = try state.createThingType(name: "camera", description: nil, searchableAttributes: [], now: 1)
+        _ = try state.createThing(name: "cam-1", thingTypeName: "camera", attributes: [:], now: 1)
+        _ = try state.createPolicy(name: "Scoped", document: #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/${credentials-iot:ThingTypeName}/${credentials-iot:ThingName}/${credentials-iot:AwsCertificateId}"}]}"#, now: 1)
+        _ = try state.createRoleAlias(name: "scoped", roleArn: "arn:aws:iam::123456789012:role/Scoped", credentialDurationSeconds: nil, now: 1)
+        keys.update(from: state)
+        let scoped = TemporaryCredentials.issue(signingKeyHex: signingKey, roleAlias: "scoped", thingName: "cam-1", certificateID: "abc123",
+                                                duration: 900, now: now)
+        keys.admit(sessionToken: scoped.sessionToken)
+        #expect(keys.temporaryRole(scoped.accessKeyID)?.variables == ["credentials-iot:ThingName": "cam-1", "credentials-iot:ThingTypeName": "camera",
+                                                                     "credentials-iot:AwsCertificateId": "abc123"])
+        #expect(keys.authorize(scoped.accessKeyID, .publish, resource: "camera/cam-1/abc123", now: Date()).allowed)
+        #expect(!keys.authorize(scoped.accessKeyID, .publish, resource: "camera/cam-2/abc123", now: Date()).allowed)
+        // Without a thing the variables are missing, and a resource that names them matches nothing.
+        let unscoped = TemporaryCredentials.issue(signingKeyHex: signingKey, roleAlias: "scoped", thingName: nil, certificateID: "abc123",
+                                                  duration: 900, now: now)
+        keys.admit(sessionToken: unscoped.sessionToken)
+        #expect(!keys.authorize(unscoped.accessKeyID, .publish, resource: "camera/cam-1/abc123", now: Date()).allowed)
         // The alias deleted: its credentials are allowed nothing.
         try state.deleteRoleAlias(name: "cams")
         keys.update(from: state)

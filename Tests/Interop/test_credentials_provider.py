@@ -158,3 +158,37 @@ def test_websocket_with_temporary_credentials_has_the_roles_policy(gw, tmp_path)
         assert entry["principalId"] == credentials["accessKeyId"]
     finally:
         connection.disconnect().result(10)
+
+
+def test_the_roles_policy_sees_the_credentials_iot_variables(gw, tmp_path):
+    """AWS's role policies may name `${credentials-iot:ThingName}`, `${credentials-iot:ThingTypeName}` and
+    `${credentials-iot:AwsCertificateId}`: the thing named when the credentials were asked for, its type,
+    and the certificate that asked. Here the role is an IoT policy and sees the same variables."""
+    region = "us-east-2"
+    iot = iot_client(gw, region=region)
+    role = unique("ScopedRole")
+    policy(iot, role, [{"Effect": "Allow", "Action": "iot:Publish", "Resource":
+                        f"arn:aws:iot:{region}:{ACCOUNT}:topic/${{credentials-iot:ThingTypeName}}/${{credentials-iot:ThingName}}/"
+                        "${credentials-iot:AwsCertificateId}"}])
+    alias = unique("scoped")
+    arn = iot.create_role_alias(roleAlias=alias, roleArn=f"arn:aws:iam::{ACCOUNT}:role/{role}")["roleAliasArn"]
+    cert = iot.create_keys_and_certificate(setAsActive=True)
+    may_assume = unique("assume")
+    policy(iot, may_assume, [{"Effect": "Allow", "Action": "iot:AssumeRoleWithCertificate", "Resource": arn}])
+    iot.attach_policy(policyName=may_assume, target=cert["certificateArn"])
+    kind, thing = unique("camera"), unique("cam")
+    iot.create_thing_type(thingTypeName=kind)
+    iot.create_thing(thingName=thing, thingTypeName=kind)
+    iot.attach_thing_principal(thingName=thing, principal=cert["certificateArn"])
+    identity = write_identity(tmp_path, cert, "scoped")
+    host = f"iot.{region}.localhost"
+    answer = fetch(gw, alias, identity, thing, host=host)
+    assert answer.status_code == 200, answer.text
+    data = data_client(gw, answer.json()["credentials"], region=region)
+    data.publish(topic=f"{kind}/{thing}/{cert['certificateId']}", qos=1, payload=b"mine")
+    assert aws_error(lambda: data.publish(topic=f"{kind}/other-cam/{cert['certificateId']}", qos=1, payload=b"not mine"))[1] == 403
+    # Credentials asked for without a thing have no thing variables: the resource naming them matches nothing.
+    unscoped = fetch(gw, alias, identity, None, host=host)
+    assert unscoped.status_code == 200
+    assert aws_error(lambda: data_client(gw, unscoped.json()["credentials"], region=region).publish(
+        topic=f"{kind}/{thing}/{cert['certificateId']}", qos=1, payload=b"x"))[1] == 403
