@@ -49,8 +49,10 @@ public final class ServerTLSDirectory: Sendable {
         var cache: [String: NIOSSLContext] = [:]
         /// The same for the domain configurations of other namespaces, per namespace.
         var namespaceCaches: [String: [String: NIOSSLContext]] = [:]
-        /// Contexts for names served with a certificate made on demand (a region's names), by key.
+        /// Contexts for names served with a certificate made on demand (a region's names), by key and policy.
         var onDemand: [String: NIOSSLContext] = [:]
+        /// The TLS policy another namespace's `iot:Data-ATS` configuration set: its names made on demand use it.
+        var namespacePolicies: [String: TLSSecurityPolicy] = [:]
     }
 
     /// The certificate for a name no domain configuration and no default certificate covers, made on
@@ -104,9 +106,15 @@ public final class ServerTLSDirectory: Sendable {
         if let selection { return selection }
         // Not a configured name: a name served with a certificate made for it, else the default.
         let asked = name ?? ""
-        if let onDemandMaterial, let (key, material) = onDemandMaterial(asked) {
-            if let context = state.withLockedValue({ $0.onDemand[key] }) { return .serve(context, domainName: asked, rules: .any) }
-            let policy = state.withLockedValue { $0.defaultPolicy }
+        if let onDemandMaterial, let (name, material) = onDemandMaterial(asked) {
+            // The policy of the namespace the name belongs to, else the gateway's default one.
+            let owning = owner?(asked)
+            let (policy, known) = state.withLockedValue { state -> (TLSSecurityPolicy, NIOSSLContext?) in
+                let policy = owning.flatMap { state.namespacePolicies[$0] } ?? state.defaultPolicy
+                return (policy, state.onDemand["\(name)/\(policy.rawValue)"])
+            }
+            if let known { return .serve(known, domainName: asked, rules: .any) }
+            let key = "\(name)/\(policy.rawValue)"
             if let context = try? Self.makeContext(material: material, policy: policy, port: port) {
                 let kept = state.withLockedValue { state in
                     if let existing = state.onDemand[key] { return existing }
@@ -193,8 +201,8 @@ public final class ServerTLSDirectory: Sendable {
             // A name another namespace configured first keeps it, as in `updateDomains`.
             state.domains = state.domains.filter { !$0.value.namespace.isEmpty }.merging(domains) { other, _ in other }
             // Certificate files replaced meanwhile: their context is newer; rebuild it for the policy then.
-            // Regional contexts were made with the default policy: a new one applies to them too.
-            if state.defaultPolicy != policy { state.onDemand = [:] }
+            // Regional contexts of the old default policy are not asked for again.
+            if state.defaultPolicy != policy { state.onDemand = state.onDemand.filter { !$0.key.hasSuffix("/\(state.defaultPolicy.rawValue)") } }
             if state.defaultGeneration == generation {
                 if let defaultContext {
                     state.defaultContext = defaultContext
@@ -239,7 +247,9 @@ public final class ServerTLSDirectory: Sendable {
             }
             domains[record.domainName] = domain
         }
+        let policy = registry.defaultDomainConfiguration.tlsSecurityPolicy
         state.withLockedValue { state in
+            state.namespacePolicies[namespace] = policy
             // A name another namespace configured first keeps it: names are unique across the gateway.
             state.domains = state.domains.filter { $0.value.namespace != namespace }
             for (name, domain) in domains where state.domains[name] == nil { state.domains[name] = domain }

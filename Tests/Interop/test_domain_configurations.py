@@ -199,6 +199,16 @@ def test_sni_selects_the_domain_certificate_and_policy_and_follows_changes(domai
     iot("update-domain-configuration", "--domain-configuration-name", "iot:Data-ATS", "--tls-config",
         "securityPolicy=IoTSecurityPolicy_TLS13_1_2_2022_10")
     assert negotiated(served(srv, device, "localhost", "-tls1_2"))
+    # A region's own iot:Data-ATS policy applies to that region's names, and to no other.
+    iot("update-domain-configuration", "--region", "eu-west-1", "--domain-configuration-name", "iot:Data-ATS", "--tls-config",
+        "securityPolicy=IoTSecurityPolicy_TLS13_1_3_2022_10")
+    assert negotiated(served(srv, device, "iot.eu-west-1.localhost", "-tls1_2")) is None
+    assert negotiated(served(srv, device, "iot.eu-west-1.localhost", "-tls1_3"))
+    assert negotiated(served(srv, device, "iot.eu-west-2.localhost", "-tls1_2"))
+    assert negotiated(served(srv, device, "localhost", "-tls1_2"))
+    iot("update-domain-configuration", "--region", "eu-west-1", "--domain-configuration-name", "iot:Data-ATS", "--tls-config",
+        "securityPolicy=IoTSecurityPolicy_TLS13_1_2_2022_10")
+    assert negotiated(served(srv, device, "iot.eu-west-1.localhost", "-tls1_2"))
 
     iot("update-domain-configuration", "--domain-configuration-name", "custom", "--domain-configuration-status", "DISABLED")
     iot("delete-domain-configuration", "--domain-configuration-name", "custom")
