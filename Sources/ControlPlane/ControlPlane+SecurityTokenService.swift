@@ -42,10 +42,14 @@ extension ControlPlane {
         return "AIDA" + String(digest.prefix(17).map { alphabet[Int($0) % alphabet.count] })
     }
 
+    /// The codes STS answers for what the rest-json services call otherwise.
+    static let stsErrorCodes = ["UnrecognizedClientException": "InvalidClientTokenId", "InvalidSignatureException": "SignatureDoesNotMatch",
+                                "ExpiredTokenException": "ExpiredToken", "AccessDeniedException": "AccessDenied"]
+
     static func stsError(status: Int, code: String, message: String, requestID: String) -> Response {
         xmlResponse(status: status, """
             <ErrorResponse xmlns="\(stsNamespace)">
-              <Error><Type>Sender</Type><Code>\(code)</Code><Message>\(xmlEscaped(message))</Message></Error>
+              <Error><Type>Sender</Type><Code>\(stsErrorCodes[code] ?? code)</Code><Message>\(xmlEscaped(message))</Message></Error>
               <RequestId>\(requestID)</RequestId>
             </ErrorResponse>
             """)

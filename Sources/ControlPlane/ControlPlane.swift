@@ -280,7 +280,12 @@ public final class ControlPlane: Service, Sendable {
             let token = request.headers[securityTokenHeader] ?? request.uri.queryParameters["X-Amz-Security-Token"].map(String.init)
             switch resolve(scope, token) {
             case .success(let responder): return try await responder.respond(to: request, context: context)
-            case .failure(let error): return error.response(requestID: context.requestID)
+            case .failure(let error):
+                // STS speaks the query protocol: its errors are XML, also before a namespace is found.
+                if scope?.service == "sts" {
+                    return stsError(status: error.status, code: error.type, message: error.message, requestID: context.requestID)
+                }
+                return error.response(requestID: context.requestID)
             }
         }
     }

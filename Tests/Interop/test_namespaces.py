@@ -257,7 +257,11 @@ def test_sts_get_caller_identity_names_the_account_of_the_key(gateway):
     other = sts_client(gateway, SECOND_KEY, SECOND_SECRET, region="ap-northeast-1").get_caller_identity()
     assert other["Account"] == SECOND_ACCOUNT and other["Arn"] == f"arn:aws:iam::{SECOND_ACCOUNT}:user/portcullis-admin"
     code, status = aws_error(lambda: sts_client(gateway, "AKIANOBODYHASTHISKEY", "x" * 40).get_caller_identity())
-    assert status == 403
+    assert (code, status) == ("InvalidClientTokenId", 403)
+    key, _ = admin_keys(gateway)
+    assert aws_error(lambda: sts_client(gateway, key, "x" * 40).get_caller_identity()) == ("SignatureDoesNotMatch", 403)
+    # Refused before any namespace is found (a region this gateway does not serve): still STS's XML.
+    assert aws_error(lambda: sts_client(gateway, region="xx-nowhere-9").get_caller_identity()) == ("SignatureDoesNotMatch", 403)
 
 
 def test_the_aws_iot_device_sdk_reaches_a_region_over_tls_and_websocket(gateway, tmp_path):
