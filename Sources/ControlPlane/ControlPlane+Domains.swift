@@ -64,10 +64,10 @@ extension ControlPlane {
             let wanted = request.uri.queryParameters["serviceType"].map(String.init)
             let (marker, pageSize, _) = try markerPage(request)
             let (page, next) = try await registry.read { state throws(RegistryError) in
-                try state.listDomainConfigurations(marker: marker, pageSize: pageSize)
+                try state.listDomainConfigurations(marker: marker, pageSize: pageSize, serviceType: wanted)
             }
             let arns = await registry.arns
-            var out: [String: Any] = ["domainConfigurations": page.filter { wanted == nil || $0.serviceType == wanted }.map {
+            var out: [String: Any] = ["domainConfigurations": page.map {
                 ["domainConfigurationName": $0.name, "domainConfigurationArn": arns.domainConfiguration($0.name, id: $0.id),
                  "serviceType": $0.serviceType]
             }]

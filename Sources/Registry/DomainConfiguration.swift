@@ -240,11 +240,14 @@ extension RegistryState {
     }
 
     /// ListDomainConfigurations: the default domain first, then the others by name.
-    public func listDomainConfigurations(marker: String?, pageSize: Int?) throws(RegistryError)
+    /// - Parameter serviceType: only configurations of this service type (filtered before paging, so
+    ///   every page but the last is full).
+    public func listDomainConfigurations(marker: String?, pageSize: Int?, serviceType: String? = nil) throws(RegistryError)
         -> (configurations: [DomainConfigurationRecord], nextMarker: String?)
     {
         let custom = domainConfigurations.values.filter { !$0.isDefault }.sorted { $0.name < $1.name }
-        let page = try Self.page([defaultDomainConfiguration] + custom, key: \.name, marker: marker, pageSize: pageSize, maximum: 250)
+        let all = ([defaultDomainConfiguration] + custom).filter { serviceType == nil || $0.serviceType == serviceType }
+        let page = try Self.page(all, key: \.name, marker: marker, pageSize: pageSize, maximum: 250)
         return (page.items, page.nextMarker)
     }
 

@@ -173,6 +173,30 @@ extension SQLiteRegistryStore: ShadowStore {
         return try data.map { try JSONDecoder().decode(Shadow.self, from: $0) }
     }
 
+    /// The shadows of many things at once (the classic one and those `named`), in one read per 500 things:
+    /// what fleet indexing reads for every thing of a query.
+    public func loadShadows(thingNames: [String], named: [String]) throws -> [ShadowID: Shadow] {
+        let names = [""] + named
+        var found: [ShadowID: Shadow] = [:]
+        let decoder = JSONDecoder()
+        try pool.read { db in
+            for start in stride(from: 0, to: thingNames.count, by: 500) {
+                let chunk = Array(thingNames[start..<min(thingNames.count, start + 500)])
+                let things = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                let shadows = Array(repeating: "?", count: names.count).joined(separator: ",")
+                let arguments = StatementArguments([namespace] + chunk + names)
+                for row in try Row.fetchAll(db, sql: "SELECT thing, name, data FROM shadow WHERE namespace = ? AND thing IN (\(things)) AND name IN (\(shadows))",
+                                            arguments: arguments) {
+                    let name: String = row["name"]
+                    guard let id = ShadowID(thingName: row["thing"], shadowName: name.isEmpty ? nil : name),
+                          let shadow = try? decoder.decode(Shadow.self, from: row["data"] as Data) else { continue }
+                    found[id] = shadow
+                }
+            }
+        }
+        return found
+    }
+
     public func saveShadow(_ id: ShadowID, _ shadow: Shadow) throws {
         try saveShadows([(id, shadow)])
     }

@@ -90,6 +90,12 @@ struct NamespaceTests {
         try ireland.saveShadow(ShadowID(thingName: "t")!, Shadow())
         #expect(try file.loadShadow(ShadowID(thingName: "t")!) == nil)
         #expect(try ireland.loadShadow(ShadowID(thingName: "t")!) != nil)
+        try ireland.saveShadow(ShadowID(thingName: "t", shadowName: "cfg")!, Shadow())
+        try ireland.saveShadow(ShadowID(thingName: "u", shadowName: "other")!, Shadow())
+        #expect(Set(try ireland.loadShadows(thingNames: ["t", "u", "v"], named: ["cfg"]).keys) == [ShadowID(thingName: "t")!, ShadowID(thingName: "t", shadowName: "cfg")!])
+        #expect(try file.loadShadows(thingNames: ["t", "u"], named: ["cfg", "other"]).isEmpty)
+        let many = (0..<1200).map { "thing-\($0)" } + ["t"]
+        #expect(try ireland.loadShadows(thingNames: many, named: []).count == 1, "read in chunks below SQLite's limit on parameters")
         #expect(try file.namespacesInUse() == ["123456789012/eu-west-1"])
         // Things' last disconnects: per namespace, replaced, and forgotten.
         try ireland.saveDisconnects(["t": .init(epochMilliseconds: 5, reason: "CONNECTION_LOST")])
