@@ -53,6 +53,8 @@ let package = Package(
         ),
         // The device shadow's semantics (reference 5): documents, merge, delta, versions, errors. No I/O.
         .target(name: "DeviceShadow"),
+        // AWS IoT SQL: lexer, parser and evaluator with AWS's types, Undefined/Null rules and functions. No I/O.
+        .target(name: "IoTSQL", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // UTC calendar arithmetic for AWS timestamps. No Foundation.
         .target(name: "CivilTime"),
         // AWS Signature Version 4: verification (header and presigned forms) and signing. No I/O, no clock.
@@ -209,6 +211,7 @@ let package = Package(
         ),
         .testTarget(name: "IoTPolicyTests", dependencies: ["IoTPolicy", "IPAddressText"]),
         .testTarget(name: "DeviceShadowTests", dependencies: ["DeviceShadow"]),
+        .testTarget(name: "IoTSQLTests", dependencies: ["IoTSQL"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistrySQLite", "DeviceShadow", "DeviceIdentity", .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"), .product(name: "Crypto", package: "swift-crypto"), "IoTPolicy"]),
         .testTarget(
             name: "ControlPlaneTests",
