@@ -55,6 +55,8 @@ let package = Package(
         .target(name: "DeviceShadow"),
         // AWS IoT SQL: lexer, parser and evaluator with AWS's types, Undefined/Null rules and functions. No I/O.
         .target(name: "IoTSQL", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // Topic rules: payloads checked and compiled (SQL and action templates). No I/O.
+        .target(name: "Rules", dependencies: ["IoTSQL", "MQTTCore"]),
         // UTC calendar arithmetic for AWS timestamps. No Foundation.
         .target(name: "CivilTime"),
         // AWS Signature Version 4: verification (header and presigned forms) and signing. No I/O, no clock.
@@ -113,7 +115,7 @@ let package = Package(
         .target(
             name: "ControlPlane",
             dependencies: [
-                "AWSSigV4", "Registry", "DeviceIdentity", "Broker", "MQTTCore", "IoTPolicy", "DeviceShadow",
+                "AWSSigV4", "Registry", "DeviceIdentity", "Broker", "MQTTCore", "IoTPolicy", "DeviceShadow", "Rules",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -212,6 +214,7 @@ let package = Package(
         .testTarget(name: "IoTPolicyTests", dependencies: ["IoTPolicy", "IPAddressText"]),
         .testTarget(name: "DeviceShadowTests", dependencies: ["DeviceShadow"]),
         .testTarget(name: "IoTSQLTests", dependencies: ["IoTSQL"]),
+        .testTarget(name: "RulesTests", dependencies: ["Rules", "IoTSQL"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistrySQLite", "DeviceShadow", "DeviceIdentity", .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"), .product(name: "Crypto", package: "swift-crypto"), "IoTPolicy"]),
         .testTarget(
             name: "ControlPlaneTests",

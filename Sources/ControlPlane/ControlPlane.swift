@@ -183,6 +183,7 @@ public final class ControlPlane: Service, Sendable {
         addBillingGroupRoutes(to: router, registry: registry)
         addDynamicThingGroupRoutes(to: router, registry: registry)
         addRoleAliasRoutes(to: router, registry: registry)
+        addTopicRuleRoutes(to: router, registry: registry)
         addFleetIndexingRoutes(to: router, registry: registry, source: configuration.fleetIndex)
         addEventConfigurationRoutes(to: router, registry: registry)
         addTagRoutes(to: router, registry: registry)

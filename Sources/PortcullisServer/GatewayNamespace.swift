@@ -132,7 +132,7 @@ public final class GatewayNamespace: Sendable {
                 // Keys, their policies, and what temporary credentials are checked and authorized by.
                 if !changed.isDisjoint(with: [.accessKey, .policy, .roleAlias, .setting]) { dataPlaneKeys.update(from: state) }
                 // Settings, tags and TLS settings change nothing a connection is allowed.
-                guard !changed.isSubset(of: [.setting, .tags, .domainConfiguration, .serverCertificate]) else { return }
+                guard !changed.isSubset(of: [.setting, .tags, .domainConfiguration, .serverCertificate, .topicRule]) else { return }
                 // A deleted access key ends the WebSocket connections it signed.
                 directory.update(from: state, identities: !changed.isDisjoint(with: [.certificate, .caCertificate, .revocationList, .accessKey]))
             })

@@ -19,6 +19,7 @@ public struct ARNs: Sendable, Hashable {
     public func thingGroup(_ name: String) -> String { arn("thinggroup/\(name)") }
     public func billingGroup(_ name: String) -> String { arn("billinggroup/\(name)") }
     public func roleAlias(_ name: String) -> String { arn("rolealias/\(name)") }
+    public func topicRule(_ name: String) -> String { arn("rule/\(name)") }
     /// The default domain's ARN has no id: `domainconfiguration/iot:Data-ATS`.
     public func domainConfiguration(_ name: String, id: String) -> String {
         arn(id.isEmpty ? "domainconfiguration/\(name)" : "domainconfiguration/\(name)/\(id)")

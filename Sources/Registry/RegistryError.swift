@@ -17,6 +17,7 @@ public struct RegistryError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let versionConflict = Code(awsErrorType: "VersionConflictException", httpStatus: 409)
         public static let limitExceeded = Code(awsErrorType: "LimitExceededException", httpStatus: 410)
         public static let internalFailure = Code(awsErrorType: "InternalFailureException", httpStatus: 500)
+        public static let unauthorized = Code(awsErrorType: "UnauthorizedException", httpStatus: 401)
         // Fleet indexing.
         public static let invalidQuery = Code(awsErrorType: "InvalidQueryException", httpStatus: 400)
         public static let invalidAggregation = Code(awsErrorType: "InvalidAggregationException", httpStatus: 400)

@@ -31,6 +31,8 @@ extension RegistryState {
         case "thinggroup": _ = try thingGroup(named: name)
         case "billinggroup": _ = try billingGroup(named: name)
         case "rolealias": _ = try roleAlias(named: name)
+        case "rule":
+            guard topicRules[name] != nil else { throw RegistryError(.resourceNotFound, "No topic rule \(name.prefix(128)).") }
         case "thingtype": _ = try thingType(named: name)
         case "cacert": _ = try caCertificate(id: name)
         case "domainconfiguration":

@@ -39,6 +39,8 @@ public struct RegistryState: Sendable {
     var billingGroups: [String: BillingGroup] = [:]
     /// Name -> role alias.
     var roleAliases: [String: RoleAliasRecord] = [:]
+    /// Name -> topic rule.
+    var topicRules: [String: TopicRuleRecord] = [:]
     /// The key temporary credentials are signed with (hex), once the credentials provider has issued any.
     var credentialKey: String?
     /// UpdateIndexingConfiguration's; nil: everything OFF.
@@ -171,6 +173,7 @@ public struct RegistryState: Sendable {
                 case .eventConfiguration: eventConfigurations[key.key] = try decoder.decode(EventConfigurationRecord.self, from: data)
                 case .billingGroup: billingGroups[key.key] = try decoder.decode(BillingGroup.self, from: data)
                 case .roleAlias: roleAliases[key.key] = try decoder.decode(RoleAliasRecord.self, from: data)
+                case .topicRule: topicRules[key.key] = try decoder.decode(TopicRuleRecord.self, from: data)
                 case .setting:
                     if key.key == "registrationCode" { registrationCode = try decoder.decode(String.self, from: data) }
                     if key.key == "credentialKey" { credentialKey = try decoder.decode(String.self, from: data) }
@@ -212,6 +215,7 @@ public struct RegistryState: Sendable {
         diff(eventConfigurations, old.eventConfigurations, .eventConfiguration)
         diff(billingGroups, old.billingGroups, .billingGroup)
         diff(roleAliases, old.roleAliases, .roleAlias)
+        diff(topicRules, old.topicRules, .topicRule)
         diff(indexingConfiguration.map { ["things": $0] } ?? [:], old.indexingConfiguration.map { ["things": $0] } ?? [:], .indexingConfiguration)
         func settings(_ state: RegistryState) -> [String: String] {
             var values: [String: String] = [:]

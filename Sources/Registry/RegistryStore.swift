@@ -42,6 +42,7 @@ public enum RegistryRecordKind: String, Sendable, Hashable, CaseIterable, Codabl
     case billingGroup = "billing-group"
     /// Per name: a role alias.
     case roleAlias = "role-alias"
+    case topicRule = "topic-rule"
     /// The fleet-indexing configuration (one record).
     case indexingConfiguration = "indexing-configuration"
 }
