@@ -136,7 +136,7 @@ let package = Package(
             name: "PortcullisServer",
             dependencies: [
                 "Gateway", "Broker", "DeviceIdentity", "MQTTCore", "ControlPlane", "AWSSigV4", "Registry", "RegistrySQLite",
-                "IoTPolicy", "DeviceShadow",
+                "IoTPolicy", "DeviceShadow", "Rules", "IoTSQL",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -50,7 +50,8 @@ extension Broker {
         if let problem = topicNameProblem(publish.topic) { return refuse(.invalid("The topic is not valid: \(problem)."), "TOPIC_NAME_INVALID") }
         // The shadow's request topics may be published over HTTPS too, as on AWS; other `$` topics not.
         let serviceRequest = publish.topic.hasPrefix("$") && isServiceRequest(publish.topic)
-        if publish.topic.hasPrefix("$") && !serviceRequest {
+        let basicIngest = Self.isBasicIngest(publish.topic)
+        if publish.topic.hasPrefix("$") && !serviceRequest && !basicIngest {
             return refuse(APIRefusal(awsErrorType: "ForbiddenException", httpStatus: 403,
                                      message: "Publishing to reserved '$' topics is not allowed."), "AUTHORIZATION_FAILURE")
         }
@@ -62,7 +63,7 @@ extension Broker {
         }
         var publish = publish
         publish.packetID = nil
-        if serviceRequest { publish.retain = false }
+        if serviceRequest || basicIngest { publish.retain = false }
         let message = StoredMessage(publish, at: now, publisher: nil, maximumExpiry: limits.maximumMessageExpiry, compact: false)
         if publish.retain {
             var stored = message
@@ -76,11 +77,33 @@ extension Broker {
             actions.append(.log(IoTLogEvent(epochMilliseconds: now.epochMilliseconds, level: .debug, eventType: .publishIn, status: .success,
                                             principalID: principal, sourceIP: sourceIP, topicName: publish.topic, retain: publish.retain)))
         }
-        route(message, at: now)
+        if !basicIngest { route(message, at: now) }
         if serviceRequest {
             actions.append(.serviceRequest(ServiceRequest(topic: publish.topic, payload: publish.payload, clientID: "", principalID: principal)))
         }
+        if basicIngest || rulesWant?(publish.topic) == true {
+            actions.append(.ruleMessage(RuleMessage(publish: publish, clientID: "", principalID: principal, sourceIP: sourceIP,
+                                                    epochMilliseconds: now.epochMilliseconds, depth: 0)))
+        }
         return (nil, takeActions())
+    }
+
+    /// A rule's republish: routed like a publish from the API (any valid topic name, `$` topics included,
+    /// as AWS's `$$` allows), and handed to rules again below `maximumRuleDepth`.
+    public func publishFromRule(_ publish: PublishPacket, depth: Int, at now: BrokerInstant) -> [BrokerAction] {
+        guard Topic.validateName(publish.topic) == nil, publish.payload.readableBytes <= limits.maximumPayloadSize else { return takeActions() }
+        var publish = publish
+        publish.packetID = nil
+        publish.retain = false
+        route(StoredMessage(publish, at: now, publisher: nil, maximumExpiry: limits.maximumMessageExpiry, compact: false), at: now)
+        if publish.topic.hasPrefix("$") && isServiceRequest(publish.topic) {
+            actions.append(.serviceRequest(ServiceRequest(topic: publish.topic, payload: publish.payload, clientID: "", principalID: "rules")))
+        }
+        if depth < Self.maximumRuleDepth, rulesWant?(publish.topic) == true {
+            actions.append(.ruleMessage(RuleMessage(publish: publish, clientID: "", principalID: "rules", sourceIP: nil,
+                                                    epochMilliseconds: now.epochMilliseconds, depth: depth + 1)))
+        }
+        return takeActions()
     }
 
     /// GetRetainedMessage.

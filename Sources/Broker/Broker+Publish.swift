@@ -98,16 +98,19 @@ extension Broker {
                 reason: "TOPIC_NAME_INVALID", details: "\(error)", level: .error)
             return protocolViolation(on: connection, reason: .topicNameInvalid, "topic name: \(error)", at: now)
         }
-        if let problem = topicLimitProblem(publish.topic) {
+        // Basic Ingest (`$aws/rules/<rule>/...`) goes to the rule alone; its prefix does not count toward
+        // the topic limits.
+        let basicIngest = Self.isBasicIngest(publish.topic)
+        if let problem = topicLimitProblem(basicIngest ? Self.basicIngestRemainder(publish.topic) : publish.topic) {
             // AWS's limits (length, levels): MQTT 5 hears PUBACK 0x90 for QoS 1, 3.1.1 is closed.
             return reject(.topicNameInvalid, "TOPIC_NAME_INVALID", problem)
         }
         let serviceRequest = publish.topic.hasPrefix("$") && isServiceRequest(publish.topic)
-        if publish.topic.hasPrefix("$") && !serviceRequest {
+        if publish.topic.hasPrefix("$") && !serviceRequest && !basicIngest {
             return reject(.notAuthorized, "AUTHORIZATION_FAILURE", "devices may not publish to reserved '$' topics")
         }
         // A request is answered, never kept: its RETAIN flag is ignored (no PUBACK code could refuse it).
-        if serviceRequest { publish.retain = false }
+        if serviceRequest || basicIngest { publish.retain = false }
         if authorizer != nil {
             guard let authorization = connection.authorization else {
                 return reject(.notAuthorized, "AUTHORIZATION_FAILURE", "the connection has no authorization")
@@ -137,11 +140,27 @@ extension Broker {
         if let packetID = publish.packetID {
             actions.append(.send(id, .puback(AckPacket(packetID: packetID))))
         }
-        route(message, at: now)
+        if !basicIngest { route(message, at: now) }
         if serviceRequest {
             actions.append(.serviceRequest(ServiceRequest(topic: publish.topic, payload: publish.payload,
                                                           clientID: connection.clientID, principalID: connection.info.principalID)))
         }
+        if basicIngest || rulesWant?(publish.topic) == true {
+            actions.append(.ruleMessage(RuleMessage(publish: publish, clientID: connection.clientID, principalID: connection.info.principalID,
+                                                    sourceIP: connection.info.sourceIP, epochMilliseconds: now.epochMilliseconds, depth: 0)))
+        }
+    }
+
+    /// Cheap for ordinary topics: only one starting with `$` is compared.
+    static func isBasicIngest(_ topic: String) -> Bool {
+        topic.utf8.first == UInt8(ascii: "$") && topic.hasPrefix(basicIngestPrefix) && topic.utf8.count > basicIngestPrefix.utf8.count
+    }
+
+    /// The topic after `$aws/rules/<rule>/`.
+    static func basicIngestRemainder(_ topic: String) -> String {
+        let rest = topic.dropFirst(basicIngestPrefix.count)
+        guard let slash = rest.firstIndex(of: "/") else { return "" }
+        return String(rest[rest.index(after: slash)...])
     }
 
     /// MQTT 5 reason string, unless the client asked for no problem information.

@@ -34,6 +34,13 @@ public final class Broker {
     var lastHousekeeping: BrokerInstant?
     /// Whether connects and disconnects are reported as `presenceChanged` actions.
     public var reportsPresence = false
+    /// Which topics the rules engine takes (nil while the namespace has no enabled rule: no cost per
+    /// message). Basic Ingest topics always go to it.
+    public var rulesWant: (@Sendable (String) -> Bool)?
+    /// Republishes by rules that lead to further rules stop at this depth (AWS documents no limit and
+    /// warns of endless loops).
+    public static let maximumRuleDepth = 8
+    static let basicIngestPrefix = "$aws/rules/"
 
     /// Actions collected during the current call.
     var actions: [BrokerAction] = []

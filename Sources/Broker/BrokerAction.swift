@@ -56,6 +56,32 @@ public enum BrokerAction: Sendable, Hashable {
     /// A client id connected or disconnected (only while `Broker.reportsPresence`; what fleet indexing's
     /// connectivity of a thing reads changed).
     case presenceChanged(clientID: String)
+    /// A message the rules engine takes: its topic matched `Broker.rulesWant`, or it was published to
+    /// Basic Ingest (`$aws/rules/<rule>/...`), after authorization. Boxed, so the action every delivery
+    /// makes stays as small as before.
+    indirect case ruleMessage(RuleMessage)
+}
+
+/// A message for the rules engine, with what its SQL functions read (client id, principal, source IP,
+/// the MQTT 5 properties in the PUBLISH).
+public struct RuleMessage: Sendable, Hashable {
+    public var publish: PublishPacket
+    /// Empty for a message that came over HTTPS.
+    public var clientID: String
+    public var principalID: String
+    public var sourceIP: String?
+    public var epochMilliseconds: Int64
+    /// How many rule republishes led to it (0 for a device's or an API caller's message).
+    public var depth: Int
+
+    public init(publish: PublishPacket, clientID: String, principalID: String, sourceIP: String?, epochMilliseconds: Int64, depth: Int) {
+        self.publish = publish
+        self.clientID = clientID
+        self.principalID = principalID
+        self.sourceIP = sourceIP
+        self.epochMilliseconds = epochMilliseconds
+        self.depth = depth
+    }
 }
 
 /// A PUBLISH to a service request topic, as the broker accepted it.

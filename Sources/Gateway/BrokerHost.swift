@@ -31,6 +31,10 @@ public final class BrokerHost: @unchecked Sendable {
         let handle: @Sendable (String) -> Void
     }
     private let presenceListener = NIOLockedValueBox<PresenceListener?>(nil)
+    private struct RuleListener: Sendable {
+        let handle: @Sendable (RuleMessage) -> Void
+    }
+    private let ruleListener = NIOLockedValueBox<RuleListener?>(nil)
     private let broker: Broker
     private var handles: [ConnectionID: Handle] = [:]
     private var tickTask: RepeatedTask?
@@ -64,6 +68,21 @@ public final class BrokerHost: @unchecked Sendable {
     public func onPresenceChange(_ listener: @escaping @Sendable (String) -> Void) {
         presenceListener.withLockedValue { $0 = PresenceListener(handle: listener) }
         withBroker { $0.reportsPresence = true }
+    }
+
+    /// Hears the messages the rules engine takes (called outside the broker's lock, in order).
+    public func onRuleMessage(_ listener: @escaping @Sendable (RuleMessage) -> Void) {
+        ruleListener.withLockedValue { $0 = RuleListener(handle: listener) }
+    }
+
+    /// Which topics the rules take (nil: none; then no message costs anything for rules).
+    public func setRulesWant(_ wants: (@Sendable (String) -> Bool)?) {
+        withBroker { $0.rulesWant = wants }
+    }
+
+    /// A rule's republish, routed under the lock.
+    public func publishFromRule(_ publish: PublishPacket, depth: Int) {
+        process(from: nil) { broker in broker.publishFromRule(publish, depth: depth, at: SystemClock.now()) }
     }
 
     /// Publish from the HTTPS data plane: routed under the lock like any PUBLISH; the refusal, if any.
@@ -285,7 +304,7 @@ public final class BrokerHost: @unchecked Sendable {
                 switch action {
                 case .send(let id, _), .close(let id), .pauseReading(let id, _), .resumeReading(let id):
                     resolved.append((action, handles[id]))
-                case .log, .directMessageAcknowledged, .serviceRequest, .presenceChanged:
+                case .log, .directMessageAcknowledged, .serviceRequest, .presenceChanged, .ruleMessage:
                     resolved.append((action, nil))
                 }
             }
@@ -314,6 +333,10 @@ public final class BrokerHost: @unchecked Sendable {
             }
             if case .presenceChanged(let clientID) = action {
                 presenceListener.withLockedValue { $0 }?.handle(clientID)
+                continue
+            }
+            if case .ruleMessage(let message) = action {
+                ruleListener.withLockedValue { $0 }?.handle(message)
                 continue
             }
             guard let handle else { continue }

@@ -365,7 +365,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                 self.updateReading()
             }
             return false
-        case .log, .directMessageAcknowledged, .serviceRequest, .presenceChanged:
+        case .log, .directMessageAcknowledged, .serviceRequest, .presenceChanged, .ruleMessage:
             return false
         }
     }

@@ -97,6 +97,10 @@ public final class GatewayNamespace: Sendable {
             Self.liveFields(store: store, host: host, history: history, things: things, names: names)
         }
         shadows.onChange { live.changed($0, shadow: true) }
+        // Topic rules: the broker hands over the messages their FROM filters (and Basic Ingest) name.
+        let rules = RulesRuntime(host: host, store: store, accountID: id.accountID, namespace: storeKey,
+                                 dataDirectory: configuration.dataDirectory, logger: shared.logger)
+        host.onRuleMessage { rules.handle($0) }
         host.onPresenceChange { clientID in
             live.changed(clientID, shadow: false)
             history.changed(clientID)
@@ -112,6 +116,7 @@ public final class GatewayNamespace: Sendable {
                     return
                 }
                 let changed = update.kinds
+                if changed.contains(.topicRule) { rules.update(state.allTopicRules) }
                 if changed.contains(.thingGroup) || changed.contains(.indexingConfiguration) { live.wanted(state.liveFieldNames) }
                 if changed.contains(.thing) {
                     live.registered(update.changes?.upserts.keys.filter { $0.kind == .thing }.map(\.key) ?? [])

@@ -40,9 +40,11 @@ public struct ActionFailure: Error, Sendable, Hashable {
 }
 
 extension RuleAction {
-    /// The request for one message's outcome, or why there is none.
-    public func request(_ outcome: SQLOutcome, message: SQLMessage) -> Result<ActionRequest, ActionFailure> {
-        let payload = outcome.payload
+    /// The request for one message's outcome, or why there is none. `payload` replaces the SQL result (the
+    /// error action sends AWS's error payload; its templates still see the original message).
+    public func request(_ outcome: SQLOutcome, message: SQLMessage, payload replacement: [UInt8]? = nil) -> Result<ActionRequest, ActionFailure> {
+        let payload = replacement ?? outcome.payload
+        let value = replacement.flatMap { SQLJSON.parse($0, version: .v2016) } ?? outcome.value
         switch self {
         case .republish(let republish):
             var topic = outcome.render(republish.topic)
@@ -88,7 +90,7 @@ extension RuleAction {
                 return .success(.log(group: group, events: [(message.timestamp, String(decoding: payload, as: UTF8.self))]))
             }
             // Batch mode: the SQL result is an array of {"timestamp": <ms>, "message": "..."}.
-            guard case .array(let entries) = outcome.value else {
+            guard case .array(let entries) = value else {
                 return .failure(ActionFailure(action: type, resource: group, message: "With batchMode the SQL result must be an array of {timestamp, message}."))
             }
             var events: [(timestamp: Int64, message: String)] = []
@@ -114,10 +116,10 @@ extension RuleAction {
             if let field = dynamo.rangeKeyField, let value = dynamo.rangeKeyValue {
                 item.append((outcome.render(field), key(outcome.render(value), dynamo.rangeKeyType)))
             }
-            item.append((dynamo.payloadField.map(outcome.render) ?? "payload", outcome.value))
+            item.append((dynamo.payloadField.map(outcome.render) ?? "payload", value))
             return .success(.dynamoDB(table: table, operation: operation, item: item))
         case .dynamoDBv2(let dynamo):
-            guard case .object(let object) = outcome.value else {
+            guard case .object(let object) = value else {
                 return .failure(ActionFailure(action: type, resource: dynamo.tableName, message: "The SQL result must be a JSON object: its keys are the item's columns."))
             }
             return .success(.dynamoDBv2(table: dynamo.tableName, item: object))

@@ -39,6 +39,12 @@ public struct RuleSet: Sendable {
         return indexes.sorted().map { (rules[$0], topic) }
     }
 
+    /// Whether any rule's FROM filter takes `topic` (the broker asks this per message, under its lock:
+    /// one hash lookup, then the wildcard filters, allocating nothing).
+    public func wants(topic: String) -> Bool {
+        exact[topic] != nil || wildcard.contains { Topic.matches(filter: $0.filter, topic: topic) }
+    }
+
     /// `$aws/rules/<ruleName>/<rest>` as (ruleName, rest); nil for any other topic.
     public static func basicIngest(_ topic: String) -> (ruleName: String, topic: String)? {
         guard topic.hasPrefix(basicIngestPrefix) else { return nil }

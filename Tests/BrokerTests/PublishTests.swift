@@ -104,6 +104,34 @@ struct PublishTests {
         #expect(h.publish(v3, "$aws/events/presence/connected/v3", "{}", qos: .atLeastOnce).closes(v3))
     }
 
+    @Test func rulesGetWhatTheyAskForAndBasicIngestGoesToRulesOnly() throws {
+        func ruleMessages(_ actions: [BrokerAction]) -> [RuleMessage] {
+            actions.compactMap { if case .ruleMessage(let message) = $0 { message } else { nil } }
+        }
+        let h = BrokerHarness()
+        let watcher = h.connect("watcher")
+        h.subscribe(watcher, "#")
+        h.subscribe(watcher, "$aws/rules/#")
+        let device = h.connect("device")
+        #expect(ruleMessages(h.publish(device, "a/b", "{}", qos: .atLeastOnce)).isEmpty, "no rules: nothing for them")
+        h.broker.rulesWant = { $0.hasPrefix("a/") }
+        let wanted = ruleMessages(h.publish(device, "a/b", "{}", qos: .atLeastOnce))
+        #expect(wanted.map(\.publish.topic) == ["a/b"] && wanted.first?.clientID == "device" && wanted.first?.depth == 0)
+        #expect(ruleMessages(h.publish(device, "c/d", "{}")).isEmpty)
+        // Basic Ingest: acknowledged, handed to rules, never delivered nor retained; its prefix does not count
+        // toward the seven-slash limit.
+        let ingest = h.publish(device, "$aws/rules/r/1/2/3/4/5/6/7", "{}", qos: .atLeastOnce, retain: true)
+        #expect(ingest.puback(to: device)?.reasonCode == .success)
+        #expect(ruleMessages(ingest).map(\.publish.topic) == ["$aws/rules/r/1/2/3/4/5/6/7"])
+        #expect(ingest.publishes(to: watcher).isEmpty)
+        #expect(h.broker.retainedMessageCount == 0)
+        // A rule's republish routes and goes back to rules below the depth limit only.
+        let again = h.record(h.broker.publishFromRule(PublishPacket(topic: "a/x", payload: ByteBuffer(string: "1")), depth: 0, at: h.now))
+        #expect(again.publishes(to: watcher).map(\.topic) == ["a/x"] && ruleMessages(again).map(\.depth) == [1])
+        let last = h.record(h.broker.publishFromRule(PublishPacket(topic: "a/x", payload: ByteBuffer(string: "1")), depth: Broker.maximumRuleDepth, at: h.now))
+        #expect(last.publishes(to: watcher).count == 1 && ruleMessages(last).isEmpty)
+    }
+
     @Test(arguments: [
         (String(repeating: "a", count: 257), "longer than 256"),
         ("a/b/c/d/e/f/g/h/i", "more than 7"),

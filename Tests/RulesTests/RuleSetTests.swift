@@ -16,6 +16,7 @@ struct RuleSetTests {
         #expect(set.matching(topic: "a/b").map(\.rule.name) == ["exact", "plus", "hash"])
         #expect(set.matching(topic: "a/b/c").map(\.rule.name) == ["hash"])
         #expect(set.matching(topic: "b").isEmpty)
+        #expect(set.wants(topic: "a/b") && set.wants(topic: "a/b/c") && !set.wants(topic: "b") && !RuleSet([]).wants(topic: "a/b"))
         #expect(set.matching(topic: "$aws/events/presence/connected/dev").map(\.rule.name) == ["events"])
         // Basic Ingest names the rule; its SQL sees the topic without the prefix; FROM is not consulted.
         let ingest = set.matching(topic: "$aws/rules/ingest_only/Buildings/Building5")
