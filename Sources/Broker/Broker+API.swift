@@ -47,10 +47,12 @@ extension Broker {
             return refuse(APIRefusal(awsErrorType: "RequestEntityTooLargeException", httpStatus: 413,
                                      message: "The payload is larger than \(limits.maximumPayloadSize) bytes."), "PAYLOAD_LIMIT_EXCEEDED")
         }
-        if let problem = topicNameProblem(publish.topic) { return refuse(.invalid("The topic is not valid: \(problem)."), "TOPIC_NAME_INVALID") }
+        let basicIngest = Self.isBasicIngest(publish.topic)
+        if let problem = topicNameProblem(basicIngest ? Self.basicIngestRemainder(publish.topic) : publish.topic) {
+            return refuse(.invalid("The topic is not valid: \(problem)."), "TOPIC_NAME_INVALID")
+        }
         // The shadow's request topics may be published over HTTPS too, as on AWS; other `$` topics not.
         let serviceRequest = publish.topic.hasPrefix("$") && isServiceRequest(publish.topic)
-        let basicIngest = Self.isBasicIngest(publish.topic)
         if publish.topic.hasPrefix("$") && !serviceRequest && !basicIngest {
             return refuse(APIRefusal(awsErrorType: "ForbiddenException", httpStatus: 403,
                                      message: "Publishing to reserved '$' topics is not allowed."), "AUTHORIZATION_FAILURE")
@@ -89,12 +91,26 @@ extension Broker {
     }
 
     /// A rule's republish: routed like a publish from the API (any valid topic name, `$` topics included,
-    /// as AWS's `$$` allows), and handed to rules again below `maximumRuleDepth`.
-    public func publishFromRule(_ publish: PublishPacket, depth: Int, at now: BrokerInstant) -> [BrokerAction] {
-        guard Topic.validateName(publish.topic) == nil, publish.payload.readableBytes <= limits.maximumPayloadSize else { return takeActions() }
+    /// as AWS's `$$` allows; Basic Ingest goes to its rule only), and handed to rules again below
+    /// `maximumRuleDepth`. Why it was refused, if it was.
+    public func publishFromRule(_ publish: PublishPacket, depth: Int, at now: BrokerInstant) -> (refusal: String?, actions: [BrokerAction]) {
+        let basicIngest = Self.isBasicIngest(publish.topic)
+        if let problem = topicNameProblem(basicIngest ? Self.basicIngestRemainder(publish.topic) : publish.topic) {
+            return ("The topic \(publish.topic.prefix(256)) is not valid: \(problem).", takeActions())
+        }
+        guard publish.payload.readableBytes <= limits.maximumPayloadSize else {
+            return ("The payload is larger than \(limits.maximumPayloadSize) bytes.", takeActions())
+        }
         var publish = publish
         publish.packetID = nil
         publish.retain = false
+        if basicIngest {
+            if depth < Self.maximumRuleDepth {
+                actions.append(.ruleMessage(RuleMessage(publish: publish, clientID: "", principalID: "rules", sourceIP: nil,
+                                                        epochMilliseconds: now.epochMilliseconds, depth: depth + 1)))
+            }
+            return (nil, takeActions())
+        }
         route(StoredMessage(publish, at: now, publisher: nil, maximumExpiry: limits.maximumMessageExpiry, compact: false), at: now)
         if publish.topic.hasPrefix("$") && isServiceRequest(publish.topic) {
             actions.append(.serviceRequest(ServiceRequest(topic: publish.topic, payload: publish.payload, clientID: "", principalID: "rules")))
@@ -103,7 +119,7 @@ extension Broker {
             actions.append(.ruleMessage(RuleMessage(publish: publish, clientID: "", principalID: "rules", sourceIP: nil,
                                                     epochMilliseconds: now.epochMilliseconds, depth: depth + 1)))
         }
-        return takeActions()
+        return (nil, takeActions())
     }
 
     /// GetRetainedMessage.

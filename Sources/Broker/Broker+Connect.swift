@@ -404,5 +404,6 @@ extension Broker {
                 details: "the will was published but not retained: the retained message store is full")))
         }
         route(message, at: now)
+        offerToRules(message, clientID: session.clientID, principalID: "", at: now)
     }
 }

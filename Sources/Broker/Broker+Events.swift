@@ -68,6 +68,17 @@ extension Broker {
     func publishEvent(topic: String, _ payload: String, at now: BrokerInstant) {
         let publish = PublishPacket(topic: topic, payload: ByteBuffer(string: payload), qos: .atLeastOnce,
                                     properties: PublishProperties(payloadFormat: .utf8, contentType: "application/json"))
-        route(StoredMessage(publish, at: now, publisher: nil, maximumExpiry: limits.maximumMessageExpiry, compact: false), at: now)
+        let message = StoredMessage(publish, at: now, publisher: nil, maximumExpiry: limits.maximumMessageExpiry, compact: false)
+        route(message, at: now)
+        // Rules may take lifecycle events, registry events and the shadow's answers, as on AWS.
+        offerToRules(message, clientID: "", principalID: "", at: now)
+    }
+
+    /// A message the broker made itself (an event, a will) goes to the rules whose FROM takes it.
+    func offerToRules(_ message: StoredMessage, clientID: String, principalID: String, at now: BrokerInstant) {
+        guard let rulesWant, rulesWant(message.topic) else { return }
+        let publish = PublishPacket(topic: message.topic, payload: message.payload, qos: message.qos, properties: message.properties)
+        actions.append(.ruleMessage(RuleMessage(publish: publish, clientID: clientID, principalID: principalID, sourceIP: nil,
+                                                epochMilliseconds: now.epochMilliseconds, depth: 0)))
     }
 }

@@ -80,9 +80,15 @@ public final class BrokerHost: @unchecked Sendable {
         withBroker { $0.rulesWant = wants }
     }
 
-    /// A rule's republish, routed under the lock.
-    public func publishFromRule(_ publish: PublishPacket, depth: Int) {
-        process(from: nil) { broker in broker.publishFromRule(publish, depth: depth, at: SystemClock.now()) }
+    /// A rule's republish, routed under the lock; why it was refused, if it was.
+    public func publishFromRule(_ publish: PublishPacket, depth: Int) -> String? {
+        var refusal: String?
+        process(from: nil) { broker in
+            let (refused, actions) = broker.publishFromRule(publish, depth: depth, at: SystemClock.now())
+            refusal = refused
+            return actions
+        }
+        return refusal
     }
 
     /// Publish from the HTTPS data plane: routed under the lock like any PUBLISH; the refusal, if any.

@@ -20,7 +20,7 @@ enum SQLConvert {
 
     /// `^-?\d+(\.\d+)?((?i)E-?\d+)?$`: the strings that convert to numbers (no `+`, no `.5`, no spaces).
     static func decimal(parsing text: String) -> Decimal? {
-        guard (try? #/-?[0-9]+(\.[0-9]+)?([eE]-?[0-9]+)?/#.wholeMatch(in: text)) != nil else { return nil }
+        guard NumberGrammar.check(text.utf8, leadingZeros: true, exponentSign: false) != nil else { return nil }
         return Decimal(string: text, locale: Locale(identifier: "en_US_POSIX"))
     }
 

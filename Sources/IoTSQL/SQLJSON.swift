@@ -230,11 +230,48 @@ public enum SQLJSON {
 
     /// A JSON number's text as a value (`-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`), nil otherwise.
     static func number(_ text: String, version: SQLVersion) -> SQLValue? {
-        let pattern = #/-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/#
-        guard (try? pattern.wholeMatch(in: text)) != nil else { return nil }
-        let fractional = text.contains(".") || text.contains("e") || text.contains("E")
+        guard let fractional = NumberGrammar.check(text.utf8, leadingZeros: false, exponentSign: true) else { return nil }
         if !fractional, let whole = Int(text) { return .int(whole) }
         guard let decimal = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")), decimal.isFinite else { return nil }
         return SQLValue.number(decimal, version: version)
+    }
+}
+
+/// Number grammars checked by hand (per number of every payload, so no regular expression):
+/// `-?digits(.digits)?([eE][+-]?digits)?`.
+enum NumberGrammar {
+    /// nil when `text` is not a number; else whether it has a fraction or an exponent.
+    /// - Parameter leadingZeros: whether `012` is allowed (AWS's string conversion allows it, JSON does not).
+    /// - Parameter exponentSign: whether `e+5` is allowed (JSON allows it, AWS's string conversion does not).
+    static func check(_ text: String.UTF8View, leadingZeros: Bool, exponentSign: Bool) -> Bool? {
+        var index = text.startIndex
+        func digits() -> Int {
+            var count = 0
+            while index < text.endIndex, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(text[index]) {
+                index = text.index(after: index)
+                count += 1
+            }
+            return count
+        }
+        if index < text.endIndex, text[index] == UInt8(ascii: "-") { index = text.index(after: index) }
+        let start = index
+        let whole = digits()
+        guard whole > 0 else { return nil }
+        if !leadingZeros, whole > 1, text[start] == UInt8(ascii: "0") { return nil }
+        var fractional = false
+        if index < text.endIndex, text[index] == UInt8(ascii: ".") {
+            index = text.index(after: index)
+            guard digits() > 0 else { return nil }
+            fractional = true
+        }
+        if index < text.endIndex, text[index] == UInt8(ascii: "e") || text[index] == UInt8(ascii: "E") {
+            index = text.index(after: index)
+            if index < text.endIndex, text[index] == UInt8(ascii: "-") || (exponentSign && text[index] == UInt8(ascii: "+")) {
+                index = text.index(after: index)
+            }
+            guard digits() > 0 else { return nil }
+            fractional = true
+        }
+        return index == text.endIndex ? fractional : nil
     }
 }

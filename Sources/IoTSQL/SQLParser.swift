@@ -6,13 +6,61 @@ public enum SQLParser {
     public static let maximumLength = 128 * 1024
     /// Parentheses, nested queries and the like nest at most this deep (the parser recurses per level).
     public static let maximumDepth = 64
+    /// Tokens in one statement: bounds the size of the tree.
+    public static let maximumTokens = 4096
+    /// How deep the finished tree may be, counting every operator and `.` (the evaluator recurses per
+    /// level, so `a+a+a+...` must not be able to exhaust the stack).
+    public static let maximumTreeDepth = 200
 
     public static func parse(_ text: String, version: SQLVersion = .default) throws(SQLError) -> SQLStatement {
         guard text.utf8.count <= maximumLength else {
             throw SQLError(kind: .invalid, message: "The SQL statement is longer than \(maximumLength) bytes.", line: 1, column: 1)
         }
         var parser = try Parser(text: text, version: version)
-        return try parser.statement()
+        let statement = try parser.statement()
+        try checkDepth(statement.variables.map(\.expression) + statement.select.expressions)
+        return statement
+    }
+
+    /// The deepest path through the trees, walked without recursion.
+    static func checkDepth(_ roots: [SQLExpression]) throws(SQLError) {
+        var stack = roots.map { ($0, 1) }
+        while let (expression, depth) = stack.popLast() {
+            guard depth <= maximumTreeDepth else {
+                throw SQLError(kind: .invalid, message: "The statement is too complex: its expressions nest more than \(maximumTreeDepth) levels.",
+                               line: 1, column: 1)
+            }
+            for child in expression.children { stack.append((child, depth + 1)) }
+        }
+    }
+}
+
+extension SQLSelect {
+    /// Every expression of the query (items, source, condition).
+    var expressions: [SQLExpression] {
+        var all: [SQLExpression] = items.compactMap { if case .expression(let expression, _) = $0 { expression } else { nil } }
+        if let source { all.append(source) }
+        if let condition { all.append(condition) }
+        return all
+    }
+}
+
+extension SQLExpression {
+    /// The expressions directly inside this one.
+    var children: [SQLExpression] {
+        switch self {
+        case .literal, .field, .wholePayload, .variable: []
+        case .member(let base, _): [base]
+        case .index(let base, let index): [base, index]
+        case .negate(let operand), .not(let operand), .cast(let operand, _): [operand]
+        case .binary(_, let left, let right): [left, right]
+        case .call(_, let arguments): arguments
+        case .caseWhen(let subject, let branches, let otherwise):
+            (subject.map { [$0] } ?? []) + branches.flatMap { [$0.0, $0.1] } + (otherwise.map { [$0] } ?? [])
+        case .object(let members): members.map(\.1)
+        case .array(let elements): elements
+        case .query(let query): query.expressions
+        }
     }
 }
 
@@ -126,6 +174,9 @@ struct Lexer {
                     throw error("token recognition error at: '\(character)'", at: start)
                 }
             }
+        }
+        guard tokens.count < SQLParser.maximumTokens else {
+            throw SQLError(kind: .invalid, message: "The statement has more than \(SQLParser.maximumTokens) tokens.", line: 1, column: 1)
         }
         tokens.append(Token(kind: .end, offset: characters.count))
         return (tokens, lineStarts)

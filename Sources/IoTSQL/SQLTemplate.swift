@@ -64,6 +64,7 @@ extension SQLParser {
         var parser = try Parser(text: text, version: version)
         let expression = try parser.expression()
         guard parser.current.kind == .end else { throw parser.error("extraneous input '\(parser.current.text.prefix(64))' expecting <EOF>") }
+        try checkDepth([expression])
         return expression
     }
 }

@@ -19,11 +19,16 @@ final class RulesRuntime: Sendable {
     private struct State {
         var rules = RuleSet([])
         var queue = CircularBuffer<RuleMessage>()
+        var queuedBytes = 0
         var draining = false
         var dropped = 0
+        /// Rule names Basic Ingest messages named that do not exist, warned about once (bounded).
+        var warnedUnknown = Set<String>()
     }
 
     static let maximumQueued = 10_000
+    /// Payload bytes waiting at once (each message's payload is copied out of the network buffer).
+    static let maximumQueuedBytes = 64 << 20
     private let state = NIOLockedValueBox(State())
     private let host: BrokerHost
     private let store: SQLiteRegistryStore
@@ -67,12 +72,17 @@ final class RulesRuntime: Sendable {
 
     /// A message the broker handed over (outside its lock).
     func handle(_ message: RuleMessage) {
+        // A copy: the original is a slice of the connection's read buffer, which it would keep alive.
+        var message = message
+        message.publish.payload = ByteBuffer(bytes: message.publish.payload.readableBytesView)
+        let size = message.publish.payload.readableBytes + 256
         let start = state.withLockedValue { state -> Bool in
-            guard state.queue.count < Self.maximumQueued else {
+            guard state.queue.count < Self.maximumQueued, state.queuedBytes + size <= Self.maximumQueuedBytes else {
                 state.dropped += 1
                 return false
             }
             state.queue.append(message)
+            state.queuedBytes += size
             defer { state.draining = true }
             return !state.draining
         }
@@ -87,6 +97,7 @@ final class RulesRuntime: Sendable {
                     state.draining = false
                     return (nil, state.rules, state.dropped)
                 }
+                state.queuedBytes -= next.publish.payload.readableBytes + 256
                 return (next, state.rules, state.dropped)
             }
             if dropped > 0 {
@@ -94,6 +105,8 @@ final class RulesRuntime: Sendable {
             }
             guard let next else { return }
             run(next, rules: rules)
+            // The work is synchronous: give the shared pool back between messages.
+            await Task.yield()
         }
     }
 
@@ -101,7 +114,14 @@ final class RulesRuntime: Sendable {
     func run(_ message: RuleMessage, rules: RuleSet) {
         let matched = rules.matching(topic: message.publish.topic)
         if matched.isEmpty, let (name, _) = RuleSet.basicIngest(message.publish.topic) {
-            logger.warning("Basic Ingest message for a rule that does not exist or is disabled", metadata: ["ruleName": "\(name.prefix(128))"])
+            // Once per name (a device could otherwise flood the log).
+            let first = state.withLockedValue { state in
+                if state.warnedUnknown.count >= 1000 { state.warnedUnknown.removeAll() }
+                return state.warnedUnknown.insert(String(name.prefix(128))).inserted
+            }
+            if first {
+                logger.warning("Basic Ingest messages for a rule that does not exist or is disabled are dropped", metadata: ["ruleName": "\(name.prefix(128))"])
+            }
         }
         for (rule, topic) in matched {
             let properties = message.publish.properties
@@ -154,8 +174,8 @@ final class RulesRuntime: Sendable {
             properties.userProperties = republish.userProperties.map { UserProperty($0.name, $0.value) }
             let publish = PublishPacket(topic: republish.topic, payload: ByteBuffer(bytes: republish.payload),
                                         qos: republish.qos == 1 ? .atLeastOnce : .atMostOnce, properties: properties)
-            host.publishFromRule(publish, depth: depth)
-            return nil
+            guard let refusal = host.publishFromRule(publish, depth: depth) else { return nil }
+            return ActionFailure(action: type, resource: republish.topic, message: refusal)
         case .log(let group, let events):
             for event in events {
                 logger.info("\(event.message)", metadata: ["logGroupName": "\(group)", "timestamp": "\(event.timestamp)", "source": "rules"])
@@ -173,8 +193,10 @@ final class RulesRuntime: Sendable {
     /// The s3 action: a file `<bucket>/<key>` under the namespace's object folder. Bucket names are AWS's
     /// (3-63 lower-case letters, digits, dots and hyphens); a key may not climb out of its bucket.
     func writeObject(bucket: String, key: String, body: [UInt8]) -> ActionFailure? {
-        let bucketRule = try? Regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-        guard let bucketRule, (try? bucketRule.wholeMatch(in: bucket)) != nil else {
+        let lowerOrDigit: (UInt8) -> Bool = { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+        let name = Array(bucket.utf8)
+        guard (3...63).contains(name.count), lowerOrDigit(name[0]), lowerOrDigit(name[name.count - 1]),
+              name.allSatisfy({ lowerOrDigit($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }) else {
             return ActionFailure(action: "s3", resource: bucket, message: "The bucket name \(bucket.prefix(64)) is not valid.")
         }
         let parts = key.split(separator: "/", omittingEmptySubsequences: false)

@@ -48,9 +48,15 @@ extension RuleAction {
         switch self {
         case .republish(let republish):
             var topic = outcome.render(republish.topic)
-            // `$$` writes a reserved topic's leading `$`.
-            if topic.hasPrefix("$$") { topic.removeFirst() }
-            guard !topic.isEmpty, !Topic.hasWildcard(topic) else {
+            // `$$` at the start of the template writes a reserved topic's leading `$`; a `$` that came from
+            // the message (a template's value) never makes a reserved topic.
+            if republish.topic.text.hasPrefix("$$") {
+                topic.removeFirst()
+            } else if topic.hasPrefix("$") {
+                return .failure(ActionFailure(action: type, resource: topic,
+                                              message: "The republish topic \(topic.prefix(256)) is reserved: only a template starting with $$ may name one."))
+            }
+            guard !topic.isEmpty, Topic.validateName(topic) == nil else {
                 return .failure(ActionFailure(action: type, resource: topic, message: "The republish topic \(topic.prefix(256)) is not a topic name."))
             }
             var request = ActionRequest.Republish(topic: topic, qos: republish.qos, payload: payload, userProperties: [])
@@ -63,6 +69,9 @@ extension RuleAction {
                 }
             }
             request.responseTopic = republish.responseTopic.map(outcome.render)
+            if let responseTopic = request.responseTopic, Topic.validateName(responseTopic) != nil {
+                return .failure(ActionFailure(action: type, resource: topic, message: "The responseTopic \(responseTopic.prefix(256)) is not a topic name."))
+            }
             if let correlation = republish.correlationData.map(outcome.render) {
                 guard let data = Data(base64Encoded: correlation) else {
                     return .failure(ActionFailure(action: type, resource: topic, message: "correlationData must be base64."))
@@ -76,6 +85,10 @@ extension RuleAction {
                 request.messageExpiry = seconds
             }
             request.userProperties = republish.userProperties.map { (outcome.render($0.key), outcome.render($0.value)) }
+            if request.userProperties.contains(where: { $0.name.unicodeScalars.contains("\u{0}") || $0.value.unicodeScalars.contains("\u{0}") })
+                || request.contentType?.unicodeScalars.contains("\u{0}") == true {
+                return .failure(ActionFailure(action: type, resource: topic, message: "MQTT strings cannot contain U+0000."))
+            }
             return .success(.republish(request))
         case .http(let http):
             let url = outcome.render(http.url)

@@ -126,10 +126,20 @@ struct PublishTests {
         #expect(ingest.publishes(to: watcher).isEmpty)
         #expect(h.broker.retainedMessageCount == 0)
         // A rule's republish routes and goes back to rules below the depth limit only.
-        let again = h.record(h.broker.publishFromRule(PublishPacket(topic: "a/x", payload: ByteBuffer(string: "1")), depth: 0, at: h.now))
+        let again = h.record(h.broker.publishFromRule(PublishPacket(topic: "a/x", payload: ByteBuffer(string: "1")), depth: 0, at: h.now).actions)
         #expect(again.publishes(to: watcher).map(\.topic) == ["a/x"] && ruleMessages(again).map(\.depth) == [1])
-        let last = h.record(h.broker.publishFromRule(PublishPacket(topic: "a/x", payload: ByteBuffer(string: "1")), depth: Broker.maximumRuleDepth, at: h.now))
+        let last = h.record(h.broker.publishFromRule(PublishPacket(topic: "a/x", payload: ByteBuffer(string: "1")), depth: Broker.maximumRuleDepth, at: h.now).actions)
         #expect(last.publishes(to: watcher).count == 1 && ruleMessages(last).isEmpty)
+        #expect(h.broker.publishFromRule(PublishPacket(topic: "a/+", payload: ByteBuffer(string: "1")), depth: 0, at: h.now).refusal != nil)
+        // A rule's Basic Ingest republish reaches rules only.
+        let ingest2 = h.record(h.broker.publishFromRule(PublishPacket(topic: "$aws/rules/r/x", payload: ByteBuffer(string: "1")), depth: 0, at: h.now).actions)
+        #expect(ingest2.publishes(to: watcher).isEmpty && ruleMessages(ingest2).map(\.depth) == [1])
+        // Events the broker makes go to rules too (a presence event here).
+        let presence = ruleMessages(h.send(h.open(), .connect(ConnectPacket(protocolVersion: .v5, clientID: "late"))))
+        #expect(presence.isEmpty, "a/ rules do not take presence events")
+        h.broker.rulesWant = { $0.hasPrefix("$aws/events/presence/") }
+        #expect(ruleMessages(h.send(h.open(), .connect(ConnectPacket(protocolVersion: .v5, clientID: "later")))).map(\.publish.topic)
+            == ["$aws/events/presence/connected/later"])
     }
 
     @Test(arguments: [

@@ -121,7 +121,7 @@ struct SQLSyntaxTests {
         }
     }
 
-    @Test func refusalsOfStatementsThatParse() {
+    @Test func refusalsOfStatementsThatParse() throws {
         for sql in ["SELECT * FROM '$share/g/t'", "SELECT * FROM 'a/#/b'", "SELECT * FROM 'a+/b'", "SELECT VALUE a, b FROM 't'",
                     "SELECT (SELECT a FROM b) FROM 't'", "SELECT {'a': 1} FROM 't'", "SELECT cast(a AS Boolean) FROM 't'"] {
             #expect(throws: SQLError.self, "\(sql)") { try SQLParser.parse(sql, version: .v2015) }
@@ -129,6 +129,12 @@ struct SQLSyntaxTests {
         #expect(throws: SQLError.self) { try SQLParser.parse("SELECT " + String(repeating: "(", count: 500) + "1" + String(repeating: ")", count: 500) + " FROM 't'") }
         #expect(throws: SQLError.self) { try SQLParser.parse("SELECT " + String(repeating: "-", count: 5000) + "x FROM 't'") }
         #expect(throws: SQLError.self) { try SQLParser.parse("SELECT " + String(repeating: "NOT ", count: 5000) + "x FROM 't'") }
+        // Long flat chains make deep trees too: refused, not evaluated until the stack runs out.
+        #expect(throws: SQLError.self) { try SQLParser.parse("SELECT a FROM 't' WHERE " + Array(repeating: "1", count: 1000).joined(separator: "+")) }
+        #expect(throws: SQLError.self) { try SQLParser.parse("SELECT x" + String(repeating: ".b", count: 300) + " FROM 't'") }
+        #expect(throws: SQLError.self) { try SQLTemplate.parse("${" + Array(repeating: "a", count: 500).joined(separator: " AND ") + "}") }
+        #expect(throws: SQLError.self) { try SQLParser.parse("SELECT " + Array(repeating: "a", count: 3000).joined(separator: ",") + " FROM 't'") }
+        #expect(try SQLParser.parse("SELECT a FROM 't' WHERE " + Array(repeating: "1", count: 150).joined(separator: "+")).topicFilter == "t")
     }
 
     @Test func aRuleWithoutFromTakesBasicIngestOnly() throws {

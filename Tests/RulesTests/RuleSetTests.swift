@@ -65,6 +65,21 @@ struct RuleSetTests {
         #expect(failure.failedAction == "SqsAction" && failure.errorMessage.contains("no local target"))
     }
 
+    @Test func aReservedTopicNeedsDollarDollarInTheTemplateItself() throws {
+        let compiled = try rule("r", "SELECT * FROM 'in'", actions: [["republish": ["roleArn": "arn", "topic": "${dest}"]],
+                                                                      ["republish": ["roleArn": "arn", "topic": "out/${dest}"]]])
+        let message = SQLMessage(topic: "in", payload: Array(#"{"dest": "$aws/things/x/shadow/update"}"#.utf8), timestamp: 1, accountID: "1")
+        let outcome = try #require(compiled.statement.evaluate(message))
+        guard case .failure(let reserved) = compiled.actions[0].request(outcome, message: message) else { Issue.record("a device named a reserved topic"); return }
+        #expect(reserved.errorMessage.contains("reserved"))
+        guard case .success(.republish(let plain)) = compiled.actions[1].request(outcome, message: message) else { Issue.record("plain"); return }
+        #expect(plain.topic == "out/$aws/things/x/shadow/update")
+        let wild = SQLMessage(topic: "in", payload: Array(#"{"dest": "a/#"}"#.utf8), timestamp: 1, accountID: "1")
+        guard case .failure = compiled.actions[1].request(try #require(compiled.statement.evaluate(wild)), message: wild) else {
+            Issue.record("a wildcard topic"); return
+        }
+    }
+
     @Test func theErrorActionPayloadIsAWSs() throws {
         let payload = CompiledTopicRule.errorPayload(ruleName: "TestAction", topic: "testme/action", clientID: "c", traceID: "t",
                                                      originalPayload: Array("hi".utf8),
