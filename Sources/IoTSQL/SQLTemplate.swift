@@ -12,6 +12,17 @@ public struct SQLTemplate: Sendable {
     /// Whether the text has no substitution.
     public var isConstant: Bool { !parts.contains { if case .expression = $0 { true } else { false } } }
 
+    /// The functions its expressions call (walked without recursion).
+    public var functions: Set<SQLFunction> {
+        var found = Set<SQLFunction>()
+        var stack: [SQLExpression] = parts.compactMap { if case .expression(let expression) = $0 { expression } else { nil } }
+        while let expression = stack.popLast() {
+            if case .call(let function, _) = expression { found.insert(function) }
+            stack.append(contentsOf: expression.children)
+        }
+        return found
+    }
+
     /// A `${` without its `}` is a syntax error; so is an expression that does not parse.
     public static func parse(_ text: String, version: SQLVersion = .default) throws(SQLError) -> SQLTemplate {
         var parts: [Part] = []

@@ -14,6 +14,21 @@ public enum RuleAction: Sendable {
     /// lambda, sns, sqs, kinesis, firehose, timestream, ...: stored and returned, never run.
     case unsupported(type: String)
 
+    /// Every substitution template of the action.
+    public var templates: [SQLTemplate] {
+        switch self {
+        case .republish(let r):
+            [r.topic] + [r.contentType, r.payloadFormatIndicator, r.responseTopic, r.correlationData, r.messageExpiry].compactMap { $0 }
+                + r.userProperties.flatMap { [$0.key, $0.value] }
+        case .http(let h): [h.url] + h.headers.map(\.value)
+        case .cloudwatchLogs(let l): [l.logGroupName]
+        case .dynamoDB(let d):
+            [d.tableName, d.hashKeyField, d.hashKeyValue] + [d.operation, d.rangeKeyField, d.rangeKeyValue, d.payloadField].compactMap { $0 }
+        case .s3(let s): [s.bucketName, s.key]
+        case .dynamoDBv2, .unsupported: []
+        }
+    }
+
     /// The member name of AWS's Action structure.
     public var type: String {
         switch self {

@@ -60,7 +60,14 @@ public enum TopicRuleCompiler {
         var compiled: [RuleAction] = []
         for (index, action) in list.enumerated() { compiled.append(try self.action(action, at: "actions[\(index)]", version: sqlVersion)) }
         var onError: RuleAction?
-        if let errorAction, !(errorAction is NSNull) { onError = try self.action(errorAction, at: "errorAction", version: sqlVersion) }
+        if let errorAction, !(errorAction is NSNull) {
+            let action = try self.action(errorAction, at: "errorAction", version: sqlVersion)
+            // AWS: an error action may use any function except those that call out (here: the shadow).
+            if action.templates.contains(where: { $0.functions.contains(.get_thing_shadow) }) {
+                throw TopicRuleError(.invalidRequest, "errorAction templates cannot call get_thing_shadow (external functions are not allowed there).")
+            }
+            onError = action
+        }
         return CompiledTopicRule(name: name, statement: statement, actions: compiled, errorAction: onError, disabled: disabled)
     }
 

@@ -55,6 +55,15 @@ struct TopicRuleCompilerTests {
         }
     }
 
+    @Test func errorActionsCallNoExternalFunction() {
+        let shadowInError: [String: Any] = ["republish": ["roleArn": "arn", "topic": "errors/${get_thing_shadow(topic(2), 'arn')}"]]
+        let error = refusal { _ = try compile([], errorAction: shadowInError, version: "2016-03-23") }
+        #expect(error?.message.contains("get_thing_shadow") == true, "\(error?.message ?? "accepted")")
+        let shadowInAction: [String: Any] = ["republish": ["roleArn": "arn", "topic": "out/${get_thing_shadow(topic(2), 'arn').version}"]]
+        #expect(refusal { _ = try compile([shadowInAction], errorAction: ["republish": ["roleArn": "arn", "topic": "errors/${topic()}"]],
+                                          version: "2016-03-23") } == nil)
+    }
+
     @Test func sqlErrorsAreSqlParseExceptionsWithAPosition() {
         let syntax = refusal { _ = try compile([], sql: "SELECT * FROM 'a' WHERE (") }
         #expect(syntax?.awsErrorType == "SqlParseException")
