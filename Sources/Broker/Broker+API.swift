@@ -48,7 +48,7 @@ extension Broker {
                                      message: "The payload is larger than \(limits.maximumPayloadSize) bytes."), "PAYLOAD_LIMIT_EXCEEDED")
         }
         let basicIngest = Self.isBasicIngest(publish.topic)
-        if let problem = topicNameProblem(basicIngest ? Self.basicIngestRemainder(publish.topic) : publish.topic) {
+        if let problem = topicNameProblem(publish.topic) {
             return refuse(.invalid("The topic is not valid: \(problem)."), "TOPIC_NAME_INVALID")
         }
         // The shadow's request topics may be published over HTTPS too, as on AWS; other `$` topics not.
@@ -95,7 +95,7 @@ extension Broker {
     /// `maximumRuleDepth`. Why it was refused, if it was.
     public func publishFromRule(_ publish: PublishPacket, depth: Int, at now: BrokerInstant) -> (refusal: String?, actions: [BrokerAction]) {
         let basicIngest = Self.isBasicIngest(publish.topic)
-        if let problem = topicNameProblem(basicIngest ? Self.basicIngestRemainder(publish.topic) : publish.topic) {
+        if let problem = topicNameProblem(publish.topic) {
             return ("The topic \(publish.topic.prefix(256)) is not valid: \(problem).", takeActions())
         }
         guard publish.payload.readableBytes <= limits.maximumPayloadSize else {

@@ -8,8 +8,10 @@ extension Broker {
         return topicLimitProblem(topic)
     }
 
-    /// Why a valid topic name is over AWS's limits (length, levels); nil if it is within them.
+    /// Why a valid topic name is over AWS's limits (length, levels); nil if it is within them. A Basic
+    /// Ingest topic's `$aws/rules/<rule>/` prefix does not count, as on AWS.
     func topicLimitProblem(_ topic: String) -> String? {
+        let topic = Self.isBasicIngest(topic) ? Self.basicIngestRemainder(topic) : topic
         if topic.utf8.count > limits.maximumTopicLength { return "topic longer than \(limits.maximumTopicLength) bytes" }
         if Topic.levelSeparatorCount(topic) > limits.maximumTopicSlashes {
             return "topic has more than \(limits.maximumTopicSlashes) '/' separators"
@@ -101,7 +103,7 @@ extension Broker {
         // Basic Ingest (`$aws/rules/<rule>/...`) goes to the rule alone; its prefix does not count toward
         // the topic limits.
         let basicIngest = Self.isBasicIngest(publish.topic)
-        if let problem = topicLimitProblem(basicIngest ? Self.basicIngestRemainder(publish.topic) : publish.topic) {
+        if let problem = topicLimitProblem(publish.topic) {
             // AWS's limits (length, levels): MQTT 5 hears PUBACK 0x90 for QoS 1, 3.1.1 is closed.
             return reject(.topicNameInvalid, "TOPIC_NAME_INVALID", problem)
         }

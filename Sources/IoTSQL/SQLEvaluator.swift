@@ -74,8 +74,11 @@ public struct SQLOutcome: Sendable {
 
 extension SQLStatement {
     /// Evaluates the statement for one message: nil when WHERE is not true (the actions do not run).
-    public func evaluate(_ message: SQLMessage, services: (any SQLServices)? = nil) -> SQLOutcome? {
-        var evaluator = SQLEvaluator(version: version, message: message, services: services)
+    /// - Parameter payload: the message's payload as `SQLJSON.payload` reads it for this version, when the
+    ///   caller has it already (several rules taking one message parse it once).
+    public func evaluate(_ message: SQLMessage, services: (any SQLServices)? = nil, payload: SQLValue? = nil) -> SQLOutcome? {
+        var evaluator = SQLEvaluator(version: version, message: message, services: services,
+                                     root: payload ?? SQLJSON.payload(message.payload, version: version))
         for (name, expression) in variables {
             evaluator.variables[name] = evaluator.evaluate(expression, row: evaluator.root)
         }
@@ -95,11 +98,11 @@ struct SQLEvaluator: Sendable {
     let root: SQLValue
     var variables: [String: SQLValue] = [:]
 
-    init(version: SQLVersion, message: SQLMessage, services: (any SQLServices)?) {
+    init(version: SQLVersion, message: SQLMessage, services: (any SQLServices)?, root: SQLValue) {
         self.version = version
         self.message = message
         self.services = services
-        self.root = SQLJSON.parse(message.payload, version: version) ?? .bytes(message.payload)
+        self.root = root
     }
 
     /// A SELECT's output for a row: an object of its items, or with VALUE the one item's value.

@@ -18,6 +18,11 @@ public enum SQLJSON {
         return reader.index == reader.bytes.count ? value : nil
     }
 
+    /// A message payload as the SQL sees it: its JSON value, or its bytes when it is not JSON.
+    public static func payload(_ bytes: [UInt8], version: SQLVersion) -> SQLValue {
+        parse(bytes, version: version) ?? .bytes(bytes)
+    }
+
     /// Compact JSON text (object keys in their order). Undefined members are left out; Undefined alone
     /// is the empty text, as AWS serializes it; bytes are written as base64 text.
     public static func text(_ value: SQLValue) -> String {

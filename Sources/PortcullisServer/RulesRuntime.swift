@@ -123,16 +123,22 @@ final class RulesRuntime: Sendable {
                 logger.warning("Basic Ingest messages for a rule that does not exist or is disabled are dropped", metadata: ["ruleName": "\(name.prefix(128))"])
             }
         }
+        // The payload is parsed once per SQL version, however many rules take the message.
+        var parsed: [SQLVersion: SQLValue] = [:]
+        let bytes = Array(message.publish.payload.readableBytesView)
         for (rule, topic) in matched {
             let properties = message.publish.properties
             let sqlMessage = SQLMessage(
-                topic: topic, payload: Array(message.publish.payload.readableBytesView), clientID: message.clientID.isEmpty ? nil : message.clientID,
+                topic: topic, payload: bytes, clientID: message.clientID.isEmpty ? nil : message.clientID,
                 principal: message.principalID, sourceIP: message.sourceIP, timestamp: message.epochMilliseconds,
                 traceID: UUID().uuidString.lowercased(), accountID: accountID, contentType: properties.contentType,
                 payloadFormatUTF8: properties.payloadFormat.map { $0 == .utf8 }, responseTopic: properties.responseTopic,
                 correlationData: properties.correlationData.map { Array($0.readableBytesView) },
                 userProperties: properties.userProperties.map { ($0.name, $0.value) })
-            guard let outcome = rule.statement.evaluate(sqlMessage, services: ShadowReader(store: store)) else { continue }
+            let version = rule.statement.version
+            let payload = parsed[version] ?? SQLJSON.payload(bytes, version: version)
+            parsed[version] = payload
+            guard let outcome = rule.statement.evaluate(sqlMessage, services: ShadowReader(store: store), payload: payload) else { continue }
             var failures: [ActionFailure] = []
             for action in rule.actions {
                 switch action.request(outcome, message: sqlMessage) {
@@ -148,9 +154,9 @@ final class RulesRuntime: Sendable {
                                                                 "failedResource": "\(failure.failedResource.prefix(256))", "errorMessage": "\(failure.errorMessage)"])
             }
             guard let errorAction = rule.errorAction else { continue }
-            let payload = CompiledTopicRule.errorPayload(ruleName: rule.name, topic: message.publish.topic, clientID: sqlMessage.clientID,
+            let errorPayload = CompiledTopicRule.errorPayload(ruleName: rule.name, topic: message.publish.topic, clientID: sqlMessage.clientID,
                                                          traceID: sqlMessage.traceID ?? "", originalPayload: sqlMessage.payload, failures: failures)
-            switch errorAction.request(outcome, message: sqlMessage, payload: payload) {
+            switch errorAction.request(outcome, message: sqlMessage, payload: errorPayload) {
             case .success(let request):
                 if let failure = perform(request, type: errorAction.type, depth: message.depth) {
                     logger.error("the error action of rule \(rule.name) failed too: \(failure.errorMessage)")

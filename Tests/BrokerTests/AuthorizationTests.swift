@@ -83,6 +83,32 @@ struct AuthorizationTests {
         #expect(h.broker.connectionCount == 0)
     }
 
+    @Test func basicIngestNeedsPublishOnItsOwnTopic() {
+        func ruleMessages(_ actions: [BrokerAction]) -> [RuleMessage] {
+            actions.compactMap { if case .ruleMessage(let message) = $0 { message } else { nil } }
+        }
+        let rules = RuleAuthorizer()
+        rules.allow("dev", .connect)
+        rules.allow("dev", .publish, "sensors/a")
+        let h = BrokerHarness(authorizer: rules)
+        h.broker.rulesWant = { _ in true }
+        let dev = h.connect("dev")
+        // Allowed to publish on sensors/a is not allowed to send it to a rule by Basic Ingest.
+        let denied = h.publish(dev, "$aws/rules/r/sensors/a", "{}", qos: .atLeastOnce)
+        #expect(denied.puback(to: dev)?.reasonCode == .notAuthorized)
+        #expect(ruleMessages(denied).isEmpty)
+        #expect(denied.logs.contains { $0.status == .failure && $0.reason == "AUTHORIZATION_FAILURE" })
+        // A denied ordinary publish does not reach rules either.
+        #expect(ruleMessages(h.publish(dev, "sensors/b", "{}", qos: .atLeastOnce)).isEmpty)
+        rules.allow("dev", .publish, "$aws/rules/r/sensors/a")
+        h.reauthorize()
+        #expect(ruleMessages(h.publish(dev, "$aws/rules/r/sensors/a", "{}", qos: .atLeastOnce)).count == 1)
+        // Other reserved topics stay closed to devices.
+        rules.allow("dev", .publish, "$aws/rulesx/r")
+        h.reauthorize()
+        #expect(h.publish(dev, "$aws/rulesx/r", "{}", qos: .atLeastOnce).puback(to: dev)?.reasonCode == .notAuthorized)
+    }
+
     @Test func aDeniedConnectDoesNotTakeOverTheSessionOfTheSameClientID() {
         let rules = RuleAuthorizer()
         rules.allowAll("dev")

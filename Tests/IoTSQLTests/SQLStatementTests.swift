@@ -85,6 +85,20 @@ struct SQLStatementTests {
         #expect(try run("SELECT * FROM 't' WHERE 'true'", payload: "{}") == nil)
     }
 
+    @Test func aPayloadParsedOnceServesEveryRule() throws {
+        let bytes = Array(#"{"v": 2}"#.utf8)
+        let message = SQLMessage(topic: "t", payload: bytes, timestamp: 1, accountID: "1")
+        let parsed = SQLJSON.payload(bytes, version: .v2016)
+        for sql in ["SELECT v * 2 AS d FROM 't'", "SELECT v + 1 AS s FROM 't'"] {
+            let statement = try SQLParser.parse(sql, version: .v2016)
+            #expect(statement.evaluate(message, payload: parsed)?.payload == statement.evaluate(message)?.payload)
+        }
+        // The value given is what the SQL reads (the caller vouches it is this message's payload).
+        let other = SQLJSON.payload(Array(#"{"v": 5}"#.utf8), version: .v2016)
+        let statement = try SQLParser.parse("SELECT VALUE v FROM 't'", version: .v2016)
+        #expect(statement.evaluate(message, payload: other)?.payload == Array("5".utf8))
+    }
+
     @Test func aPayloadThatIsNotJSONPassesThroughSelectStar() throws {
         let statement = try SQLParser.parse("SELECT * FROM 'raw/#'")
         let bytes: [UInt8] = [0, 1, 2, 255]
