@@ -28,14 +28,26 @@ struct APIServerChannel: ServerChildChannel, HTTPChannelHandler {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         // Hummingbird stops accepting at the maximum, but one read of the listening socket may accept a
-        // few connections at once: those beyond the maximum are closed here, so the cap holds exactly.
-        guard open.admit() else {
-            logger.notice("API connection closed: \(open.maximum) connections are open already")
-            channel.close(promise: nil)
-            return channel.eventLoop.makeFailedFuture(ChannelError.inputClosed)
-        }
+        // few connections at once, and its count drops a moment before ours when a connection closes. A
+        // connection beyond the maximum waits here, unregistered and unread (the kernel holds its bytes),
+        // until one of ours closes: the cap holds exactly and no client is refused for a race.
         let open = self.open
-        channel.closeFuture.whenComplete { _ in open.release() }
+        let admitted = channel.eventLoop.makePromise(of: Void.self)
+        if open.admit(orWait: { granted in
+            if granted { admitted.succeed() } else { admitted.fail(ChannelError.ioOnClosedChannel) }
+        }) {
+            admitted.succeed()
+        }
+        return admitted.futureResult.flatMapErrorThrowing { error in
+            channel.close(promise: nil)
+            throw error
+        }.flatMap {
+            channel.closeFuture.whenComplete { _ in open.release() }
+            return setUpTLSThenHTTP(channel: channel, logger: logger)
+        }
+    }
+
+    private func setUpTLSThenHTTP(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         return channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(NIOSSLServerHandler(context: sslContext))
@@ -93,20 +105,46 @@ final class TLSHandshakeDeadlineHandler: ChannelInboundHandler, RemovableChannel
     }
 }
 
-/// The number of connections an API listener holds, bounded.
+/// The number of connections an API listener holds, bounded; connections over the bound wait in order.
 final class OpenConnections: Sendable {
     let maximum: Int
-    private let count = Mutex(0)
+    private let state = Mutex(State())
+
+    private struct State {
+        var count = 0
+        var waiting: [@Sendable (Bool) -> Void] = []
+    }
 
     init(maximum: Int) { self.maximum = maximum }
 
-    func admit() -> Bool {
-        count.withLock { count in
-            guard count < maximum else { return false }
-            count += 1
+    /// True when a slot was free and is now taken; otherwise `wait` runs once: with true when a slot is
+    /// handed over, with false when the listener goes away first.
+    func admit(orWait wait: @escaping @Sendable (Bool) -> Void) -> Bool {
+        state.withLock { state in
+            guard state.count < maximum else {
+                state.waiting.append(wait)
+                return false
+            }
+            state.count += 1
             return true
         }
     }
 
-    func release() { count.withLock { $0 -= 1 } }
+    /// Frees a slot, or hands it to the oldest waiting connection.
+    func release() {
+        let next: (@Sendable (Bool) -> Void)? = state.withLock { state in
+            guard !state.waiting.isEmpty else {
+                state.count -= 1
+                return nil
+            }
+            return state.waiting.removeFirst()
+        }
+        next?(true)
+    }
+
+    deinit {
+        for wait in state.withLock({ $0.waiting }) { wait(false) }
+    }
+
+    var waitingCount: Int { state.withLock { $0.waiting.count } }
 }
