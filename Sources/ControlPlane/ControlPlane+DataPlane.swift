@@ -219,11 +219,7 @@ extension ControlPlane {
 
     /// The topic after the operation's prefix: every remaining segment, percent-decoded once.
     static func topicParameter(_ context: ControlPlaneContext) throws -> String {
-        let raw = context.parameters.getCatchAll().joined(separator: "/")
-        guard !raw.isEmpty, let topic = raw.removingPercentEncoding else {
-            throw AWSErrorResponse.invalidRequest("The topic is missing or not percent-encoded correctly.")
-        }
-        return topic
+        try greedyParameter(context, "The topic")
     }
 
     /// `x-amz-mqtt5-user-properties`: base64 of a JSON array of one-pair objects, `[{"k":"v"}, ...]`.

@@ -12,23 +12,29 @@ import Rules
 extension ControlPlane {
     static let taggingHeader = HTTPField.Name("x-amz-tagging")!
 
-    static func addTopicRuleRoutes(to router: Router<ControlPlaneContext>, registry: Registry) {
+    static func addTopicRuleRoutes(to router: Router<ControlPlaneContext>, registry: Registry, configuration: Configuration) {
         router.post("/rules/:ruleName") { request, context in
             try requireControlPlane(context)
             let name = try pathParameter(context, "ruleName")
-            let record = try await topicRule(name: name, body: try await jsonBody(request, context))
+            let (record, compiled) = try await topicRule(name: name, body: try await jsonBody(request, context))
+            let destinations = try impliedDestinations(compiled, request: request, configuration: configuration)
             let tags = try taggingHeaderTags(request.headers[taggingHeader])
             try await registry.perform { state throws(RegistryError) in
                 try state.createTopicRule(record)
                 if let tags { try state.tagResource(arn: state.arns.topicRule(name), tags: tags) }
+                try destinations.create(in: &state)
             }
             return try json([:])
         }
         router.patch("/rules/:ruleName") { request, context in
             try requireControlPlane(context)
             let name = try pathParameter(context, "ruleName")
-            let record = try await topicRule(name: name, body: try await jsonBody(request, context))
-            try await registry.perform { state throws(RegistryError) in try state.replaceTopicRule(record) }
+            let (record, compiled) = try await topicRule(name: name, body: try await jsonBody(request, context))
+            let destinations = try impliedDestinations(compiled, request: request, configuration: configuration)
+            try await registry.perform { state throws(RegistryError) in
+                try state.replaceTopicRule(record)
+                try destinations.create(in: &state)
+            }
             return try json([:])
         }
         router.get("/rules/:ruleName") { _, context in
@@ -74,7 +80,7 @@ extension ControlPlane {
     }
 
     /// A TopicRulePayload checked and compiled (so a rule that is stored always runs), as the record kept.
-    static func topicRule(name: String, body: [String: Any]) async throws -> TopicRuleRecord {
+    static func topicRule(name: String, body: [String: Any]) async throws -> (TopicRuleRecord, CompiledTopicRule) {
         try TopicRuleRules.checkName(name)
         // The CLI's --cli-input-json shape wraps the payload; accept both.
         let payload = (body["topicRulePayload"] as? [String: Any]) ?? body
@@ -93,10 +99,40 @@ extension ControlPlane {
             guard let value, !(value is NSNull) else { return nil }
             return String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
         }
-        return TopicRuleRecord(name: name, sql: sql, description: try optionalString(payload, "description"),
-                               awsIotSqlVersion: version ?? compiled.statement.version.rawValue,
-                               ruleDisabled: disabled, topicPattern: compiled.statement.topicFilter, actions: try text(payload["actions"]) ?? "[]",
-                               errorAction: try text(payload["errorAction"]), createdAt: Date().timeIntervalSince1970)
+        let record = TopicRuleRecord(name: name, sql: sql, description: try optionalString(payload, "description"),
+                                     awsIotSqlVersion: version ?? compiled.statement.version.rawValue,
+                                     ruleDisabled: disabled, topicPattern: compiled.statement.topicFilter, actions: try text(payload["actions"]) ?? "[]",
+                                     errorAction: try text(payload["errorAction"]), createdAt: Date().timeIntervalSince1970)
+        return (record, compiled)
+    }
+
+    /// The destinations a rule's http actions imply (AWS: "a new TopicRuleDestination is created if
+    /// possible"): one per constant confirmation URL that has none yet, IN_PROGRESS. A url with
+    /// templates needs its destinations made by hand when its confirmationUrl has templates too.
+    struct ImpliedDestinations {
+        var urls: [(url: String, id: String, token: String, enableUrl: String)] = []
+
+        func create(in state: inout RegistryState) throws(RegistryError) {
+            let now = Date().timeIntervalSince1970
+            for url in urls {
+                try state.createTopicRuleDestination(id: url.id, confirmationUrl: url.url, token: url.token, enableUrl: url.enableUrl, now: now, reuse: true)
+            }
+        }
+    }
+
+    static func impliedDestinations(_ rule: CompiledTopicRule, request: Request, configuration: Configuration) throws -> ImpliedDestinations {
+        var implied = ImpliedDestinations()
+        for action in rule.actions + (rule.errorAction.map { [$0] } ?? []) {
+            guard case .http(let http) = action else { continue }
+            // The scheme is checked on the url's constant start (a template may follow it).
+            try checkDestinationURL(http.url.text, field: "url", configuration: configuration, templated: !http.url.isConstant)
+            guard let confirmation = http.confirmationUrl, !confirmation.contains("${"),
+                  !implied.urls.contains(where: { $0.url == confirmation }) else { continue }
+            try checkDestinationURL(confirmation, field: "confirmationUrl", configuration: configuration)
+            let token = newConfirmationToken(configuration)
+            implied.urls.append((confirmation, UUID().uuidString.lowercased(), token, enableURL(request, token: token, configuration: configuration)))
+        }
+        return implied
     }
 
     /// GetTopicRule's TopicRule.

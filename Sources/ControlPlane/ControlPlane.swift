@@ -48,6 +48,9 @@ public final class ControlPlane: Service, Sendable {
         /// At most this many connections at once; further ones wait in the listen backlog until one
         /// closes (Hummingbird's `MaximumAvailableConnections`), so a flood cannot exhaust descriptors.
         public var maximumConnections: Int = 1024
+        /// Topic rule destinations and http actions may name plain `http://` URLs (a local network, tests);
+        /// otherwise only `https://`, as AWS requires.
+        public var allowInsecureRuleURLs = false
 
         public init(host: String, port: Int, region: String, accountID: String, dataEndpointAddress: String,
                     credentials: [SigV4Credential], serverCertificateChainPEM: String, serverPrivateKeyPEM: String,
@@ -183,7 +186,8 @@ public final class ControlPlane: Service, Sendable {
         addBillingGroupRoutes(to: router, registry: registry)
         addDynamicThingGroupRoutes(to: router, registry: registry)
         addRoleAliasRoutes(to: router, registry: registry)
-        addTopicRuleRoutes(to: router, registry: registry)
+        addTopicRuleRoutes(to: router, registry: registry, configuration: configuration)
+        addTopicRuleDestinationRoutes(to: router, registry: registry, configuration: configuration)
         addFleetIndexingRoutes(to: router, registry: registry, source: configuration.fleetIndex)
         addEventConfigurationRoutes(to: router, registry: registry)
         addTagRoutes(to: router, registry: registry)
@@ -272,14 +276,15 @@ public final class ControlPlane: Service, Sendable {
     /// A responder for a gateway of several (account, region) namespaces: each request goes to the
     /// namespace its credential scope names (the region; the account from the access key), whose router
     /// verifies the signature. `resolve` gets nil for a request without a signature.
-    /// The session token, if any, helps find the account of a temporary key.
+    /// The session token, if any, helps find the account of a temporary key; the path, the namespace of
+    /// an unsigned topic rule destination confirmation (its token names it).
     public static func namespaceResponder(
-        _ resolve: @escaping @Sendable (SigV4CredentialScope?, _ sessionToken: String?) -> Result<ControlPlaneResponder, AWSErrorResponse>
+        _ resolve: @escaping @Sendable (SigV4CredentialScope?, _ sessionToken: String?, _ path: String) -> Result<ControlPlaneResponder, AWSErrorResponse>
     ) -> ControlPlaneResponder {
         ControlPlaneResponder { request, context in
             let scope = SigV4CredentialScope.parse(authorization: request.headers[.authorization], query: request.uri.query.map { Substring($0) })
             let token = request.headers[securityTokenHeader] ?? request.uri.queryParameters["X-Amz-Security-Token"].map(String.init)
-            switch resolve(scope, token) {
+            switch resolve(scope, token, request.uri.path) {
             case .success(let responder): return try await responder.respond(to: request, context: context)
             case .failure(let error):
                 // STS speaks the query protocol: its errors are XML, also before a namespace is found.

@@ -66,6 +66,10 @@ struct SigV4Middleware: RouterMiddleware {
         case .verified(let identity) where TemporaryCredentials.isTemporaryKey(identity.accessKeyID) && identity.accessKeyID != tokenKey:
             return AWSErrorResponse(status: 403, type: "UnrecognizedClientException", message: "The security token included in the request is invalid.")
                 .response(requestID: context.requestID)
+        case .rejected(let rejection) where rejection.code == .missingAuthentication && request.method == .get
+            && request.uri.path.hasPrefix(ControlPlane.confirmDestinationPrefix):
+            // A topic rule destination's enableUrl, opened in a browser: the token is the credential.
+            break
         case .rejected(let rejection):
             if rejection.code == .missingAuthentication, let certificates, let peer, let certificateID = peer.certificateID {
                 if let refusal = peer.certificateRefusal {

@@ -83,7 +83,7 @@ public enum ConfigurationLoader {
         var problems: [String] = []
 
         mutating func read(_ object: [String: Any], into c: inout PortcullisConfiguration) {
-            checkKeys(object, path: "", allowed: ["dataDirectory", "mqtt", "shared", "api", "tls", "account", "namespaces", "logging", "limits"])
+            checkKeys(object, path: "", allowed: ["dataDirectory", "mqtt", "shared", "api", "tls", "account", "namespaces", "logging", "limits", "rules"])
             if let v = string(object, "dataDirectory", path: "") { c.dataDirectory = v }
             if let mqtt = section(object, "mqtt", path: "") {
                 checkKeys(mqtt, path: "mqtt", allowed: ["listen"])
@@ -149,6 +149,15 @@ public enum ConfigurationLoader {
             }
             if let limits = section(object, "limits", path: "") {
                 readLimits(limits, into: &c.limits)
+            }
+            if let rules = section(object, "rules", path: "") {
+                checkKeys(rules, path: "rules", allowed: ["allowInsecureURLs", "caFile", "signingAccessKeyID", "signingSecretAccessKey"])
+                if let v = bool(rules, "allowInsecureURLs", path: "rules") { c.rules.allowInsecureURLs = v }
+                if let v = string(rules, "caFile", path: "rules") { c.rules.caFile = v }
+                let key = string(rules, "signingAccessKeyID", path: "rules"), secret = string(rules, "signingSecretAccessKey", path: "rules")
+                if (key == nil) != (secret == nil) { problems.append("rules: signingAccessKeyID and signingSecretAccessKey go together") }
+                c.rules.signingAccessKeyID = key
+                c.rules.signingSecretAccessKey = secret
             }
         }
 
@@ -428,6 +437,7 @@ extension PortcullisConfiguration {
         lines.append("  \"account\": { \"id\": \(q(accountID)), \"region\": \(q(region)) },")
         lines.append("  \"namespaces\": { \"allowedRegions\": [\(namespaces.allowedRegions.map(q).joined(separator: ", "))], \"accounts\": [], \"hostNames\": {} },")
         lines.append("  \"logging\": { \"level\": \(q(logLevel.awsName.lowercased())) },")
+        lines.append("  \"rules\": { \"allowInsecureURLs\": \(rules.allowInsecureURLs) },")
         lines.append("  \"limits\": {")
         let entries = LimitKey.allCases.map { "    \"\($0.rawValue)\": \($0.get(limits))" }
         lines.append(entries.joined(separator: ",\n"))

@@ -98,8 +98,8 @@ public final class GatewayNamespace: Sendable {
         }
         shadows.onChange { live.changed($0, shadow: true) }
         // Topic rules: the broker hands over the messages their FROM filters (and Basic Ingest) name.
-        let rules = RulesRuntime(host: host, store: store, accountID: id.accountID, namespace: storeKey,
-                                 dataDirectory: configuration.dataDirectory, logger: shared.logger)
+        let rules = RulesRuntime(host: host, store: store, arns: arns, namespace: storeKey, dataDirectory: configuration.dataDirectory,
+                                 settings: configuration.rules, logger: shared.logger)
         host.onRuleMessage { rules.handle($0) }
         host.onPresenceChange { clientID in
             live.changed(clientID, shadow: false)
@@ -117,6 +117,9 @@ public final class GatewayNamespace: Sendable {
                 }
                 let changed = update.kinds
                 if changed.contains(.topicRule) { rules.update(state.allTopicRules) }
+                if changed.contains(.topicRuleDestination) {
+                    rules.updateDestinations(state.allTopicRuleDestinations, initial: update.previous == nil)
+                }
                 if changed.contains(.thingGroup) || changed.contains(.indexingConfiguration) { live.wanted(state.liveFieldNames) }
                 if changed.contains(.thing) {
                     live.registered(update.changes?.upserts.keys.filter { $0.kind == .thing }.map(\.key) ?? [])
@@ -137,12 +140,20 @@ public final class GatewayNamespace: Sendable {
                 // Keys, their policies, and what temporary credentials are checked and authorized by.
                 if !changed.isDisjoint(with: [.accessKey, .policy, .roleAlias, .setting]) { dataPlaneKeys.update(from: state) }
                 // Settings, tags and TLS settings change nothing a connection is allowed.
-                guard !changed.isSubset(of: [.setting, .tags, .domainConfiguration, .serverCertificate, .topicRule]) else { return }
+                guard !changed.isSubset(of: [.setting, .tags, .domainConfiguration, .serverCertificate, .topicRule, .topicRuleDestination]) else { return }
                 // A deleted access key ends the WebSocket connections it signed.
                 directory.update(from: state, identities: !changed.isDisjoint(with: [.certificate, .caCertificate, .revocationList, .accessKey]))
             })
         let registry = self.registry
         live.attach(registry)
+        rules.onConfirmationFailed { id, token, reason in
+            Task {
+                let now = Date().timeIntervalSince1970
+                _ = try? await registry.perform { state throws(RegistryError) in
+                    state.failTopicRuleDestinationConfirmation(id: id, token: token, reason: reason, now: now)
+                }
+            }
+        }
         directory.setRegistrar { pending in
             let now = Date().timeIntervalSince1970
             Task {

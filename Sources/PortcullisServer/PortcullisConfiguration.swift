@@ -57,6 +57,23 @@ public struct PortcullisConfiguration: Sendable, Hashable {
 
     /// Broker limits, AWS IoT Core's quotas by default.
     public var limits: BrokerLimits = BrokerLimits()
+    /// The rules engine's http action and destination confirmations.
+    public var rules = RulesSettings()
+
+    public init() {}
+}
+
+/// How the rules engine reaches HTTP endpoints (`rules` in the configuration file).
+public struct RulesSettings: Sendable, Hashable {
+    /// Destinations and http actions may use plain `http://` URLs (a local network, tests). Off: only
+    /// `https://`, as AWS requires.
+    public var allowInsecureURLs = false
+    /// PEM certificates trusted for https endpoints besides the system's roots (a private CA).
+    public var caFile: String?
+    /// The key http actions with `auth.sigv4` sign with (AWS assumes the action's role; this gateway has
+    /// no roles, so it signs with a key you give it, never with an admin key). Without it such actions fail.
+    public var signingAccessKeyID: String?
+    public var signingSecretAccessKey: String?
 
     public init() {}
 }

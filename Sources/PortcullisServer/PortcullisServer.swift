@@ -128,6 +128,7 @@ public final class PortcullisServer: Sendable {
                 defaultSecurityPolicy: configuration.tlsSecurityPolicy.rawValue, dataPlaneKeys: namespace.dataPlaneKeys, shadows: namespace.shadows)
             api.mqttListeners = boundMQTT
             api.fleetIndex = namespace
+            api.allowInsecureRuleURLs = configuration.rules.allowInsecureURLs
             return api
         }
         /// The namespace a request's credential scope names (unsigned requests: `fallback`'s).
@@ -150,8 +151,15 @@ public final class PortcullisServer: Sendable {
             api.handshakeTimeout = .seconds(Int64(configuration.limits.connectTimeout))
             api.idleTimeout = .seconds(Int64(configuration.apiIdleTimeoutSeconds))
             api.maximumConnections = configuration.apiMaximumConnections
-            let responder = ControlPlane.namespaceResponder { scope, token in
-                route(scope, token: token, fallback: primary).map { namespace in
+            let responder = ControlPlane.namespaceResponder { scope, token, path in
+                // An unsigned destination confirmation (the enableUrl) belongs to the namespace its token names.
+                var fallback = primary
+                if scope == nil, path.hasPrefix(ControlPlane.confirmDestinationPrefix),
+                   let named = TopicRuleDestinationRules.namespace(ofToken: String(path.dropFirst(ControlPlane.confirmDestinationPrefix.count))),
+                   let found = namespaces.existing(NamespaceID(accountID: named.accountID, region: named.region)) {
+                    fallback = found
+                }
+                return route(scope, token: token, fallback: fallback).map { namespace in
                     namespace.apiResponder {
                         ControlPlaneResponder(ControlPlane.makeRouter(configuration: apiConfiguration(text, for: namespace), registry: namespace.registry,
                                                                       issuer: issuer, dataPlane: namespace.host, clock: ControlPlane.systemClock))
@@ -170,7 +178,7 @@ public final class PortcullisServer: Sendable {
             }
             // Signed requests go to their credential scope's namespace; unsigned ones (the client
             // certificate) to the namespace the connection's server name reached.
-            let responder = ControlPlane.namespaceResponder { scope, token in
+            let responder = ControlPlane.namespaceResponder { scope, token, _ in
                 var reached = primary
                 if let key = TLSClientPeer.current?.namespace {
                     // A server name that reaches no namespace serves nothing (never the default namespace).

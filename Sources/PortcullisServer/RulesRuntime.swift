@@ -24,6 +24,10 @@ final class RulesRuntime: Sendable {
         var dropped = 0
         /// Rule names Basic Ingest messages named that do not exist, warned about once (bounded).
         var warnedUnknown = Set<String>()
+        /// The namespace's topic rule destinations: an http action posts only under an ENABLED one.
+        var destinations: [TopicRuleDestinationRecord] = []
+        /// Confirmation tokens already sent (or found at start), so each is sent once.
+        var confirmationsSent = Set<String>()
     }
 
     static let maximumQueued = 10_000
@@ -36,12 +40,19 @@ final class RulesRuntime: Sendable {
     private let logger: Logger
     /// Where the s3 action writes objects: `<data>/rules/s3/<namespace>/<bucket>/<key>`.
     private let objectRoot: URL
+    private let http: RuleHTTP
+    private let arns: ARNs
+    /// Records that a destination's confirmation could not be delivered (the registry, once it exists).
+    private let confirmationFailed = NIOLockedValueBox<(@Sendable (_ id: String, _ token: String, _ reason: String) -> Void)?>(nil)
 
-    init(host: BrokerHost, store: SQLiteRegistryStore, accountID: String, namespace: String, dataDirectory: String, logger: Logger) {
+    init(host: BrokerHost, store: SQLiteRegistryStore, arns: ARNs, namespace: String, dataDirectory: String, settings: RulesSettings,
+         logger: Logger) {
         self.host = host
         self.store = store
-        self.accountID = accountID
+        self.accountID = arns.accountID
+        self.arns = arns
         self.logger = logger
+        http = RuleHTTP(settings: settings, logger: logger)
         objectRoot = URL(fileURLWithPath: dataDirectory).appendingPathComponent("rules/s3")
             .appendingPathComponent(namespace.isEmpty ? "default" : namespace)
     }
@@ -67,6 +78,37 @@ final class RulesRuntime: Sendable {
         } else {
             let wants: @Sendable (String) -> Bool = { topic in rules.wants(topic: topic) }
             host.setRulesWant(wants)
+        }
+    }
+
+    /// Where a failed confirmation is recorded (the registry is made after the runtime).
+    func onConfirmationFailed(_ record: @escaping @Sendable (_ id: String, _ token: String, _ reason: String) -> Void) {
+        confirmationFailed.withLockedValue { $0 = record }
+    }
+
+    /// The registry's destinations changed: keep them for the http actions, and send each new
+    /// confirmation token to its URL (those found at start were sent by an earlier run).
+    func updateDestinations(_ records: [TopicRuleDestinationRecord], initial: Bool) {
+        let toSend = state.withLockedValue { state -> [TopicRuleDestinationRecord] in
+            state.destinations = records
+            let pending = records.filter { $0.status == "IN_PROGRESS" && $0.confirmationToken != nil }
+            state.confirmationsSent.formIntersection(pending.compactMap(\.confirmationToken))
+            let new = pending.filter { !state.confirmationsSent.contains($0.confirmationToken!) }
+            state.confirmationsSent.formUnion(new.compactMap(\.confirmationToken))
+            return initial ? [] : new
+        }
+        for record in toSend {
+            guard let url = record.confirmationUrl, let token = record.confirmationToken else { continue }
+            let arn = arns.topicRuleDestination(record)
+            let http = self.http, logger = self.logger, failed = confirmationFailed
+            Task {
+                if let failure = await http.confirm(confirmationUrl: url, arn: arn, token: token, enableUrl: record.enableUrl ?? "") {
+                    logger.warning("topic rule destination confirmation not delivered", metadata: ["arn": "\(arn)", "error": "\(failure)"])
+                    failed.withLockedValue { $0 }?(record.id, token, "The confirmation message could not be delivered: \(failure)")
+                } else {
+                    logger.info("topic rule destination confirmation sent", metadata: ["arn": "\(arn)"])
+                }
+            }
         }
     }
 
@@ -139,35 +181,62 @@ final class RulesRuntime: Sendable {
             let payload = parsed[version] ?? SQLJSON.payload(bytes, version: version)
             parsed[version] = payload
             guard let outcome = rule.statement.evaluate(sqlMessage, services: ShadowReader(store: store), payload: payload) else { continue }
-            var failures: [ActionFailure] = []
-            for action in rule.actions {
+            // Every action runs; the error action hears of all that failed, once the last one is done
+            // (an http action finishes later, on the HTTP workers).
+            let actions = rule.actions
+            let failures = PendingFailures(count: actions.count) { [self] failures in
+                finish(rule: rule, outcome: outcome, message: sqlMessage, topic: message.publish.topic, depth: message.depth, failures: failures)
+            }
+            for action in actions {
                 switch action.request(outcome, message: sqlMessage) {
                 case .success(let request):
-                    if let failure = perform(request, type: action.type, depth: message.depth) { failures.append(failure) }
+                    dispatch(request, type: action.type, rule: rule.name, depth: message.depth) { failures.complete($0) }
                 case .failure(let failure):
-                    failures.append(failure)
+                    failures.complete(failure)
                 }
-            }
-            guard !failures.isEmpty else { continue }
-            for failure in failures {
-                logger.warning("rule action failed", metadata: ["ruleName": "\(rule.name)", "failedAction": "\(failure.failedAction)",
-                                                                "failedResource": "\(failure.failedResource.prefix(256))", "errorMessage": "\(failure.errorMessage)"])
-            }
-            guard let errorAction = rule.errorAction else { continue }
-            let errorPayload = CompiledTopicRule.errorPayload(ruleName: rule.name, topic: message.publish.topic, clientID: sqlMessage.clientID,
-                                                         traceID: sqlMessage.traceID ?? "", originalPayload: sqlMessage.payload, failures: failures)
-            switch errorAction.request(outcome, message: sqlMessage, payload: errorPayload) {
-            case .success(let request):
-                if let failure = perform(request, type: errorAction.type, depth: message.depth) {
-                    logger.error("the error action of rule \(rule.name) failed too: \(failure.errorMessage)")
-                }
-            case .failure(let failure):
-                logger.error("the error action of rule \(rule.name) failed too: \(failure.errorMessage)")
             }
         }
     }
 
-    /// Carries out one request; the failure, if any.
+    /// After a rule's actions: the failures logged, and sent to the rule's error action.
+    private func finish(rule: CompiledTopicRule, outcome: SQLOutcome, message: SQLMessage, topic: String, depth: Int, failures: [ActionFailure]) {
+        guard !failures.isEmpty else { return }
+        for failure in failures {
+            logger.warning("rule action failed", metadata: ["ruleName": "\(rule.name)", "failedAction": "\(failure.failedAction)",
+                                                            "failedResource": "\(failure.failedResource.prefix(256))", "errorMessage": "\(failure.errorMessage)"])
+        }
+        guard let errorAction = rule.errorAction else { return }
+        let errorPayload = CompiledTopicRule.errorPayload(ruleName: rule.name, topic: topic, clientID: message.clientID,
+                                                          traceID: message.traceID ?? "", originalPayload: message.payload, failures: failures)
+        let logger = self.logger
+        switch errorAction.request(outcome, message: message, payload: errorPayload) {
+        case .success(let request):
+            dispatch(request, type: errorAction.type, rule: rule.name, depth: depth) { failure in
+                if let failure { logger.error("the error action of rule \(rule.name) failed too: \(failure.errorMessage)") }
+            }
+        case .failure(let failure):
+            logger.error("the error action of rule \(rule.name) failed too: \(failure.errorMessage)")
+        }
+    }
+
+    /// Carries out one request: at once, or (http) on the HTTP workers; `completion` gets the failure, if any.
+    func dispatch(_ request: ActionRequest, type: String, rule: String, depth: Int, completion: @escaping @Sendable (ActionFailure?) -> Void) {
+        guard case .http(let post) = request else {
+            completion(perform(request, type: type, depth: depth))
+            return
+        }
+        let destinations = state.withLockedValue { $0.destinations }
+        guard TopicRuleDestinationRecord.enabled(for: post.url, in: destinations) != nil else {
+            completion(ActionFailure(action: type, resource: post.url,
+                                     message: "\(RuleHTTP.failurePrefix) No ENABLED topic rule destination has a confirmationUrl that \(post.url.prefix(256)) begins with."))
+            return
+        }
+        http.submit(post, rule: rule) { failure in
+            completion(failure.map { ActionFailure(action: type, resource: post.url, message: $0) })
+        }
+    }
+
+    /// Carries out one request that is not an http POST; the failure, if any.
     func perform(_ request: ActionRequest, type: String, depth: Int) -> ActionFailure? {
         switch request {
         case .republish(let republish):
@@ -189,8 +258,8 @@ final class RulesRuntime: Sendable {
             return nil
         case .s3(let bucket, let key, let body):
             return writeObject(bucket: bucket, key: key, body: body)
-        case .http(let url, _, _, _):
-            return ActionFailure(action: type, resource: url, message: "The http action is not run by this version yet.")
+        case .http(let post):
+            return ActionFailure(action: type, resource: post.url, message: "\(RuleHTTP.failurePrefix) It was not dispatched.")
         case .dynamoDB(let table, _, _), .dynamoDBv2(let table, _):
             return ActionFailure(action: type, resource: table, message: "The \(type) action is not run by this version yet.")
         }
@@ -218,6 +287,27 @@ final class RulesRuntime: Sendable {
         } catch {
             return ActionFailure(action: "s3", resource: bucket, message: "Failed to put object \(key.prefix(256)): \(error.localizedDescription)")
         }
+    }
+}
+
+/// The failures of one rule's actions for one message, handed on once every action is done.
+final class PendingFailures: Sendable {
+    private let state: NIOLockedValueBox<(remaining: Int, failures: [ActionFailure])>
+    private let done: @Sendable ([ActionFailure]) -> Void
+
+    init(count: Int, done: @escaping @Sendable ([ActionFailure]) -> Void) {
+        state = NIOLockedValueBox((count, []))
+        self.done = done
+        if count == 0 { done([]) }
+    }
+
+    func complete(_ failure: ActionFailure?) {
+        let finished = state.withLockedValue { state -> [ActionFailure]? in
+            if let failure { state.failures.append(failure) }
+            state.remaining -= 1
+            return state.remaining == 0 ? state.failures : nil
+        }
+        if let finished { done(finished) }
     }
 }
 

@@ -20,6 +20,18 @@ public struct ARNs: Sendable, Hashable {
     public func billingGroup(_ name: String) -> String { arn("billinggroup/\(name)") }
     public func roleAlias(_ name: String) -> String { arn("rolealias/\(name)") }
     public func topicRule(_ name: String) -> String { arn("rule/\(name)") }
+    public func topicRuleDestination(_ record: TopicRuleDestinationRecord) -> String { arn("ruledestination/\(record.kind)/\(record.id)") }
+
+    /// The id in a topic rule destination ARN of this account and region, nil for any other ARN.
+    public func topicRuleDestinationID(inARN text: String) -> String? {
+        for kind in ["http", "vpc"] {
+            let prefix = arn("ruledestination/\(kind)/")
+            guard text.hasPrefix(prefix) else { continue }
+            let id = text.dropFirst(prefix.count)
+            return !id.isEmpty && id.count <= 64 && id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) ? String(id) : nil
+        }
+        return nil
+    }
     /// The default domain's ARN has no id: `domainconfiguration/iot:Data-ATS`.
     public func domainConfiguration(_ name: String, id: String) -> String {
         arn(id.isEmpty ? "domainconfiguration/\(name)" : "domainconfiguration/\(name)/\(id)")

@@ -15,6 +15,7 @@ public struct RegistryError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let deleteConflict = Code(awsErrorType: "DeleteConflictException", httpStatus: 409)
         public static let versionsLimitExceeded = Code(awsErrorType: "VersionsLimitExceededException", httpStatus: 409)
         public static let versionConflict = Code(awsErrorType: "VersionConflictException", httpStatus: 409)
+        public static let conflictingResourceUpdate = Code(awsErrorType: "ConflictingResourceUpdateException", httpStatus: 409)
         public static let limitExceeded = Code(awsErrorType: "LimitExceededException", httpStatus: 410)
         public static let internalFailure = Code(awsErrorType: "InternalFailureException", httpStatus: 500)
         public static let unauthorized = Code(awsErrorType: "UnauthorizedException", httpStatus: 401)

@@ -41,6 +41,8 @@ public struct RegistryState: Sendable {
     var roleAliases: [String: RoleAliasRecord] = [:]
     /// Name -> topic rule.
     var topicRules: [String: TopicRuleRecord] = [:]
+    /// Destination id -> topic rule destination.
+    var topicRuleDestinations: [String: TopicRuleDestinationRecord] = [:]
     /// The key temporary credentials are signed with (hex), once the credentials provider has issued any.
     var credentialKey: String?
     /// UpdateIndexingConfiguration's; nil: everything OFF.
@@ -174,6 +176,7 @@ public struct RegistryState: Sendable {
                 case .billingGroup: billingGroups[key.key] = try decoder.decode(BillingGroup.self, from: data)
                 case .roleAlias: roleAliases[key.key] = try decoder.decode(RoleAliasRecord.self, from: data)
                 case .topicRule: topicRules[key.key] = try decoder.decode(TopicRuleRecord.self, from: data)
+                case .topicRuleDestination: topicRuleDestinations[key.key] = try decoder.decode(TopicRuleDestinationRecord.self, from: data)
                 case .setting:
                     if key.key == "registrationCode" { registrationCode = try decoder.decode(String.self, from: data) }
                     if key.key == "credentialKey" { credentialKey = try decoder.decode(String.self, from: data) }
@@ -216,6 +219,7 @@ public struct RegistryState: Sendable {
         diff(billingGroups, old.billingGroups, .billingGroup)
         diff(roleAliases, old.roleAliases, .roleAlias)
         diff(topicRules, old.topicRules, .topicRule)
+        diff(topicRuleDestinations, old.topicRuleDestinations, .topicRuleDestination)
         diff(indexingConfiguration.map { ["things": $0] } ?? [:], old.indexingConfiguration.map { ["things": $0] } ?? [:], .indexingConfiguration)
         func settings(_ state: RegistryState) -> [String: String] {
             var values: [String: String] = [:]

@@ -43,6 +43,8 @@ public enum RegistryRecordKind: String, Sendable, Hashable, CaseIterable, Codabl
     /// Per name: a role alias.
     case roleAlias = "role-alias"
     case topicRule = "topic-rule"
+    /// Per id: a topic rule destination.
+    case topicRuleDestination = "topic-rule-destination"
     /// The fleet-indexing configuration (one record).
     case indexingConfiguration = "indexing-configuration"
 }

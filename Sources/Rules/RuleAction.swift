@@ -59,6 +59,18 @@ public enum RuleAction: Sendable {
         public var headers: [(key: String, value: SQLTemplate)]
         /// SigV4 signing of the request (region, service), when asked for.
         public var sigv4: (region: String, service: String)?
+        /// enableBatching with its batchConfig (AWS's defaults filled in); nil: one request per message.
+        public var batch: Batch?
+
+        /// AWS's BatchConfig: a batch is sent when the first limit is reached.
+        public struct Batch: Sendable, Hashable {
+            public var maxBatchOpenMs = 20
+            public var maxBatchSize = 10
+            public var maxBatchSizeBytes = 5120
+            public var batchAcrossTopics = false
+
+            public init() {}
+        }
     }
 
     public struct Logs: Sendable {

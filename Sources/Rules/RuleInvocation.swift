@@ -6,11 +6,23 @@ import MQTTCore
 /// these out. Pure values, so what a rule does to a message is testable without I/O.
 public enum ActionRequest: Sendable {
     case republish(Republish)
-    case http(url: String, headers: [(name: String, value: String)], body: [UInt8], sigv4: (region: String, service: String)?)
+    case http(HTTPPost)
     case log(group: String, events: [(timestamp: Int64, message: String)])
     case dynamoDB(table: String, operation: String, item: [(name: String, value: SQLValue)])
     case dynamoDBv2(table: String, item: SQLObject)
     case s3(bucket: String, key: String, body: [UInt8])
+
+    /// An http action's POST: its URL and headers rendered, the body the SQL result.
+    public struct HTTPPost: Sendable {
+        public var url: String
+        public var headers: [(name: String, value: String)]
+        public var body: [UInt8]
+        public var sigv4: (region: String, service: String)?
+        /// Batched with other messages of the same rule, URL (and topic) when set.
+        public var batch: RuleAction.HTTP.Batch?
+        /// The message's topic, which a batch groups by unless it batches across topics.
+        public var topic: String
+    }
 
     public struct Republish: Sendable {
         public var topic: String
@@ -96,7 +108,11 @@ extension RuleAction {
             if !headers.contains(where: { $0.name.lowercased() == "content-type" }) {
                 headers.append(("content-type", SQLJSON.parse(payload, version: .v2016) == nil ? "application/octet-stream" : "application/json"))
             }
-            return .success(.http(url: url, headers: headers, body: payload, sigv4: http.sigv4))
+            // A header value is the rendered template: a line break would start a header of its own.
+            if headers.contains(where: { $0.value.unicodeScalars.contains { $0 == "\r" || $0 == "\n" || $0 == "\u{0}" } }) {
+                return .failure(ActionFailure(action: type, resource: url, message: "A header value may not contain a line break."))
+            }
+            return .success(.http(.init(url: url, headers: headers, body: payload, sigv4: http.sigv4, batch: http.batch, topic: message.topic)))
         case .cloudwatchLogs(let logs):
             let group = outcome.render(logs.logGroupName)
             guard logs.batchMode else {

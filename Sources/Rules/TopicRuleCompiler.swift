@@ -66,6 +66,10 @@ public enum TopicRuleCompiler {
             if action.templates.contains(where: { $0.functions.contains(.get_thing_shadow) }) {
                 throw TopicRuleError(.invalidRequest, "errorAction templates cannot call get_thing_shadow (external functions are not allowed there).")
             }
+            // AWS: "You will not be able to define a separate batching logic in your Error Action definition."
+            if case .http(let http) = action, http.batch != nil {
+                throw TopicRuleError(.invalidRequest, "errorAction.http cannot enable batching; an error action batches as its rule's http action does.")
+            }
             onError = action
         }
         return CompiledTopicRule(name: name, statement: statement, actions: compiled, errorAction: onError, disabled: disabled)
@@ -129,7 +133,28 @@ public enum TopicRuleCompiler {
                 }
                 sigv4 = (region, service)
             }
-            return .http(.init(url: url, confirmationUrl: confirmationUrl ?? (url.isConstant ? url.text : nil), headers: headers, sigv4: sigv4))
+            var batch: RuleAction.HTTP.Batch?
+            if try reader.bool("enableBatching") == true {
+                var config = RuleAction.HTTP.Batch()
+                if let settings = try reader.object("batchConfig") {
+                    let limits = Parameters(values: settings, path: "\(reader.path).batchConfig", version: version)
+                    for (key, range) in [("maxBatchOpenMs", 5...200), ("maxBatchSize", 2...10), ("maxBatchSizeBytes", 100...131_072)] {
+                        guard let value = settings[key] else { continue }
+                        guard let number = value as? Int, !(value is Bool), range.contains(number) else {
+                            throw TopicRuleError(.invalidRequest, "\(limits.path).\(key) must be an integer from \(range.lowerBound) to \(range.upperBound).")
+                        }
+                        switch key {
+                        case "maxBatchOpenMs": config.maxBatchOpenMs = number
+                        case "maxBatchSize": config.maxBatchSize = number
+                        default: config.maxBatchSizeBytes = number
+                        }
+                    }
+                    config.batchAcrossTopics = try limits.bool("batchAcrossTopics") ?? false
+                }
+                batch = config
+            }
+            return .http(.init(url: url, confirmationUrl: confirmationUrl ?? (url.isConstant ? url.text : nil), headers: headers, sigv4: sigv4,
+                               batch: batch))
         case "cloudwatchLogs":
             return .cloudwatchLogs(.init(logGroupName: try reader.requiredTemplate("logGroupName"), batchMode: try reader.bool("batchMode") ?? false))
         case "dynamoDB":

@@ -52,8 +52,8 @@ struct RuleSetTests {
         #expect(String(decoding: republish.payload, as: UTF8.self) == #"{"t":60,"who":"dev-1"}"#)
         #expect(republish.qos == 1 && republish.payloadFormatUTF8 == true && republish.contentType == "application/json")
         #expect(republish.userProperties.map { "\($0.name)=\($0.value)" } == ["source=dev-1"])
-        guard case .success(.http(let url, let headers, _, _)) = requests[1] else { Issue.record("http"); return }
-        #expect(url == "https://example.com/in/kitchen" && headers.contains { $0.name == "content-type" && $0.value == "application/json" })
+        guard case .success(.http(let post)) = requests[1] else { Issue.record("http"); return }
+        #expect(post.url == "https://example.com/in/kitchen" && post.headers.contains { $0.name == "content-type" && $0.value == "application/json" })
         guard case .success(.log(let group, let events)) = requests[2] else { Issue.record("log"); return }
         #expect(group == "sensors" && events.map(\.message) == [#"{"t":60,"who":"dev-1"}"#])
         guard case .success(.dynamoDB(let table, let operation, let item)) = requests[3] else { Issue.record("dynamoDB"); return }

@@ -47,12 +47,26 @@ struct TopicRuleCompilerTests {
             ([["sns": ["roleArn": "arn"]]], "actions[0].sns.targetArn is required"),
             (Array(repeating: ["lambda": ["functionArn": "f"]], count: 11), "at most 10 actions"),
             ("not a list", "actions must be a list"),
+            ([["http": ["url": "https://e.example/", "enableBatching": true, "batchConfig": ["maxBatchSize": 11]]]], "maxBatchSize must be an integer from 2 to 10"),
+            ([["http": ["url": "https://e.example/", "enableBatching": true, "batchConfig": ["maxBatchOpenMs": 1]]]], "maxBatchOpenMs must be an integer from 5 to 200"),
+            ([["http": ["url": "https://e.example/", "enableBatching": true, "batchConfig": ["maxBatchSizeBytes": "big"]]]], "maxBatchSizeBytes must be an integer"),
         ]
         for (actions, message) in cases {
             let error = refusal { _ = try compile(actions) }
             #expect(error?.kind == .invalidRequest, "\(message)")
             #expect(error?.message.contains(message) == true, "\(error?.message ?? "accepted"): wanted \(message)")
         }
+    }
+
+    @Test func httpBatchingTakesAWSDefaultsAndNeverAppliesToTheErrorAction() throws {
+        let rule = try compile([["http": ["url": "https://e.example/a", "enableBatching": true, "batchConfig": ["maxBatchSize": 3, "batchAcrossTopics": true]]],
+                                ["http": ["url": "https://e.example/b"]]])
+        guard case .http(let batched) = rule.actions[0], case .http(let single) = rule.actions[1] else { Issue.record("kinds"); return }
+        #expect(batched.batch?.maxBatchSize == 3 && batched.batch?.maxBatchOpenMs == 20 && batched.batch?.maxBatchSizeBytes == 5120)
+        #expect(batched.batch?.batchAcrossTopics == true)
+        #expect(single.batch == nil)
+        let error = refusal { _ = try compile([], errorAction: ["http": ["url": "https://e.example/", "enableBatching": true]]) }
+        #expect(error?.message.contains("cannot enable batching") == true, "\(error?.message ?? "accepted")")
     }
 
     @Test func errorActionsCallNoExternalFunction() {
