@@ -109,7 +109,7 @@ let package = Package(
         // The registry in SQLite (GRDB): WAL, named migrations, one transaction per operation.
         .target(
             name: "RegistrySQLite",
-            dependencies: ["Registry", "DeviceShadow", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["Registry", "DeviceShadow", "Rules", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // The AWS-compatible HTTPS API (Hummingbird): SigV4 on every request, AWS error shapes.
         .target(

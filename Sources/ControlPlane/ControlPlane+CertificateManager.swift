@@ -17,6 +17,9 @@ extension ControlPlane {
             if context.identity?.service == "sts" {
                 return try await securityTokenService(request, context, configuration: configuration)
             }
+            if context.identity?.service == "dynamodb" {
+                return try await dynamoDB(request, context, configuration: configuration)
+            }
             guard context.identity?.service == "acm" else {
                 throw AWSErrorResponse.unknownOperation(method: "POST", path: "/")
             }

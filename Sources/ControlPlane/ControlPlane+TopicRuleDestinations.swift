@@ -91,9 +91,11 @@ extension ControlPlane {
                 throw AWSErrorResponse.invalidRequest("confirmationToken must be 1 to 2048 characters.")
             }
             let now = Date().timeIntervalSince1970
-            let record = try await registry.perform { state throws(RegistryError) in
+            let confirmed = try await registry.perform { state throws(RegistryError) in
                 try state.confirmTopicRuleDestination(token: token, status: signed ? "DISABLED" : "ENABLED", now: now)
             }
+            // An expired token was refused after the destination's ERROR was stored.
+            guard let record = confirmed else { throw RegistryState.expiredTokenError }
             context.logger.info("topic rule destination confirmed", metadata: ["id": "\(record.id)", "status": "\(record.status)"])
             return try json([:])
         }

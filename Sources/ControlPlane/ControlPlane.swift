@@ -11,6 +11,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import Registry
+import Rules
 import ServiceLifecycle
 
 /// The AWS-compatible HTTPS API: botocore's `iot` service on the wire (the same methods, URIs, JSON
@@ -51,6 +52,8 @@ public final class ControlPlane: Service, Sendable {
         /// Topic rule destinations and http actions may name plain `http://` URLs (a local network, tests);
         /// otherwise only `https://`, as AWS requires.
         public var allowInsecureRuleURLs = false
+        /// The rules' local tables, served by DynamoDB's API (nil: not served).
+        public var ruleTables: (any RuleTableStore)?
 
         public init(host: String, port: Int, region: String, accountID: String, dataEndpointAddress: String,
                     credentials: [SigV4Credential], serverCertificateChainPEM: String, serverPrivateKeyPEM: String,
@@ -74,7 +77,7 @@ public final class ControlPlane: Service, Sendable {
     /// iot-data as `iotdata`; AWS's documents also name `iotdevicegateway` and `execute-api`.
     /// `acm` signs the certificate operations (ImportCertificate and friends, JSON 1.1 on `POST /`).
     /// `sts` signs GetCallerIdentity (query protocol on `POST /`).
-    public static let signingNames: Set<String> = ["iot", "iotdata", "iotdevicegateway", "execute-api", "acm", "sts"]
+    public static let signingNames: Set<String> = ["iot", "iotdata", "iotdevicegateway", "execute-api", "acm", "sts", "dynamodb"]
 
     public let configuration: Configuration
     private let application: Application<ControlPlaneResponder>
@@ -301,7 +304,7 @@ public final class ControlPlane: Service, Sendable {
             throw AWSErrorResponse(status: 403, type: "AccessDeniedException",
                                    message: "The access key \(context.identity?.accessKeyID ?? "") is a data-plane key: it may call iot-data operations only.")
         }
-        guard let service = context.identity?.service, service != "iotdata", service != "iotdevicegateway", service != "acm", service != "sts" else {
+        guard let service = context.identity?.service, !["iotdata", "iotdevicegateway", "acm", "sts", "dynamodb"].contains(service) else {
             throw AWSErrorResponse(status: 404, type: "UnknownOperationException",
                                    message: "This operation belongs to the iot control plane; the request was signed for \(context.identity?.service ?? "another service").")
         }

@@ -82,7 +82,9 @@ struct SigV4Middleware: RouterMiddleware {
                 }
                 break
             }
-            context.logger.info("request refused", metadata: ["reason": "\(rejection.code)", "path": "\(request.uri.path.prefix(200))"])
+            // A destination's confirmation token is a credential: never logged.
+            let path = request.uri.path.hasPrefix(ControlPlane.confirmDestinationPrefix) ? ControlPlane.confirmDestinationPrefix + "..." : String(request.uri.path.prefix(200))
+            context.logger.info("request refused", metadata: ["reason": "\(rejection.code)", "path": "\(path)"])
             return AWSErrorResponse(rejection).response(requestID: context.requestID)
         case .verified(let identity):
             if let refusal = peer?.sigV4Refusal {

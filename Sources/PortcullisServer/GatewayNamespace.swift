@@ -8,6 +8,7 @@ import Gateway
 import Logging
 import NIOConcurrencyHelpers
 import Registry
+import Rules
 import RegistrySQLite
 
 /// One (account, region) namespace of the gateway: its registry (rows of its own in the shared SQLite
@@ -17,6 +18,8 @@ public final class GatewayNamespace: Sendable {
     public let id: NamespaceID
     /// Its rows' key in the store ("" for the default namespace).
     public let storeKey: String
+    /// The rules' local tables (the dynamoDB actions write, DynamoDB's API reads).
+    let ruleTables: any RuleTableStore
     public let registry: Registry
     public let directory: DeviceDirectory
     public let host: BrokerHost
@@ -86,6 +89,7 @@ public final class GatewayNamespace: Sendable {
         }
         // Shadows live in the registry's database; the service answers MQTT and HTTPS requests.
         let store = shared.store.namespace(storeKey)
+        ruleTables = store
         self.store = store
         let shadows = ShadowGateway(service: ShadowService(store: store), host: host)
         self.shadows = shadows

@@ -129,6 +129,7 @@ public final class PortcullisServer: Sendable {
             api.mqttListeners = boundMQTT
             api.fleetIndex = namespace
             api.allowInsecureRuleURLs = configuration.rules.allowInsecureURLs
+            api.ruleTables = namespace.ruleTables
             return api
         }
         /// The namespace a request's credential scope names (unsigned requests: `fallback`'s).

@@ -72,10 +72,14 @@ final class RuleHTTP: Sendable {
     let settings: RulesSettings
     private let tls: TLSConfiguration?
     private let logger: Logger
+    /// Whether a URL is still under an ENABLED destination when its turn comes (a destination disabled
+    /// or deleted while requests wait stops them).
+    private let allowed: @Sendable (String) -> Bool
 
-    init(settings: RulesSettings, logger: Logger) {
+    init(settings: RulesSettings, logger: Logger, allowed: @escaping @Sendable (String) -> Bool) {
         self.settings = settings
         self.logger = logger
+        self.allowed = allowed
         var tls: TLSConfiguration?
         if let file = settings.caFile {
             do {
@@ -114,10 +118,9 @@ final class RuleHTTP: Sendable {
         var full: [OpenBatch] = []
         var timer: (id: Int, milliseconds: Int)?
         let accepted = state.withLockedValue { state -> Bool in
-            if var open = state.batches[key], open.bytes + element.count + 1 > config.maxBatchSizeBytes {
+            if let open = state.batches[key], open.bytes + element.count + 1 > config.maxBatchSizeBytes {
                 // This element would overflow the open batch: that one goes now, this one starts the next.
                 state.batches[key] = nil
-                open.post.headers = post.headers
                 full.append(open)
             }
             if state.batches[key] == nil {
@@ -185,7 +188,11 @@ final class RuleHTTP: Sendable {
     private func work(first: Job) async {
         var job: Job? = first
         while let current = job {
-            current.completion(await post(current.post))
+            if allowed(current.post.url) {
+                current.completion(await post(current.post))
+            } else {
+                current.completion("\(Self.failurePrefix) Its topic rule destination is no longer ENABLED.")
+            }
             job = state.withLockedValue { state -> Job? in
                 guard let next = state.waiting.popFirst() else {
                     state.inFlight -= 1
@@ -239,7 +246,8 @@ final class RuleHTTP: Sendable {
                 return "\(Self.failurePrefix) The action asks for SigV4, and this gateway has no signing key (rules.signingAccessKeyID)."
             }
             let defaultPort = scheme == "https" ? 443 : 80
-            let authority = url.port.map { $0 == defaultPort ? host : "\(host):\($0)" } ?? host
+            let name = host.contains(":") ? "[\(host)]" : host
+            let authority = url.port.map { $0 == defaultPort ? name : "\(name):\($0)" } ?? name
             let path = url.path.isEmpty ? "/" : (URLComponents(string: post.url)?.percentEncodedPath ?? url.path)
             let target = url.query.map { "\(path)?\($0)" } ?? path
             let digest = SHA256.hash(data: post.body).map { String(format: "%02x", $0) }.joined()
@@ -253,26 +261,72 @@ final class RuleHTTP: Sendable {
         }
         request.body = .bytes(post.body)
         var last = Self.failurePrefix
+        let timeoutText = "\(Self.failurePrefix) Request timeout to \(host):\(url.port ?? (scheme == "https" ? 443 : 80)) after \(Self.attemptTimeout.nanoseconds / 1_000_000) ms"
         for attempt in 1...Self.maximumTries {
             if attempt > 1 { try? await Task.sleep(for: .milliseconds(100 << (attempt - 2))) }
-            do {
-                let response = try await Self.client.execute(request, timeout: Self.attemptTimeout)
-                var size = 0
-                for try await chunk in response.body {
-                    size += chunk.readableBytes
-                    if size > Self.maximumResponseBytes { break }
-                }
-                if (200..<300).contains(response.status.code) { return nil }
-                last = "\(Self.failurePrefix) StatusCode: \(response.status.code). Reason: \(response.status.reasonPhrase)."
-                guard response.status.code == 429 || (500...599).contains(response.status.code), size <= Self.maximumResponseBytes else {
-                    return last
-                }
-            } catch let error as HTTPClientError where [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) {
-                last = "\(Self.failurePrefix) Request timeout to \(host):\(url.port ?? (scheme == "https" ? 443 : 80)) after \(Self.attemptTimeout.nanoseconds / 1_000_000) ms"
-            } catch {
-                last = "\(Self.failurePrefix) \(String(describing: error).prefix(256))"
+            switch await Self.attempt(request) {
+            case .answered(let status, let reason, let size):
+                if (200..<300).contains(status) { return nil }
+                last = "\(Self.failurePrefix) StatusCode: \(status). Reason: \(reason)."
+                guard status == 429 || (500...599).contains(status), size <= Self.maximumResponseBytes else { return last }
+            case .timedOut:
+                last = timeoutText
+            case .unreachable(let error):
+                last = "\(Self.failurePrefix) \(error.prefix(256))"
+            case .refused(let error):
+                // TLS verification, a bad header, ...: trying again changes nothing (AWS retries only
+                // timeouts, failed connections, 429 and 5xx).
+                return "\(Self.failurePrefix) \(error.prefix(256))"
             }
         }
         return "\(last) after \(Self.maximumTries - 1) retries"
+    }
+
+    private enum Attempt {
+        case answered(status: UInt, reason: String, size: Int)
+        case timedOut
+        case unreachable(String)
+        case refused(String)
+    }
+
+    private struct AttemptTimeout: Error {}
+
+    /// One try, its whole exchange (the body too) under one deadline: AsyncHTTPClient's own deadline ends
+    /// with the response head, and an endpoint trickling its body must not hold a worker.
+    private static func attempt(_ request: HTTPClientRequest) async -> Attempt {
+        do {
+            return try await withThrowingTaskGroup(of: Attempt.self) { group in
+                group.addTask {
+                    let response = try await client.execute(request, timeout: attemptTimeout)
+                    var size = 0
+                    for try await chunk in response.body {
+                        size += chunk.readableBytes
+                        if size > maximumResponseBytes { break }
+                    }
+                    return .answered(status: response.status.code, reason: response.status.reasonPhrase, size: size)
+                }
+                group.addTask {
+                    try await Task.sleep(for: .nanoseconds(attemptTimeout.nanoseconds))
+                    throw AttemptTimeout()
+                }
+                defer { group.cancelAll() }
+                return try await group.next()!
+            }
+        } catch is AttemptTimeout {
+            return .timedOut
+        } catch let error as HTTPClientError where [.deadlineExceeded, .readTimeout, .connectTimeout, .getConnectionFromPoolTimeout].contains(error) {
+            return .timedOut
+        } catch let error as HTTPClientError where [.remoteConnectionClosed, .cancelled].contains(error) {
+            return .unreachable(String(describing: error))
+        } catch let error as NIOConnectionError {
+            return .unreachable(String(describing: error))
+        } catch let error as IOError {
+            return .unreachable(String(describing: error))
+        } catch let error as ChannelError {
+            if case .connectTimeout = error { return .timedOut }
+            return .unreachable(String(describing: error))
+        } catch {
+            return .refused(String(describing: error))
+        }
     }
 }

@@ -41,6 +41,8 @@ final class RulesRuntime: Sendable {
     /// Where the s3 action writes objects: `<data>/rules/s3/<namespace>/<bucket>/<key>`.
     private let objectRoot: URL
     private let http: RuleHTTP
+    /// The destinations, for the HTTP workers' check before each request.
+    private let currentDestinations: NIOLockedValueBox<[TopicRuleDestinationRecord]>
     private let arns: ARNs
     /// Records that a destination's confirmation could not be delivered (the registry, once it exists).
     private let confirmationFailed = NIOLockedValueBox<(@Sendable (_ id: String, _ token: String, _ reason: String) -> Void)?>(nil)
@@ -52,7 +54,11 @@ final class RulesRuntime: Sendable {
         self.accountID = arns.accountID
         self.arns = arns
         self.logger = logger
-        http = RuleHTTP(settings: settings, logger: logger)
+        let current = NIOLockedValueBox<[TopicRuleDestinationRecord]>([])
+        currentDestinations = current
+        http = RuleHTTP(settings: settings, logger: logger) { url in
+            TopicRuleDestinationRecord.enabled(for: url, in: current.withLockedValue { $0 }) != nil
+        }
         objectRoot = URL(fileURLWithPath: dataDirectory).appendingPathComponent("rules/s3")
             .appendingPathComponent(namespace.isEmpty ? "default" : namespace)
     }
@@ -89,6 +95,7 @@ final class RulesRuntime: Sendable {
     /// The registry's destinations changed: keep them for the http actions, and send each new
     /// confirmation token to its URL (those found at start were sent by an earlier run).
     func updateDestinations(_ records: [TopicRuleDestinationRecord], initial: Bool) {
+        currentDestinations.withLockedValue { $0 = records }
         let toSend = state.withLockedValue { state -> [TopicRuleDestinationRecord] in
             state.destinations = records
             let pending = records.filter { $0.status == "IN_PROGRESS" && $0.confirmationToken != nil }
@@ -187,12 +194,12 @@ final class RulesRuntime: Sendable {
             let failures = PendingFailures(count: actions.count) { [self] failures in
                 finish(rule: rule, outcome: outcome, message: sqlMessage, topic: message.publish.topic, depth: message.depth, failures: failures)
             }
-            for action in actions {
+            for (index, action) in actions.enumerated() {
                 switch action.request(outcome, message: sqlMessage) {
                 case .success(let request):
-                    dispatch(request, type: action.type, rule: rule.name, depth: message.depth) { failures.complete($0) }
+                    dispatch(request, type: action.type, rule: rule.name, depth: message.depth) { failures.complete($0, at: index) }
                 case .failure(let failure):
-                    failures.complete(failure)
+                    failures.complete(failure, at: index)
                 }
             }
         }
@@ -261,7 +268,13 @@ final class RulesRuntime: Sendable {
         case .http(let post):
             return ActionFailure(action: type, resource: post.url, message: "\(RuleHTTP.failurePrefix) It was not dispatched.")
         case .dynamoDB(let table, _, _), .dynamoDBv2(let table, _):
-            return ActionFailure(action: type, resource: table, message: "The \(type) action is not run by this version yet.")
+            // The namespace's local tables, in the gateway's database.
+            do {
+                guard let refusal = try store.write(request, now: Date().timeIntervalSince1970) else { return nil }
+                return ActionFailure(action: type, resource: table, message: "\(refusal.awsErrorType): \(refusal.message)")
+            } catch {
+                return ActionFailure(action: type, resource: table, message: "The table could not be written: \(error)")
+            }
         }
     }
 
@@ -290,9 +303,10 @@ final class RulesRuntime: Sendable {
     }
 }
 
-/// The failures of one rule's actions for one message, handed on once every action is done.
+/// The failures of one rule's actions for one message, handed on (in the actions' order) once every
+/// action is done.
 final class PendingFailures: Sendable {
-    private let state: NIOLockedValueBox<(remaining: Int, failures: [ActionFailure])>
+    private let state: NIOLockedValueBox<(remaining: Int, failures: [(index: Int, failure: ActionFailure)])>
     private let done: @Sendable ([ActionFailure]) -> Void
 
     init(count: Int, done: @escaping @Sendable ([ActionFailure]) -> Void) {
@@ -301,11 +315,11 @@ final class PendingFailures: Sendable {
         if count == 0 { done([]) }
     }
 
-    func complete(_ failure: ActionFailure?) {
+    func complete(_ failure: ActionFailure?, at index: Int) {
         let finished = state.withLockedValue { state -> [ActionFailure]? in
-            if let failure { state.failures.append(failure) }
+            if let failure { state.failures.append((index, failure)) }
             state.remaining -= 1
-            return state.remaining == 0 ? state.failures : nil
+            return state.remaining == 0 ? state.failures.sorted { $0.index < $1.index }.map(\.failure) : nil
         }
         if let finished { done(finished) }
     }

@@ -132,9 +132,9 @@ extension RegistryState {
 
     /// ConfirmTopicRuleDestination or a GET of the enableUrl: the destination whose confirmation `token`
     /// is, confirmed with `status` (ENABLED or DISABLED). An unknown or spent token is refused; an expired
-    /// one puts the destination in ERROR.
+    /// one puts the destination in ERROR and answers nil (the caller refuses it once that is stored).
     @discardableResult
-    public mutating func confirmTopicRuleDestination(token: String, status: String, now: Double) throws(RegistryError) -> TopicRuleDestinationRecord {
+    public mutating func confirmTopicRuleDestination(token: String, status: String, now: Double) throws(RegistryError) -> TopicRuleDestinationRecord? {
         guard !token.isEmpty, var record = topicRuleDestinations.values.first(where: { $0.status == "IN_PROGRESS" && $0.confirmationToken == token }) else {
             throw RegistryError(.invalidRequest, "The confirmation token is not valid: it was never issued, was used already, or was replaced by a newer one.")
         }
@@ -145,13 +145,16 @@ extension RegistryState {
             record.status = "ERROR"
             record.statusReason = "The confirmation token expired before it was used."
             topicRuleDestinations[record.id] = record
-            throw RegistryError(.invalidRequest, "The confirmation token expired; set the destination to IN_PROGRESS to send a new one.")
+            return nil
         }
         record.status = status
         record.statusReason = nil
         topicRuleDestinations[record.id] = record
         return record
     }
+
+    public static let expiredTokenError = RegistryError(.invalidRequest,
+                                                        "The confirmation token expired; set the destination to IN_PROGRESS to send a new one.")
 
     /// The confirmation message could not be delivered: ERROR, if that confirmation is still the one under way.
     public mutating func failTopicRuleDestinationConfirmation(id: String, token: String, reason: String, now: Double) {
@@ -182,11 +185,40 @@ extension RegistryState {
 }
 
 extension TopicRuleDestinationRecord {
-    /// The longest confirmation URL of an ENABLED HTTP destination that `url` begins with.
+    /// The longest confirmation URL of an ENABLED HTTP destination that `url` begins with (AWS's rule),
+    /// provided the two name the same scheme, host and port, `url` has no user info and no `.` or `..`
+    /// path segments (raw or percent-encoded): a value a template put into the URL cannot lead the request
+    /// to another host (`https://api.example.com${x}` with x = `.evil.net` or `@evil.net`) or out of the
+    /// confirmed path.
     public static func enabled(for url: String, in destinations: [TopicRuleDestinationRecord]) -> TopicRuleDestinationRecord? {
-        destinations.filter { record in
-            guard record.status == "ENABLED", let prefix = record.confirmationUrl else { return false }
-            return url.hasPrefix(prefix)
+        guard let target = URLParts(url) else { return nil }
+        return destinations.filter { record in
+            guard record.status == "ENABLED", let prefix = record.confirmationUrl, url.hasPrefix(prefix),
+                  let confirmed = URLParts(prefix) else { return false }
+            return confirmed.scheme == target.scheme && confirmed.host == target.host && confirmed.port == target.port
         }.max { ($0.confirmationUrl?.count ?? 0) < ($1.confirmationUrl?.count ?? 0) }
+    }
+}
+
+/// The parts of an http(s) URL that decide where a request goes; nil for a URL that is not a plain one.
+struct URLParts: Equatable {
+    let scheme: String
+    let host: String
+    let port: Int
+
+    init?(_ text: String) {
+        guard !text.unicodeScalars.contains(where: { $0.value < 0x21 || $0 == "\\" || $0.value == 0x7F }),
+              let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(), scheme == "https" || scheme == "http",
+              let host = components.host?.lowercased(), !host.isEmpty, components.user == nil, components.password == nil else {
+            return nil
+        }
+        let segments = components.percentEncodedPath.split(separator: "/", omittingEmptySubsequences: false)
+        guard !segments.contains(where: { segment in
+            let decoded = segment.removingPercentEncoding?.lowercased() ?? String(segment)
+            return decoded == "." || decoded == ".." || decoded.contains("/") || decoded.contains("\\")
+        }) else { return nil }
+        self.scheme = scheme
+        self.host = host
+        self.port = components.port ?? (scheme == "https" ? 443 : 80)
     }
 }

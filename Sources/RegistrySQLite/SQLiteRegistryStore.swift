@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import DeviceShadow
 import Registry
+import Rules
 
 /// The registry in SQLite (GRDB): one file in the data folder, WAL mode, append-only named migrations,
 /// each operation's changes in one transaction, so a crash leaves the last committed state.
@@ -58,7 +59,7 @@ public final class SQLiteRegistryStore: RegistryStore, Sendable {
         }
     }
 
-    static let migrationNames = ["v1-policies", "v2-things", "v3-records", "v4-shadows", "v5-namespaces", "v6-connectivity"]
+    static let migrationNames = ["v1-policies", "v2-things", "v3-records", "v4-shadows", "v5-namespaces", "v6-connectivity", "v7-rule-tables"]
 
     /// Never edit a migration that has shipped: add a new one.
     static var migrator: DatabaseMigrator {
@@ -131,6 +132,23 @@ public final class SQLiteRegistryStore: RegistryStore, Sendable {
                 table.column("timestamp", .integer).notNull()
                 table.column("reason", .text)
                 table.primaryKey(["namespace", "thing"])
+            }
+        }
+        // The rules' local DynamoDB-shaped tables: schemas, and items keyed by their canonical key texts.
+        migrator.registerMigration("v7-rule-tables") { db in
+            try db.create(table: "rule_table", options: [.withoutRowID]) { table in
+                table.column("namespace", .text).notNull()
+                table.column("name", .text).notNull()
+                table.column("schema", .text).notNull()
+                table.primaryKey(["namespace", "name"])
+            }
+            try db.create(table: "rule_item", options: [.withoutRowID]) { table in
+                table.column("namespace", .text).notNull()
+                table.column("table_name", .text).notNull()
+                table.column("hash_key", .text).notNull()
+                table.column("range_key", .text).notNull()
+                table.column("item", .text).notNull()
+                table.primaryKey(["namespace", "table_name", "hash_key", "range_key"])
             }
         }
         return migrator
@@ -264,6 +282,87 @@ extension SQLiteRegistryStore {
                     try db.execute(sql: "DELETE FROM disconnect WHERE namespace = ? AND thing = ?", arguments: [namespace, thing])
                 }
             }
+        }
+    }
+}
+
+/// The rules' local tables (`RuleTableStore`): one row per table with its schema as JSON, one row per item
+/// with its AttributeValue map as JSON text.
+extension SQLiteRegistryStore: RuleTableStore {
+    public func tableSchema(_ name: String) throws -> TableSchema? {
+        try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT schema FROM rule_table WHERE namespace = ? AND name = ?", arguments: [namespace, name])
+        }.map { try JSONDecoder().decode(TableSchema.self, from: Data($0.utf8)) }
+    }
+
+    public func createTable(_ schema: TableSchema) throws -> Bool {
+        let text = String(decoding: try JSONEncoder().encode(schema), as: UTF8.self)
+        let namespace = self.namespace
+        return try pool.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO rule_table (namespace, name, schema) VALUES (?, ?, ?)", arguments: [namespace, schema.name, text])
+            return db.changesCount == 1
+        }
+    }
+
+    public func deleteTable(_ name: String) throws -> TableSchema? {
+        guard let schema = try tableSchema(name) else { return nil }
+        let namespace = self.namespace
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM rule_item WHERE namespace = ? AND table_name = ?", arguments: [namespace, name])
+            try db.execute(sql: "DELETE FROM rule_table WHERE namespace = ? AND name = ?", arguments: [namespace, name])
+        }
+        return schema
+    }
+
+    public func tableNames() throws -> [String] {
+        try pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM rule_table WHERE namespace = ? ORDER BY name", arguments: [namespace]) }
+    }
+
+    public func putItem(table: String, key: ItemKey, item: String) throws {
+        let namespace = self.namespace
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO rule_item (namespace, table_name, hash_key, range_key, item) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(namespace, table_name, hash_key, range_key) DO UPDATE SET item = excluded.item
+                """, arguments: [namespace, table, key.hash, key.range, item])
+        }
+    }
+
+    public func item(table: String, key: ItemKey) throws -> String? {
+        try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT item FROM rule_item WHERE namespace = ? AND table_name = ? AND hash_key = ? AND range_key = ?",
+                                arguments: [namespace, table, key.hash, key.range])
+        }
+    }
+
+    public func deleteItem(table: String, key: ItemKey) throws {
+        let namespace = self.namespace
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM rule_item WHERE namespace = ? AND table_name = ? AND hash_key = ? AND range_key = ?",
+                           arguments: [namespace, table, key.hash, key.range])
+        }
+    }
+
+    public func scan(table: String, after: ItemKey?, limit: Int) throws -> [(key: ItemKey, item: String)] {
+        try pool.read { db in
+            let rows: [Row]
+            if let after {
+                rows = try Row.fetchAll(db, sql: """
+                    SELECT hash_key, range_key, item FROM rule_item WHERE namespace = ? AND table_name = ? AND (hash_key, range_key) > (?, ?)
+                    ORDER BY hash_key, range_key LIMIT ?
+                    """, arguments: [namespace, table, after.hash, after.range, limit])
+            } else {
+                rows = try Row.fetchAll(db, sql: """
+                    SELECT hash_key, range_key, item FROM rule_item WHERE namespace = ? AND table_name = ? ORDER BY hash_key, range_key LIMIT ?
+                    """, arguments: [namespace, table, limit])
+            }
+            return rows.map { (ItemKey(hash: $0["hash_key"], range: $0["range_key"]), $0["item"]) }
+        }
+    }
+
+    public func itemCount(table: String) throws -> Int {
+        try pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rule_item WHERE namespace = ? AND table_name = ?", arguments: [namespace, table]) ?? 0
         }
     }
 }

@@ -109,8 +109,8 @@ extension RuleAction {
                 headers.append(("content-type", SQLJSON.parse(payload, version: .v2016) == nil ? "application/octet-stream" : "application/json"))
             }
             // A header value is the rendered template: a line break would start a header of its own.
-            if headers.contains(where: { $0.value.unicodeScalars.contains { $0 == "\r" || $0 == "\n" || $0 == "\u{0}" } }) {
-                return .failure(ActionFailure(action: type, resource: url, message: "A header value may not contain a line break."))
+            if headers.contains(where: { $0.value.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F } }) {
+                return .failure(ActionFailure(action: type, resource: url, message: "A header value may not contain a control character."))
             }
             return .success(.http(.init(url: url, headers: headers, body: payload, sigv4: http.sigv4, batch: http.batch, topic: message.topic)))
         case .cloudwatchLogs(let logs):

@@ -119,8 +119,10 @@ public enum TopicRuleCompiler {
             var headers: [(key: String, value: SQLTemplate)] = []
             for (index, entry) in try reader.list("headers").enumerated() {
                 let header = Parameters(values: entry, path: "\(reader.path).headers[\(index)]", version: version)
-                guard let key = try header.string("key"), (1...256).contains(key.utf8.count) else {
-                    throw TopicRuleError(.invalidRequest, "\(header.path).key must be 1 to 256 characters.")
+                // An HTTP field name: 1 to 256 of RFC 9110's token characters.
+                let token = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+                guard let key = try header.string("key"), (1...256).contains(key.utf8.count), key.utf8.allSatisfy(token.contains) else {
+                    throw TopicRuleError(.invalidRequest, "\(header.path).key must be 1 to 256 characters of an HTTP header name.")
                 }
                 headers.append((key, try header.requiredTemplate("value")))
             }

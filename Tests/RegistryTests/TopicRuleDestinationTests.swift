@@ -56,8 +56,10 @@ struct TopicRuleDestinationTests {
         var state = RegistryState(arns: arns)
         let record = try made(&state)
         let later = 100 + TopicRuleDestinationRules.tokenLifetime + 1
-        #expect(refusal { try state.confirmTopicRuleDestination(token: "123456789012.eu-west-1.t1", status: "ENABLED", now: later) } == .invalidRequest)
+        // Answered nil (refused by the caller) while the ERROR is kept: a refusal thrown would discard it.
+        #expect(try state.confirmTopicRuleDestination(token: "123456789012.eu-west-1.t1", status: "ENABLED", now: later) == nil)
         #expect(try state.topicRuleDestination(arn: arns.topicRuleDestination(record)).status == "ERROR")
+        #expect(refusal { try state.confirmTopicRuleDestination(token: "123456789012.eu-west-1.t1", status: "ENABLED", now: later) } == .invalidRequest)
     }
 
     @Test func urlsAreUniqueUnlessReusedAndMissingDestinationsAreDenials() throws {
@@ -74,6 +76,23 @@ struct TopicRuleDestinationTests {
         #expect(refusal { _ = try state.topicRuleDestination(arn: elsewhere) } == .unauthorized)
         try state.deleteTopicRuleDestination(arn: arns.topicRuleDestination(record))
         #expect(state.allTopicRuleDestinations.isEmpty)
+    }
+
+    @Test func aTemplatedURLCannotLeaveItsConfirmedHostOrPath() throws {
+        var state = RegistryState(arns: arns)
+        let record = try made(&state, url: "https://api.example.com")
+        try state.confirmTopicRuleDestination(token: "123456789012.eu-west-1.t1", status: "ENABLED", now: 101)
+        let enabled = state.allTopicRuleDestinations
+        #expect(TopicRuleDestinationRecord.enabled(for: "https://api.example.com/in", in: enabled)?.id == record.id)
+        #expect(TopicRuleDestinationRecord.enabled(for: "https://API.example.com:443/in", in: enabled) == nil, "not a prefix: as AWS")
+        for escape in ["https://api.example.com.evil.net/x", "https://api.example.com@evil.net/x", "https://api.example.com:8443/x",
+                       "https://api.example.com/a/../../x", "https://api.example.com/a/%2e%2e/x", "https://api.example.com/a/%2E/x",
+                       "https://api.example.com/a%2f..%2fb", "https://api.example.com/ x", "https://api.example.com\\@evil.net"] {
+            #expect(TopicRuleDestinationRecord.enabled(for: escape, in: enabled) == nil, "\(escape)")
+        }
+        let plain = try made(&state, url: "http://10.0.0.5:8080/hooks/", token: "123456789012.eu-west-1.t9")
+        try state.confirmTopicRuleDestination(token: "123456789012.eu-west-1.t9", status: "ENABLED", now: 102)
+        #expect(TopicRuleDestinationRecord.enabled(for: "http://10.0.0.5:8080/hooks/a?b=c", in: state.allTopicRuleDestinations)?.id == plain.id)
     }
 
     @Test func tokensNameTheirNamespaceAndNothingElseParses() {

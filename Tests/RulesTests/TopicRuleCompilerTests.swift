@@ -48,6 +48,7 @@ struct TopicRuleCompilerTests {
             (Array(repeating: ["lambda": ["functionArn": "f"]], count: 11), "at most 10 actions"),
             ("not a list", "actions must be a list"),
             ([["http": ["url": "https://e.example/", "enableBatching": true, "batchConfig": ["maxBatchSize": 11]]]], "maxBatchSize must be an integer from 2 to 10"),
+            ([["http": ["url": "https://e.example/", "headers": [["key": "x-a\r\nx-b", "value": "1"]]]]], "headers[0].key must be 1 to 256 characters of an HTTP header name"),
             ([["http": ["url": "https://e.example/", "enableBatching": true, "batchConfig": ["maxBatchOpenMs": 1]]]], "maxBatchOpenMs must be an integer from 5 to 200"),
             ([["http": ["url": "https://e.example/", "enableBatching": true, "batchConfig": ["maxBatchSizeBytes": "big"]]]], "maxBatchSizeBytes must be an integer"),
         ]
