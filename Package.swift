@@ -163,7 +163,7 @@ let package = Package(
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "PortcullisServer", "DeviceIdentity", "Broker", "Gateway", "Bench", "MQTTCore", "AWSSigV4", "IoTPolicy", "Registry",
+                "PortcullisServer", "DeviceIdentity", "Broker", "Gateway", "Bench", "MQTTCore", "AWSSigV4", "IoTPolicy", "Registry", "Rules", "IoTSQL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

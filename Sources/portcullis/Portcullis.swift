@@ -11,7 +11,7 @@ struct Portcullis: AsyncParsableCommand {
               portcullis device create my-device     a thing, its key and certificate, and a policy to connect with
               portcullis policy test p.json --action iot:Publish --resource t   decide a request offline
             """,
-        subcommands: [ServeCommand.self, DeviceCommand.self, PolicyCommand.self, CRLCommand.self, AccessKeyCommand.self, ConfigCommand.self,
+        subcommands: [ServeCommand.self, DeviceCommand.self, PolicyCommand.self, RuleCommand.self, CRLCommand.self, AccessKeyCommand.self, ConfigCommand.self,
                       BenchCommand.self],
         defaultSubcommand: nil
     )

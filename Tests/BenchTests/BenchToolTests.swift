@@ -8,9 +8,10 @@ import Testing
 /// counted, latency is recorded for each, losses and refusals are reported. No timing is asserted.
 @Suite("portcullis bench", .serialized)
 struct BenchToolTests {
-    /// Writes a device credential and the CA to files, as the bench takes them.
+    /// Writes a device credential and the CA to files, as the bench takes them (in the server's data
+    /// folder, which goes with it: no key is left behind in the temporary directory).
     func files(_ live: LiveServer) async throws -> BenchTarget.TLS {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID().uuidString)")
+        let directory = URL(fileURLWithPath: live.dataDirectory).appendingPathComponent("bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let credential = try live.pki.device("bench")
         try await live.register(credential)

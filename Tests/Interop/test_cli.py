@@ -152,3 +152,33 @@ def test_mint_without_a_policy_prints_no_command(server, tmp_path, portcullis_bi
     refused = subprocess.run([str(portcullis_bin), "device", "mint", "x", "--no-policy", "--policy", "p", "--data-dir",
                               str(server.data_dir)], capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0 and "exclude each other" in refused.stderr
+
+
+def test_rule_lint_test_create_list_and_delete(server, tmp_path, portcullis_bin):
+    rule = tmp_path / "alerts.json"
+    rule.write_text(json.dumps({"sql": "SELECT temperature AS t FROM 'sensors/+/data' WHERE temperature > 50",
+                                "awsIotSqlVersion": "2016-03-23",
+                                "actions": [{"republish": {"roleArn": "arn:aws:iam::123456789012:role/r", "topic": "alerts/${topic(2)}"}}]}))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"sql": "SELECT * FROM", "actions": []}))
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(portcullis_bin), "rule", *args], capture_output=True, text=True, timeout=60)
+
+    linted = cli("lint", str(rule), str(bad))
+    assert linted.returncode == 1
+    assert "ok (SQL 2016-03-23, FROM 'sensors/+/data', 1 action)" in linted.stdout
+    assert "SqlParseException: Line 1:14" in linted.stdout
+    taken = cli("test", str(rule), "--topic", "sensors/oven/data", "--payload", '{"temperature": 60}')
+    assert taken.returncode == 0 and 'result: {"t":60}' in taken.stdout and "publish to alerts/oven" in taken.stdout, taken.stdout
+    assert cli("test", str(rule), "--topic", "sensors/oven/data", "--payload", '{"temperature": 6}').returncode == 2
+    data = ["--data-dir", str(server.data_dir)]
+    assert cli("create", "cli_alerts", str(rule), *data).stdout.strip() == "rule cli_alerts created"
+    again = cli("create", "cli_alerts", str(rule), *data)
+    assert again.returncode == 1 and "ResourceAlreadyExistsException" in again.stderr
+    assert cli("create", "cli_alerts", str(rule), "--replace", *data).stdout.strip() == "rule cli_alerts replaced"
+    listed = cli("list", *data)
+    assert "cli_alerts\tenabled\tsensors/+/data" in listed.stdout, listed.stdout
+    assert cli("delete", "cli_alerts", *data).stdout.strip() == "rule cli_alerts deleted"
+    gone = cli("delete", "cli_alerts", *data)
+    assert gone.returncode == 1 and "UnauthorizedException" in gone.stderr
