@@ -113,7 +113,8 @@ extension Broker {
         }
         route(StoredMessage(publish, at: now, publisher: nil, maximumExpiry: limits.maximumMessageExpiry, compact: false), at: now)
         if publish.topic.hasPrefix("$") && isServiceRequest(publish.topic) {
-            actions.append(.serviceRequest(ServiceRequest(topic: publish.topic, payload: publish.payload, clientID: "", principalID: "rules")))
+            actions.append(.serviceRequest(ServiceRequest(topic: publish.topic, payload: publish.payload, clientID: "", principalID: "rules",
+                                                          ruleDepth: depth + 1)))
         }
         if depth < Self.maximumRuleDepth, rulesWant?(publish.topic) == true {
             actions.append(.ruleMessage(RuleMessage(publish: publish, clientID: "", principalID: "rules", sourceIP: nil,

@@ -59,26 +59,28 @@ extension Broker {
     }
 
     /// A registry event (certificate auto-registration, later thing events) to every subscriber.
-    public func publishServiceEvent(topic: String, payload: String, at now: BrokerInstant) -> [BrokerAction] {
-        publishEvent(topic: topic, payload, at: now)
+    /// - Parameter ruleDepth: the depth of the rule republish that asked the service (0: none); rules
+    ///   take the event only below the maximum depth.
+    public func publishServiceEvent(topic: String, payload: String, ruleDepth: Int = 0, at now: BrokerInstant) -> [BrokerAction] {
+        publishEvent(topic: topic, payload, ruleDepth: ruleDepth, at: now)
         return takeActions()
     }
 
     /// Publishes a service event at QoS 1, so QoS 1 subscribers get it reliably.
-    func publishEvent(topic: String, _ payload: String, at now: BrokerInstant) {
+    func publishEvent(topic: String, _ payload: String, ruleDepth: Int = 0, at now: BrokerInstant) {
         let publish = PublishPacket(topic: topic, payload: ByteBuffer(string: payload), qos: .atLeastOnce,
                                     properties: PublishProperties(payloadFormat: .utf8, contentType: "application/json"))
         let message = StoredMessage(publish, at: now, publisher: nil, maximumExpiry: limits.maximumMessageExpiry, compact: false)
         route(message, at: now)
         // Rules may take lifecycle events, registry events and the shadow's answers, as on AWS.
-        offerToRules(message, clientID: "", principalID: "", at: now)
+        offerToRules(message, clientID: "", principalID: "", depth: ruleDepth, at: now)
     }
 
     /// A message the broker made itself (an event, a will) goes to the rules whose FROM takes it.
-    func offerToRules(_ message: StoredMessage, clientID: String, principalID: String, at now: BrokerInstant) {
-        guard let rulesWant, rulesWant(message.topic) else { return }
+    func offerToRules(_ message: StoredMessage, clientID: String, principalID: String, depth: Int = 0, at now: BrokerInstant) {
+        guard depth < Self.maximumRuleDepth, let rulesWant, rulesWant(message.topic) else { return }
         let publish = PublishPacket(topic: message.topic, payload: message.payload, qos: message.qos, properties: message.properties)
         actions.append(.ruleMessage(RuleMessage(publish: publish, clientID: clientID, principalID: principalID, sourceIP: nil,
-                                                epochMilliseconds: now.epochMilliseconds, depth: 0)))
+                                                epochMilliseconds: now.epochMilliseconds, depth: depth)))
     }
 }

@@ -90,12 +90,16 @@ public struct ServiceRequest: Sendable, Hashable {
     public var payload: ByteBuffer
     public var clientID: String
     public var principalID: String
+    /// How many rule republishes led here (0: a client's request): the service's answers go to rules at
+    /// this depth, so a loop through a service (a rule updating a shadow on its own answers) is bounded too.
+    public var ruleDepth: Int
 
-    public init(topic: String, payload: ByteBuffer, clientID: String, principalID: String) {
+    public init(topic: String, payload: ByteBuffer, clientID: String, principalID: String, ruleDepth: Int = 0) {
         self.topic = topic
         self.payload = payload
         self.clientID = clientID
         self.principalID = principalID
+        self.ruleDepth = ruleDepth
     }
 }
 

@@ -173,8 +173,9 @@ public final class BrokerHost: @unchecked Sendable {
     }
 
     /// Publishes a service event (JSON) on a reserved topic, as the broker's lifecycle events are.
-    public func publishServiceEvent(topic: String, payload: String) {
-        process(from: nil) { broker in broker.publishServiceEvent(topic: topic, payload: payload, at: SystemClock.now()) }
+    /// `ruleDepth`: the rule depth of the request it answers (0: a client's).
+    public func publishServiceEvent(topic: String, payload: String, ruleDepth: Int = 0) {
+        process(from: nil) { broker in broker.publishServiceEvent(topic: topic, payload: payload, ruleDepth: ruleDepth, at: SystemClock.now()) }
     }
 
     /// Ends a connection whose permitted lifetime is over (see `Broker.expireConnection`).

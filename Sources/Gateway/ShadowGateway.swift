@@ -26,6 +26,8 @@ public final class ShadowGateway: Sendable {
     private struct Waiting {
         var request: ShadowRequest
         var caller: CheckedContinuation<Result<ShadowOutcome, ShadowError>, Never>?
+        /// The rule depth of the request (0: a client's), carried to the answers.
+        var ruleDepth = 0
     }
     /// Requests waiting, and whether a task is draining them.
     private let queue = NIOLockedValueBox<(waiting: CircularBuffer<Waiting>, draining: Bool)>((CircularBuffer(), false))
@@ -54,10 +56,10 @@ public final class ShadowGateway: Sendable {
         guard acquire(topic.id.thingName) else {
             let token = try? ShadowRules.clientToken(ofRequest: payload).get()
             Self.publish(.failure(ShadowError(429, ShadowError.tooManyRequests.message, clientToken: token ?? nil)), topic.operation, topic.id,
-                         host: host, fromMQTT: true)
+                         host: host, fromMQTT: true, ruleDepth: request.ruleDepth)
             return
         }
-        enqueue(Waiting(request: ShadowRequest(topic.operation, on: topic.id, payload: payload)))
+        enqueue(Waiting(request: ShadowRequest(topic.operation, on: topic.id, payload: payload), ruleDepth: request.ruleDepth))
     }
 
     private func enqueue(_ waiting: Waiting) {
@@ -93,7 +95,7 @@ public final class ShadowGateway: Sendable {
             for (waiting, result) in zip(batch, results) {
                 let request = waiting.request
                 Self.release(request.id.thingName, inFlight)
-                Self.publish(result, request.operation, request.id, host: host, fromMQTT: waiting.caller == nil)
+                Self.publish(result, request.operation, request.id, host: host, fromMQTT: waiting.caller == nil, ruleDepth: waiting.ruleDepth)
                 waiting.caller?.resume(returning: result)
             }
         }
@@ -144,16 +146,16 @@ public final class ShadowGateway: Sendable {
     /// What a request's outcome publishes. Errors go to /rejected only for MQTT requests (HTTPS answers
     /// them itself), and a GET over HTTPS is answered only to its caller.
     private static func publish(_ result: Result<ShadowOutcome, ShadowError>, _ operation: ShadowOperation, _ id: ShadowID,
-                                host: BrokerHost, fromMQTT: Bool) {
+                                host: BrokerHost, fromMQTT: Bool, ruleDepth: Int = 0) {
         let base = "\(id.topicPrefix)/\(operation.rawValue)"
         switch result {
         case .success(let outcome):
             if operation == .get && !fromMQTT { return }
-            host.publishServiceEvent(topic: "\(base)/accepted", payload: outcome.accepted)
-            if let delta = outcome.delta { host.publishServiceEvent(topic: "\(base)/delta", payload: delta) }
-            if let documents = outcome.documents { host.publishServiceEvent(topic: "\(base)/documents", payload: documents) }
+            host.publishServiceEvent(topic: "\(base)/accepted", payload: outcome.accepted, ruleDepth: ruleDepth)
+            if let delta = outcome.delta { host.publishServiceEvent(topic: "\(base)/delta", payload: delta, ruleDepth: ruleDepth) }
+            if let documents = outcome.documents { host.publishServiceEvent(topic: "\(base)/documents", payload: documents, ruleDepth: ruleDepth) }
         case .failure(let error):
-            if fromMQTT { host.publishServiceEvent(topic: "\(base)/rejected", payload: error.document(timestamp: now())) }
+            if fromMQTT { host.publishServiceEvent(topic: "\(base)/rejected", payload: error.document(timestamp: now()), ruleDepth: ruleDepth) }
         }
     }
 }

@@ -151,9 +151,12 @@ public enum ConfigurationLoader {
                 readLimits(limits, into: &c.limits)
             }
             if let rules = section(object, "rules", path: "") {
-                checkKeys(rules, path: "rules", allowed: ["allowInsecureURLs", "caFile", "signingAccessKeyID", "signingSecretAccessKey"])
+                checkKeys(rules, path: "rules", allowed: ["allowInsecureURLs", "caFile", "signingAccessKeyID", "signingSecretAccessKey",
+                                                              "statisticsIntervalSeconds", "minimumFreeDiskMB"])
                 if let v = bool(rules, "allowInsecureURLs", path: "rules") { c.rules.allowInsecureURLs = v }
                 if let v = string(rules, "caFile", path: "rules") { c.rules.caFile = v }
+                if let v = integer(rules, "statisticsIntervalSeconds", path: "rules", minimum: 1, maximum: 86_400) { c.rules.statisticsIntervalSeconds = v }
+                if let v = integer(rules, "minimumFreeDiskMB", path: "rules", minimum: 0, maximum: 1 << 30) { c.rules.minimumFreeDiskMB = v }
                 let key = string(rules, "signingAccessKeyID", path: "rules"), secret = string(rules, "signingSecretAccessKey", path: "rules")
                 if (key == nil) != (secret == nil) { problems.append("rules: signingAccessKeyID and signingSecretAccessKey go together") }
                 c.rules.signingAccessKeyID = key
@@ -437,7 +440,7 @@ extension PortcullisConfiguration {
         lines.append("  \"account\": { \"id\": \(q(accountID)), \"region\": \(q(region)) },")
         lines.append("  \"namespaces\": { \"allowedRegions\": [\(namespaces.allowedRegions.map(q).joined(separator: ", "))], \"accounts\": [], \"hostNames\": {} },")
         lines.append("  \"logging\": { \"level\": \(q(logLevel.awsName.lowercased())) },")
-        lines.append("  \"rules\": { \"allowInsecureURLs\": \(rules.allowInsecureURLs) },")
+        lines.append("  \"rules\": { \"allowInsecureURLs\": \(rules.allowInsecureURLs), \"statisticsIntervalSeconds\": \(rules.statisticsIntervalSeconds), \"minimumFreeDiskMB\": \(rules.minimumFreeDiskMB) },")
         lines.append("  \"limits\": {")
         let entries = LimitKey.allCases.map { "    \"\($0.rawValue)\": \($0.get(limits))" }
         lines.append(entries.joined(separator: ",\n"))

@@ -74,6 +74,12 @@ public struct RulesSettings: Sendable, Hashable {
     /// no roles, so it signs with a key you give it, never with an admin key). Without it such actions fail.
     public var signingAccessKeyID: String?
     public var signingSecretAccessKey: String?
+    /// How often each rule's counts (matched, evaluated, actions succeeded and failed, error actions) are
+    /// logged, for the rules that did anything.
+    public var statisticsIntervalSeconds = 60
+    /// The s3 and DynamoDB actions write nothing while the data folder's disk has less free space than
+    /// this (MB; 0: no check), so devices cannot fill the disk the registry lives on.
+    public var minimumFreeDiskMB = 512
 
     public init() {}
 }

@@ -7,6 +7,7 @@ import Logging
 import MQTTCore
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import Registry
 import RegistrySQLite
 import Rules
@@ -22,6 +23,7 @@ final class RulesRuntime: Sendable {
         var queuedBytes = 0
         var draining = false
         var dropped = 0
+        var droppedLoggedAt: Double = 0
         /// Rule names Basic Ingest messages named that do not exist, warned about once (bounded).
         var warnedUnknown = Set<String>()
         /// The namespace's topic rule destinations: an http action posts only under an ENABLED one.
@@ -40,7 +42,13 @@ final class RulesRuntime: Sendable {
     private let logger: Logger
     /// Where the s3 action writes objects: `<data>/rules/s3/<namespace>/<bucket>/<key>`.
     private let objectRoot: URL
+    private let dataDirectory: String
+    private let minimumFreeBytes: Int64
+    /// The data folder's free space, read at most once a second (time, bytes).
+    private let freeSpace = NIOLockedValueBox<(checked: Double, bytes: Int64)>((0, .max))
     private let http: RuleHTTP
+    /// Per rule: what it did since the last statistics line.
+    private let statistics = NIOLockedValueBox<[String: RuleStatistics]>([:])
     /// The destinations, for the HTTP workers' check before each request.
     private let currentDestinations: NIOLockedValueBox<[TopicRuleDestinationRecord]>
     private let arns: ARNs
@@ -56,11 +64,22 @@ final class RulesRuntime: Sendable {
         self.logger = logger
         let current = NIOLockedValueBox<[TopicRuleDestinationRecord]>([])
         currentDestinations = current
+        self.dataDirectory = dataDirectory
+        minimumFreeBytes = Int64(settings.minimumFreeDiskMB) << 20
         http = RuleHTTP(settings: settings, logger: logger) { url in
             TopicRuleDestinationRecord.enabled(for: url, in: current.withLockedValue { $0 }) != nil
         }
         objectRoot = URL(fileURLWithPath: dataDirectory).appendingPathComponent("rules/s3")
             .appendingPathComponent(namespace.isEmpty ? "default" : namespace)
+        // Every interval, one log line per rule that did anything (metrics come later, issue 20).
+        let interval = settings.statisticsIntervalSeconds
+        Task { [weak self] in
+            while true {
+                try? await Task.sleep(for: .seconds(interval))
+                guard let self else { return }
+                self.logStatistics()
+            }
+        }
     }
 
     /// The registry's rules changed: compile them again and tell the broker which topics to hand over.
@@ -79,6 +98,8 @@ final class RulesRuntime: Sendable {
         }
         let rules = RuleSet(compiled)
         state.withLockedValue { $0.rules = rules }
+        let names = Set(records.map(\.name))
+        statistics.withLockedValue { $0 = $0.filter { names.contains($0.key) } }
         if rules.isEmpty {
             host.setRulesWant(nil)
         } else {
@@ -135,28 +156,48 @@ final class RulesRuntime: Sendable {
             defer { state.draining = true }
             return !state.draining
         }
-        if start { Task { await self.drain() } }
+        if start { Self.threads.submit { _ in self.drain() } }
     }
 
-    private func drain() async {
-        while true {
+    /// The rules run on threads of their own, shared by every namespace: never on an event loop, and
+    /// not on Swift's cooperative pool either, since actions block (SQLite writes, files).
+    static let threads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        return pool
+    }()
+
+    /// Messages run before the drain hands the thread to another namespace's queue.
+    static let drainBatch = 256
+
+    private func drain() {
+        for _ in 0..<Self.drainBatch {
+            let now = Date().timeIntervalSince1970
             let (next, rules, dropped): (RuleMessage?, RuleSet, Int) = state.withLockedValue { state in
-                defer { state.dropped = 0 }
+                // Drops are logged at most once a second, with their count: a full queue under load must not
+                // also flood the log.
+                var dropped = 0
+                if state.dropped > 0, now - state.droppedLoggedAt >= 1 || state.queue.isEmpty {
+                    dropped = state.dropped
+                    state.dropped = 0
+                    state.droppedLoggedAt = now
+                }
                 guard let next = state.queue.popFirst() else {
                     state.draining = false
-                    return (nil, state.rules, state.dropped)
+                    return (nil, state.rules, dropped)
                 }
                 state.queuedBytes -= next.publish.payload.readableBytes + 256
-                return (next, state.rules, state.dropped)
+                return (next, state.rules, dropped)
             }
             if dropped > 0 {
+                statistics.withLockedValue { $0["", default: RuleStatistics()].matched += dropped }
                 logger.error("rules engine queue full: \(dropped) messages were not evaluated by rules", metadata: ["dropped": "\(dropped)"])
             }
             guard let next else { return }
             run(next, rules: rules)
-            // The work is synchronous: give the shared pool back between messages.
-            await Task.yield()
         }
+        // More waits: queued again behind the other namespaces' work.
+        Self.threads.submit { _ in self.drain() }
     }
 
     /// Every rule the message triggers: the SQL, then each action; failures go to the rule's error action.
@@ -175,23 +216,49 @@ final class RulesRuntime: Sendable {
         // The payload is parsed once per SQL version, however many rules take the message.
         var parsed: [SQLVersion: SQLValue] = [:]
         let bytes = Array(message.publish.payload.readableBytesView)
+        var taken: [(name: String, evaluated: Bool)] = []
+        defer {
+            if !taken.isEmpty {
+                statistics.withLockedValue { all in
+                    for (name, evaluated) in taken {
+                        all[name, default: RuleStatistics()].matched += 1
+                        if evaluated { all[name, default: RuleStatistics()].evaluated += 1 }
+                    }
+                }
+            }
+        }
+        // One view of the message for every rule (a Basic Ingest rule sees the topic without its prefix),
+        // with one trace id.
+        guard let first = matched.first else { return }
+        let properties = message.publish.properties
+        let shared = SQLMessage(
+            topic: first.topic, payload: bytes, clientID: message.clientID.isEmpty ? nil : message.clientID,
+            principal: message.principalID, sourceIP: message.sourceIP, timestamp: message.epochMilliseconds,
+            traceID: UUID().uuidString.lowercased(), accountID: accountID, contentType: properties.contentType,
+            payloadFormatUTF8: properties.payloadFormat.map { $0 == .utf8 }, responseTopic: properties.responseTopic,
+            correlationData: properties.correlationData.map { Array($0.readableBytesView) },
+            userProperties: properties.userProperties.map { ($0.name, $0.value) })
         for (rule, topic) in matched {
-            let properties = message.publish.properties
-            let sqlMessage = SQLMessage(
-                topic: topic, payload: bytes, clientID: message.clientID.isEmpty ? nil : message.clientID,
-                principal: message.principalID, sourceIP: message.sourceIP, timestamp: message.epochMilliseconds,
-                traceID: UUID().uuidString.lowercased(), accountID: accountID, contentType: properties.contentType,
-                payloadFormatUTF8: properties.payloadFormat.map { $0 == .utf8 }, responseTopic: properties.responseTopic,
-                correlationData: properties.correlationData.map { Array($0.readableBytesView) },
-                userProperties: properties.userProperties.map { ($0.name, $0.value) })
+            var seen = shared
+            seen.topic = topic
+            let sqlMessage = seen
             let version = rule.statement.version
             let payload = parsed[version] ?? SQLJSON.payload(bytes, version: version)
             parsed[version] = payload
-            guard let outcome = rule.statement.evaluate(sqlMessage, services: ShadowReader(store: store), payload: payload) else { continue }
+            guard let outcome = rule.statement.evaluate(sqlMessage, services: ShadowReader(store: store), payload: payload) else {
+                taken.append((rule.name, false))
+                continue
+            }
+            taken.append((rule.name, true))
             // Every action runs; the error action hears of all that failed, once the last one is done
             // (an http action finishes later, on the HTTP workers).
             let actions = rule.actions
+            let statistics = self.statistics
             let failures = PendingFailures(count: actions.count) { [self] failures in
+                statistics.withLockedValue { all in
+                    all[rule.name, default: RuleStatistics()].actionsSucceeded += actions.count - failures.count
+                    all[rule.name, default: RuleStatistics()].actionsFailed += failures.count
+                }
                 finish(rule: rule, outcome: outcome, message: sqlMessage, topic: message.publish.topic, depth: message.depth, failures: failures)
             }
             for (index, action) in actions.enumerated() {
@@ -213,6 +280,7 @@ final class RulesRuntime: Sendable {
                                                             "failedResource": "\(failure.failedResource.prefix(256))", "errorMessage": "\(failure.errorMessage)"])
         }
         guard let errorAction = rule.errorAction else { return }
+        statistics.withLockedValue { $0[rule.name, default: RuleStatistics()].errorActions += 1 }
         let errorPayload = CompiledTopicRule.errorPayload(ruleName: rule.name, topic: topic, clientID: message.clientID,
                                                           traceID: message.traceID ?? "", originalPayload: message.payload, failures: failures)
         let logger = self.logger
@@ -264,11 +332,13 @@ final class RulesRuntime: Sendable {
             }
             return nil
         case .s3(let bucket, let key, let body):
+            if let full = diskFull() { return ActionFailure(action: type, resource: bucket, message: full) }
             return writeObject(bucket: bucket, key: key, body: body)
         case .http(let post):
             return ActionFailure(action: type, resource: post.url, message: "\(RuleHTTP.failurePrefix) It was not dispatched.")
         case .dynamoDB(let table, _, _), .dynamoDBv2(let table, _):
             // The namespace's local tables, in the gateway's database.
+            if let full = diskFull() { return ActionFailure(action: type, resource: table, message: full) }
             do {
                 guard let refusal = try store.write(request, now: Date().timeIntervalSince1970) else { return nil }
                 return ActionFailure(action: type, resource: table, message: "\(refusal.awsErrorType): \(refusal.message)")
@@ -276,6 +346,21 @@ final class RulesRuntime: Sendable {
                 return ActionFailure(action: type, resource: table, message: "The table could not be written: \(error)")
             }
         }
+    }
+
+    /// Why nothing may be written now: the data folder's disk has less than `rules.minimumFreeDiskMB` free.
+    func diskFull() -> String? {
+        guard minimumFreeBytes > 0 else { return nil }
+        let now = Date().timeIntervalSince1970
+        let free = freeSpace.withLockedValue { cached -> Int64 in
+            if now - cached.checked >= 1 {
+                let attributes = try? FileManager.default.attributesOfFileSystem(forPath: dataDirectory)
+                cached = (now, (attributes?[.systemFreeSize] as? NSNumber)?.int64Value ?? .max)
+            }
+            return cached.bytes
+        }
+        guard free < minimumFreeBytes else { return nil }
+        return "The gateway's data disk has \(free >> 20) MB free, under rules.minimumFreeDiskMB (\(minimumFreeBytes >> 20)): nothing is written."
     }
 
     /// The s3 action: a file `<bucket>/<key>` under the namespace's object folder. Bucket names are AWS's
@@ -299,6 +384,38 @@ final class RulesRuntime: Sendable {
             return nil
         } catch {
             return ActionFailure(action: "s3", resource: bucket, message: "Failed to put object \(key.prefix(256)): \(error.localizedDescription)")
+        }
+    }
+}
+
+/// What one rule did since the last statistics line.
+struct RuleStatistics: Sendable {
+    var matched = 0
+    /// Messages whose WHERE held (the actions ran).
+    var evaluated = 0
+    var actionsSucceeded = 0
+    var actionsFailed = 0
+    var errorActions = 0
+}
+
+extension RulesRuntime {
+    /// One info line per rule that did anything since the last one ("topic rule statistics"), and one for
+    /// the messages the full queue kept from the rules.
+    func logStatistics() {
+        let taken = statistics.withLockedValue { all -> [String: RuleStatistics] in
+            defer { all = [:] }
+            return all
+        }
+        for (name, counts) in taken.sorted(by: { $0.key < $1.key }) {
+            if name.isEmpty {
+                logger.info("topic rule statistics", metadata: ["droppedQueueFull": "\(counts.matched)", "region": "\(arns.region)"])
+                continue
+            }
+            logger.info("topic rule statistics", metadata: [
+                "ruleName": "\(name)", "region": "\(arns.region)", "account": "\(arns.accountID)", "matched": "\(counts.matched)",
+                "evaluated": "\(counts.evaluated)", "actionsSucceeded": "\(counts.actionsSucceeded)", "actionsFailed": "\(counts.actionsFailed)",
+                "errorActions": "\(counts.errorActions)",
+            ])
         }
     }
 }

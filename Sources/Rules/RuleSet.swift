@@ -8,7 +8,8 @@ public struct RuleSet: Sendable {
     private let byName: [String: CompiledTopicRule]
     /// Filters without wildcards, by topic: most rules name one topic, so most lookups are one hash.
     private let exact: [String: [Int]]
-    private let wildcard: [(filter: String, rule: Int)]
+    /// Wildcard filters, each once with every rule that names it: a topic is matched once per distinct filter.
+    private let wildcard: [(filter: String, rules: [Int])]
 
     public static let basicIngestPrefix = "$aws/rules/"
 
@@ -17,13 +18,19 @@ public struct RuleSet: Sendable {
         rules = enabled
         byName = Dictionary(enabled.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var exact: [String: [Int]] = [:]
-        var wildcard: [(filter: String, rule: Int)] = []
+        var wildcard: [String: [Int]] = [:]
+        var order: [String] = []
         for (index, rule) in enabled.enumerated() {
             guard let filter = rule.statement.topicFilter else { continue }
-            if Topic.hasWildcard(filter) { wildcard.append((filter, index)) } else { exact[filter, default: []].append(index) }
+            if Topic.hasWildcard(filter) {
+                if wildcard[filter] == nil { order.append(filter) }
+                wildcard[filter, default: []].append(index)
+            } else {
+                exact[filter, default: []].append(index)
+            }
         }
         self.exact = exact
-        self.wildcard = wildcard
+        self.wildcard = order.map { ($0, wildcard[$0]!) }
     }
 
     public var isEmpty: Bool { rules.isEmpty }
@@ -35,7 +42,7 @@ public struct RuleSet: Sendable {
             return byName[name].map { [($0, rest)] } ?? []
         }
         var indexes = exact[topic] ?? []
-        for (filter, index) in wildcard where Topic.matches(filter: filter, topic: topic) { indexes.append(index) }
+        for (filter, named) in wildcard where Topic.matches(filter: filter, topic: topic) { indexes += named }
         return indexes.sorted().map { (rules[$0], topic) }
     }
 

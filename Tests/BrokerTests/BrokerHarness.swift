@@ -13,8 +13,9 @@ final class BrokerHarness {
     private(set) var allActions: [BrokerAction] = []
     private(set) var versions: [ConnectionID: ProtocolVersion] = [:]
 
-    init(limits: BrokerLimits = BrokerLimits(), logLevel: IoTLogLevel = .debug, authorizer: (any BrokerAuthorizer)? = nil) {
-        broker = Broker(limits: limits, logLevel: logLevel, assignedClientIDPrefix: "auto-", authorizer: authorizer)
+    init(limits: BrokerLimits = BrokerLimits(), logLevel: IoTLogLevel = .debug, authorizer: (any BrokerAuthorizer)? = nil,
+         isServiceRequest: @escaping @Sendable (String) -> Bool = { _ in false }) {
+        broker = Broker(limits: limits, logLevel: logLevel, assignedClientIDPrefix: "auto-", authorizer: authorizer, isServiceRequest: isServiceRequest)
     }
 
     @discardableResult

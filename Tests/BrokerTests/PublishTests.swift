@@ -142,6 +142,27 @@ struct PublishTests {
             == ["$aws/events/presence/connected/later"])
     }
 
+    /// A rule that republishes to a service (a shadow update) and takes the service's answers cannot loop
+    /// forever: the request carries its depth, and the answers go to rules at that depth, below the limit.
+    @Test func aLoopThroughAServiceIsBoundedByTheRuleDepth() {
+        let h = BrokerHarness(isServiceRequest: { $0.hasPrefix("$aws/things/") && $0.hasSuffix("/shadow/update") })
+        h.broker.rulesWant = { $0.hasPrefix("$aws/things/") }
+        let asked = h.record(h.broker.publishFromRule(PublishPacket(topic: "$aws/things/t/shadow/update", payload: ByteBuffer(string: "{}")),
+                                                      depth: 3, at: h.now).actions)
+        let requests = asked.compactMap { if case .serviceRequest(let request) = $0 { request } else { nil } }
+        #expect(requests.map(\.ruleDepth) == [4] && requests.first?.principalID == "rules")
+        func ruleDepths(_ actions: [BrokerAction]) -> [Int] {
+            actions.compactMap { if case .ruleMessage(let message) = $0 { message.depth } else { nil } }
+        }
+        let answer = h.record(h.broker.publishServiceEvent(topic: "$aws/things/t/shadow/update/documents", payload: "{}", ruleDepth: 4, at: h.now))
+        #expect(ruleDepths(answer) == [4], "the service's answer keeps the request's depth")
+        let client = h.record(h.broker.publishServiceEvent(topic: "$aws/things/t/shadow/update/accepted", payload: "{}", at: h.now))
+        #expect(ruleDepths(client) == [0], "an answer to a client's request starts at 0")
+        let deepest = h.record(h.broker.publishServiceEvent(topic: "$aws/things/t/shadow/update/documents", payload: "{}",
+                                                            ruleDepth: Broker.maximumRuleDepth, at: h.now))
+        #expect(ruleDepths(deepest).isEmpty, "at the limit the answer reaches subscribers only")
+    }
+
     @Test(arguments: [
         (String(repeating: "a", count: 257), "longer than 256"),
         ("a/b/c/d/e/f/g/h/i", "more than 7"),

@@ -135,3 +135,30 @@ def test_dynamodb_api_shapes_errors_paging_and_regions(gw):
     assert aws_error(lambda: eu.describe_table(TableName=table))[0] == "ResourceNotFoundException"
     assert ddb.delete_table(TableName=table)["TableDescription"]["TableStatus"] == "DELETING"
     assert aws_error(lambda: ddb.describe_table(TableName=table))[0] == "ResourceNotFoundException"
+
+
+def test_nothing_is_written_while_the_disk_is_short_of_the_configured_free_space(portcullis_bin, tmp_path):
+    # More free space than any disk has: every write is refused, into the error action.
+    srv = Server(portcullis_bin, tmp_path / "full", config={"rules": {"minimumFreeDiskMB": 1 << 30}}).start()
+    try:
+        iot = iot_client(srv)
+        tag = unique("full")
+        iot.create_topic_rule(ruleName=rule_name(), topicRulePayload={
+            "sql": f"SELECT * FROM '{tag}/in'",
+            "actions": [{"s3": {"roleArn": ROLE, "bucketName": "full-bucket", "key": "${newuuid()}"}},
+                        {"dynamoDB": {"roleArn": ROLE, "tableName": "full_table", "hashKeyField": "id", "hashKeyValue": "x"}}],
+            "errorAction": {"republish": {"roleArn": ROLE, "topic": f"{tag}/errors"}}})
+        device = srv.mint("full-device")
+        client = PahoClient(srv, device, unique("f")).connect()
+        try:
+            client.subscribe(f"{tag}/errors")
+            assert client.publish(f"{tag}/in", b"{}", qos=1) == 0
+            failures = json.loads(client.wait_message(f"{tag}/errors").payload)["failures"]
+            assert [f["failedAction"] for f in failures] == ["S3Action", "DynamoDBAction"]
+            assert all("rules.minimumFreeDiskMB" in f["errorMessage"] for f in failures)
+            assert not (srv.data_dir / "rules" / "s3").exists() or not any((srv.data_dir / "rules" / "s3").rglob("*-*"))
+            assert aws_error(lambda: dynamodb_client(srv).describe_table(TableName="full_table"))[0] == "ResourceNotFoundException"
+        finally:
+            client.close()
+    finally:
+        srv.stop()

@@ -72,7 +72,8 @@ def endpoint():
 @pytest.fixture(scope="module")
 def gw(portcullis_bin, tmp_path_factory):
     srv = Server(portcullis_bin, tmp_path_factory.mktemp("rules-http"),
-                 config={"rules": {"allowInsecureURLs": True, "signingAccessKeyID": SIGNING_KEY, "signingSecretAccessKey": SIGNING_SECRET}})
+                 config={"rules": {"allowInsecureURLs": True, "signingAccessKeyID": SIGNING_KEY, "signingSecretAccessKey": SIGNING_SECRET,
+                                   "statisticsIntervalSeconds": 1}})
     srv.start()
     yield srv
     srv.stop()
@@ -350,3 +351,28 @@ def test_unsigned_requests_reach_only_the_confirmation_and_find_its_region(gw, e
     assert open_enable_url(gw, body["enableUrl"]) == 200
     assert eu.get_topic_rule_destination(arn=made["arn"])["topicRuleDestination"]["status"] == "ENABLED"
     assert aws_error(lambda: iot_client(gw).get_topic_rule_destination(arn=made["arn"]))[0] == "UnauthorizedException"
+
+
+def test_each_rule_logs_what_it_did(gw, endpoint):
+    iot = iot_client(gw)
+    tag, name = unique("st"), rule_name()
+    iot.create_topic_rule(ruleName=name, topicRulePayload={
+        "sql": f"SELECT * FROM '{tag}/in' WHERE n > 0", "awsIotSqlVersion": "2016-03-23",
+        "actions": [{"republish": {"roleArn": ROLE, "topic": f"{tag}/out"}}, {"http": {"url": f"{endpoint.base}/{tag}/never-confirmed"}}],
+        "errorAction": {"republish": {"roleArn": ROLE, "topic": f"{tag}/errors"}}})
+    device = gw.mint("stats-device")
+    client = PahoClient(gw, device, unique("st")).connect()
+    try:
+        for n in (1, 2, 0):  # the last one fails WHERE: matched, not evaluated
+            assert client.publish(f"{tag}/in", json.dumps({"n": n}), qos=1) == 0
+
+        def totals():
+            lines = gw.find_log(message="topic rule statistics", ruleName=name)
+            keys = ("matched", "evaluated", "actionsSucceeded", "actionsFailed", "errorActions")
+            return {k: sum(int(line[k]) for line in lines) for k in keys}
+        expected = {"matched": 3, "evaluated": 2, "actionsSucceeded": 2, "actionsFailed": 2, "errorActions": 2}
+        assert wait_until(lambda: totals() == expected, timeout=15), totals()
+        line = gw.find_log(message="topic rule statistics", ruleName=name)[0]
+        assert line["region"] == "us-east-1" and line["account"] == "123456789012"
+    finally:
+        client.close()
