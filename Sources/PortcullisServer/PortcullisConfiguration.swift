@@ -79,7 +79,7 @@ public struct RulesSettings: Sendable, Hashable {
     public var statisticsIntervalSeconds = 60
     /// The s3 and DynamoDB actions write nothing while the data folder's disk has less free space than
     /// this (MB; 0: no check), so devices cannot fill the disk the registry lives on.
-    public var minimumFreeDiskMB = 512
+    public var minimumFreeDiskMB = 64
 
     public init() {}
 }

@@ -47,6 +47,8 @@ final class RulesRuntime: Sendable {
     /// The data folder's free space, read at most once a second (time, bytes).
     private let freeSpace = NIOLockedValueBox<(checked: Double, bytes: Int64)>((0, .max))
     private let http: RuleHTTP
+    /// Trace ids for the messages rules take (`traceid()`, the error payload's `cloudwatchTraceId`).
+    private let traceIDs = TraceIDs()
     /// Per rule: what it did since the last statistics line.
     private let statistics = NIOLockedValueBox<[String: RuleStatistics]>([:])
     /// The destinations, for the HTTP workers' check before each request.
@@ -234,7 +236,7 @@ final class RulesRuntime: Sendable {
         let shared = SQLMessage(
             topic: first.topic, payload: bytes, clientID: message.clientID.isEmpty ? nil : message.clientID,
             principal: message.principalID, sourceIP: message.sourceIP, timestamp: message.epochMilliseconds,
-            traceID: UUID().uuidString.lowercased(), accountID: accountID, contentType: properties.contentType,
+            traceID: traceIDs.next(), accountID: accountID, contentType: properties.contentType,
             payloadFormatUTF8: properties.payloadFormat.map { $0 == .utf8 }, responseTopic: properties.responseTopic,
             correlationData: properties.correlationData.map { Array($0.readableBytesView) },
             userProperties: properties.userProperties.map { ($0.name, $0.value) })
@@ -385,6 +387,26 @@ final class RulesRuntime: Sendable {
         } catch {
             return ActionFailure(action: "s3", resource: bucket, message: "Failed to put object \(key.prefix(256)): \(error.localizedDescription)")
         }
+    }
+}
+
+/// Trace ids in UUID form without a system call per message: a random 64-bit stem drawn once, then a
+/// counter (unique per process run, unguessable across runs; a trace id is not a secret).
+final class TraceIDs: Sendable {
+    private let stem = UInt64.random(in: 0...UInt64.max)
+    private let counter = NIOLockedValueBox<UInt64>(0)
+
+    func next() -> String {
+        let count = counter.withLockedValue { value -> UInt64 in
+            value &+= 1
+            return value
+        }
+        func hex(_ value: UInt64, _ digits: Int) -> String {
+            let text = String(value, radix: 16)
+            return String(repeating: "0", count: max(0, digits - text.count)) + text.suffix(digits)
+        }
+        // 8-4-4-4-12, version 4 and variant bits set as a random UUID's are.
+        return "\(hex(stem >> 32, 8))-\(hex((stem >> 16) & 0xFFFF, 4))-4\(hex(stem & 0xFFF, 3))-\(hex(0x8000 | (count >> 48) & 0x3FFF, 4))-\(hex(count & 0xFFFF_FFFF_FFFF, 12))"
     }
 }
 
