@@ -241,9 +241,7 @@ final class RulesRuntime: Sendable {
             correlationData: properties.correlationData.map { Array($0.readableBytesView) },
             userProperties: properties.userProperties.map { ($0.name, $0.value) })
         for (rule, topic) in matched {
-            var seen = shared
-            seen.topic = topic
-            let sqlMessage = seen
+            let sqlMessage = topic == shared.topic ? shared : shared.on(topic: topic)
             let version = rule.statement.version
             let payload = parsed[version] ?? SQLJSON.payload(bytes, version: version)
             parsed[version] = payload
@@ -390,23 +388,55 @@ final class RulesRuntime: Sendable {
     }
 }
 
-/// Trace ids in UUID form without a system call per message: a random 64-bit stem drawn once, then a
-/// counter (unique per process run, unguessable across runs; a trace id is not a secret).
+extension SQLMessage {
+    /// The same message as seen on another topic (a Basic Ingest rule's, without the prefix).
+    func on(topic: String) -> SQLMessage {
+        var seen = self
+        seen.topic = topic
+        return seen
+    }
+}
+
+/// Trace ids in UUID form without a system call per message: a random 64-bit stem drawn once (its text
+/// made once), then a counter (unique per process run, unguessable across runs; a trace id is not a secret).
 final class TraceIDs: Sendable {
-    private let stem = UInt64.random(in: 0...UInt64.max)
+    /// `xxxxxxxx-xxxx-4xxx-`: the stem, with a random UUID's version digit.
+    private let prefix: String
     private let counter = NIOLockedValueBox<UInt64>(0)
+
+    init() {
+        let stem = UInt64.random(in: 0...UInt64.max)
+        func hex(_ value: UInt64, _ digits: Int) -> String {
+            let text = String(value, radix: 16)
+            return String(repeating: "0", count: max(0, digits - text.count)) + text.suffix(digits)
+        }
+        prefix = "\(hex(stem >> 32, 8))-\(hex((stem >> 16) & 0xFFFF, 4))-4\(hex(stem & 0xFFF, 3))-"
+    }
 
     func next() -> String {
         let count = counter.withLockedValue { value -> UInt64 in
             value &+= 1
             return value
         }
-        func hex(_ value: UInt64, _ digits: Int) -> String {
-            let text = String(value, radix: 16)
-            return String(repeating: "0", count: max(0, digits - text.count)) + text.suffix(digits)
+        // `yxxx-xxxxxxxxxxxx` from the counter, y carrying a random UUID's variant bits: 16 hex digits.
+        let tail = (0x8000 | (count >> 48) & 0x3FFF) << 48 | count & 0xFFFF_FFFF_FFFF
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        return String(unsafeUninitializedCapacity: prefix.utf8.count + 17) { buffer in
+            var index = 0
+            for byte in prefix.utf8 {
+                buffer[index] = byte
+                index += 1
+            }
+            for nibble in 0..<16 {
+                if nibble == 4 {
+                    buffer[index] = UInt8(ascii: "-")
+                    index += 1
+                }
+                buffer[index] = digits[Int((tail >> (60 - 4 * UInt64(nibble))) & 0xF)]
+                index += 1
+            }
+            return index
         }
-        // 8-4-4-4-12, version 4 and variant bits set as a random UUID's are.
-        return "\(hex(stem >> 32, 8))-\(hex((stem >> 16) & 0xFFFF, 4))-4\(hex(stem & 0xFFF, 3))-\(hex(0x8000 | (count >> 48) & 0x3FFF, 4))-\(hex(count & 0xFFFF_FFFF_FFFF, 12))"
     }
 }
 

@@ -2,12 +2,21 @@ import Foundation
 import IoTSQL
 
 /// A rule ready to run: its SQL parsed and its actions' templates parsed, made once per rule change.
-public struct CompiledTopicRule: Sendable {
+/// A class: a rule set hands the same compiled rule to every message it takes, without copying it.
+public final class CompiledTopicRule: Sendable {
     public let name: String
     public let statement: SQLStatement
     public let actions: [RuleAction]
     public let errorAction: RuleAction?
     public let disabled: Bool
+
+    init(name: String, statement: SQLStatement, actions: [RuleAction], errorAction: RuleAction?, disabled: Bool) {
+        self.name = name
+        self.statement = statement
+        self.actions = actions
+        self.errorAction = errorAction
+        self.disabled = disabled
+    }
 }
 
 /// Checks a TopicRulePayload (CreateTopicRule, ReplaceTopicRule) and compiles it.
