@@ -172,8 +172,18 @@ final class RulesRuntime: Sendable {
     /// Messages run before the drain hands the thread to another namespace's queue.
     static let drainBatch = 256
 
+    /// How long a drain that emptied its queue waits for more before it lets its thread sleep: messages
+    /// that arrive one at a time are then taken a few at a time, not with a thread wake-up each (which
+    /// cost more than ten non-matching rules), for at most this much latency.
+    static let linger: UInt32 = 1000  // µs
+
     private func drain() {
         for _ in 0..<Self.drainBatch {
+            if state.withLockedValue({ $0.queue.isEmpty }) {
+                // Producers only append while `draining` is set: nothing is lost while this thread waits;
+                // still empty afterwards, the drain ends below.
+                usleep(Self.linger)
+            }
             let now = Date().timeIntervalSince1970
             let (next, rules, dropped): (RuleMessage?, RuleSet, Int) = state.withLockedValue { state in
                 // Drops are logged at most once a second, with their count: a full queue under load must not
