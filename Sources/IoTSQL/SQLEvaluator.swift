@@ -39,10 +39,18 @@ public struct SQLMessage: Sendable {
     }
 }
 
-/// The gateway's services the SQL may read (the device shadow for `get_thing_shadow`).
+/// The gateway's services the SQL may read (the device shadow for `get_thing_shadow`, the registry for
+/// `get_registry_data`).
 public protocol SQLServices: Sendable {
     /// The shadow document (as GetThingShadow answers it), or Undefined when there is none.
     func thingShadow(thingName: String, shadowName: String?) -> SQLValue
+    /// What the registry API `api` (DescribeThing, ListThingGroupsForThing) answers for the thing, or
+    /// Undefined when there is no such thing.
+    func registryData(api: String, thingName: String) -> SQLValue
+}
+
+extension SQLServices {
+    public func registryData(api: String, thingName: String) -> SQLValue { .undefined }
 }
 
 /// One message's evaluation: the output, and what the actions' `${...}` templates are rendered with

@@ -17,9 +17,9 @@ public enum SQLFunction: String, Sendable, CaseIterable {
     case topic, clientid, principal, traceid, accountid, newuuid, sql_version, sourceip, get_mqtt_property
     case get_user_properties
     // The gateway's own services
-    case get_thing_shadow
+    case get_thing_shadow, get_registry_data
     // Other AWS services (refused: no local equivalent)
-    case aws_lambda, get_dynamodb, get_secret, machinelearning_predict, get_registry_data
+    case aws_lambda, get_dynamodb, get_secret, machinelearning_predict
 
     /// The least and most arguments.
     var arity: ClosedRange<Int> {
@@ -35,7 +35,8 @@ public enum SQLFunction: String, Sendable, CaseIterable {
         case .parse_time: 2...3
         case .concat: 0...Int.max
         case .get_thing_shadow: 2...3
-        case .aws_lambda, .get_dynamodb, .get_secret, .machinelearning_predict, .get_registry_data: 0...Int.max
+        case .get_registry_data: 3...3
+        case .aws_lambda, .get_dynamodb, .get_secret, .machinelearning_predict: 0...Int.max
         default: 1...1
         }
     }
@@ -57,10 +58,16 @@ public enum SQLFunction: String, Sendable, CaseIterable {
         case .get_dynamodb: "Amazon DynamoDB"
         case .get_secret: "AWS Secrets Manager"
         case .machinelearning_predict: "Amazon Machine Learning"
-        case .get_registry_data: "the AWS IoT registry data API"
         default: nil
         }
     }
+
+    /// The registry APIs `get_registry_data(api, thingName, roleArn)` calls.
+    public static let registryDataAPIs: Set<String> = ["DescribeThing", "ListThingGroupsForThing"]
+
+    /// Functions that read the gateway's services (AWS calls them external functions): not in an
+    /// error action.
+    public var isExternal: Bool { self == .get_thing_shadow || self == .get_registry_data }
 
     static func named(_ name: String) -> SQLFunction? {
         SQLFunction(rawValue: name.lowercased())

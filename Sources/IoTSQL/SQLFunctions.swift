@@ -207,7 +207,13 @@ enum SQLFunctions {
             guard let thing = text(0), let services = context.services else { return .undefined }
             let shadow = arguments.count == 3 ? text(1) : nil
             return services.thingShadow(thingName: thing, shadowName: shadow)
-        case .encode, .get_or_default, .aws_lambda, .get_dynamodb, .get_secret, .machinelearning_predict, .get_registry_data:
+        case .get_registry_data:
+            // (api, thingName, roleArn): the role is AWS's; the registry is local.
+            guard let api = text(0), SQLFunction.registryDataAPIs.contains(api), let thing = text(1), let services = context.services else {
+                return .undefined
+            }
+            return services.registryData(api: api, thingName: thing)
+        case .encode, .get_or_default, .aws_lambda, .get_dynamodb, .get_secret, .machinelearning_predict:
             return .undefined
         }
     }

@@ -45,6 +45,19 @@ extension SQLSelect {
     }
 }
 
+extension SQLStatement {
+    /// How many times the statement calls `function` (walked without recursion).
+    public func calls(of function: SQLFunction) -> Int {
+        var count = 0
+        var stack: [SQLExpression] = variables.map(\.expression) + select.expressions
+        while let expression = stack.popLast() {
+            if case .call(let called, _) = expression, called == function { count += 1 }
+            stack.append(contentsOf: expression.children)
+        }
+        return count
+    }
+}
+
 extension SQLExpression {
     /// The expressions directly inside this one.
     var children: [SQLExpression] {
@@ -556,6 +569,10 @@ struct Parser {
             let wanted = function.arity.lowerBound == function.arity.upperBound ? "\(function.arity.lowerBound)"
                 : "\(function.arity.lowerBound) to \(function.arity.upperBound)"
             throw error("\(function.rawValue)() takes \(wanted) arguments, not \(arguments.count)", at: token, kind: .invalid)
+        }
+        if function == .get_registry_data, case .literal(let api) = arguments[0],
+           !(SQLConvert.string(api).map(SQLFunction.registryDataAPIs.contains) ?? false) {
+            throw error("get_registry_data() calls DescribeThing or ListThingGroupsForThing", at: token, kind: .invalid)
         }
         return .call(function, arguments)
     }

@@ -23,6 +23,17 @@ public struct SQLTemplate: Sendable {
         return found
     }
 
+    /// How many times its expressions call `function`.
+    public func calls(of function: SQLFunction) -> Int {
+        var count = 0
+        var stack: [SQLExpression] = parts.compactMap { if case .expression(let expression) = $0 { expression } else { nil } }
+        while let expression = stack.popLast() {
+            if case .call(let called, _) = expression, called == function { count += 1 }
+            stack.append(contentsOf: expression.children)
+        }
+        return count
+    }
+
     /// A `${` without its `}` is a syntax error; so is an expression that does not parse.
     public static func parse(_ text: String, version: SQLVersion = .default) throws(SQLError) -> SQLTemplate {
         var parts: [Part] = []

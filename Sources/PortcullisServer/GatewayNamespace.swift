@@ -103,7 +103,7 @@ public final class GatewayNamespace: Sendable {
         shadows.onChange { live.changed($0, shadow: true) }
         // Topic rules: the broker hands over the messages their FROM filters (and Basic Ingest) name.
         let rules = RulesRuntime(host: host, store: store, arns: arns, namespace: storeKey, dataDirectory: configuration.dataDirectory,
-                                 settings: configuration.rules, logger: shared.logger)
+                                 settings: configuration.rules, logger: shared.logger, registry: { directory.registryState?.state })
         host.onRuleMessage { rules.handle($0) }
         host.onPresenceChange { clientID in
             live.changed(clientID, shadow: false)

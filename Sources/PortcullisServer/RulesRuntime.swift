@@ -57,9 +57,13 @@ final class RulesRuntime: Sendable {
     /// Records that a destination's confirmation could not be delivered (the registry, once it exists).
     private let confirmationFailed = NIOLockedValueBox<(@Sendable (_ id: String, _ token: String, _ reason: String) -> Void)?>(nil)
 
+    /// The registry as the gateway last saw it, for `get_registry_data`.
+    private let registry: @Sendable () -> RegistryState?
+
     init(host: BrokerHost, store: SQLiteRegistryStore, arns: ARNs, namespace: String, dataDirectory: String, settings: RulesSettings,
-         logger: Logger) {
+         logger: Logger, registry: @escaping @Sendable () -> RegistryState? = { nil }) {
         self.host = host
+        self.registry = registry
         self.store = store
         self.accountID = arns.accountID
         self.arns = arns
@@ -255,7 +259,7 @@ final class RulesRuntime: Sendable {
             let version = rule.statement.version
             let payload = parsed[version] ?? SQLJSON.payload(bytes, version: version)
             parsed[version] = payload
-            guard let outcome = rule.statement.evaluate(sqlMessage, services: ShadowReader(store: store), payload: payload) else {
+            guard let outcome = rule.statement.evaluate(sqlMessage, services: RuleServices(store: store, registry: registry), payload: payload) else {
                 taken.append((rule.name, false))
                 continue
             }
@@ -504,9 +508,32 @@ final class PendingFailures: Sendable {
     }
 }
 
-/// `get_thing_shadow` reads the namespace's shadows as GetThingShadow answers them.
-struct ShadowReader: SQLServices {
+/// `get_thing_shadow` reads the namespace's shadows as GetThingShadow answers them; `get_registry_data`
+/// its registry as DescribeThing and ListThingGroupsForThing answer.
+struct RuleServices: SQLServices {
     let store: SQLiteRegistryStore
+    let registry: @Sendable () -> RegistryState?
+
+    func registryData(api: String, thingName: String) -> SQLValue {
+        guard let state = registry(), let thing = try? state.thing(named: thingName) else { return .undefined }
+        switch api {
+        case "DescribeThing":
+            var out = SQLObject([("defaultClientId", .string(thing.name)), ("thingName", .string(thing.name)), ("thingId", .string(thing.thingID)),
+                                 ("thingArn", .string(state.arns.thing(thing.name)))])
+            if let type = thing.thingTypeName { out["thingTypeName"] = .string(type) }
+            out["attributes"] = .object(SQLObject(thing.attributes.sorted { $0.key < $1.key }.map { ($0.key, SQLValue.string($0.value)) }))
+            out["version"] = .int(Int(thing.version))
+            if let billing = thing.billingGroupName { out["billingGroupName"] = .string(billing) }
+            return .object(out)
+        case "ListThingGroupsForThing":
+            guard let groups = try? state.listThingGroupsForThing(thingName: thingName, nextToken: nil, maxResults: 250).groups else { return .undefined }
+            return .object(SQLObject([("thingGroups", .array(groups.map { name in
+                .object(SQLObject([("groupName", .string(name)), ("groupArn", .string(state.arns.thingGroup(name)))]))
+            }))]))
+        default:
+            return .undefined
+        }
+    }
 
     func thingShadow(thingName: String, shadowName: String?) -> SQLValue {
         guard let id = ShadowID(thingName: thingName, shadowName: shadowName), let shadow = try? store.loadShadow(id),

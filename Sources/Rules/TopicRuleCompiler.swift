@@ -72,14 +72,19 @@ public enum TopicRuleCompiler {
         if let errorAction, !(errorAction is NSNull) {
             let action = try self.action(errorAction, at: "errorAction", version: sqlVersion)
             // AWS: an error action may use any function except those that call out (here: the shadow).
-            if action.templates.contains(where: { $0.functions.contains(.get_thing_shadow) }) {
-                throw TopicRuleError(.invalidRequest, "errorAction templates cannot call get_thing_shadow (external functions are not allowed there).")
+            if let external = action.templates.flatMap(\.functions).first(where: \.isExternal) {
+                throw TopicRuleError(.invalidRequest, "errorAction templates cannot call \(external.rawValue) (external functions are not allowed there).")
             }
             // AWS: "You will not be able to define a separate batching logic in your Error Action definition."
             if case .http(let http) = action, http.batch != nil {
                 throw TopicRuleError(.invalidRequest, "errorAction.http cannot enable batching; an error action batches as its rule's http action does.")
             }
             onError = action
+        }
+        // AWS: "Rule cannot contain more than 1 get_registry_data function calls".
+        let registryCalls = statement.calls(of: .get_registry_data) + compiled.flatMap(\.templates).reduce(0) { $0 + $1.calls(of: .get_registry_data) }
+        guard registryCalls <= 1 else {
+            throw TopicRuleError(.invalidRequest, "Rule cannot contain more than 1 get_registry_data function calls")
         }
         return CompiledTopicRule(name: name, statement: statement, actions: compiled, errorAction: onError, disabled: disabled)
     }

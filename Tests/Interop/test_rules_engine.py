@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from interop_support import PahoClient, Server, iot_client, mosquitto_pub, unique, wait_until
+from interop_support import PahoClient, Server, aws_error, iot_client, mosquitto_pub, unique, wait_until
 
 ROLE = "arn:aws:iam::123456789012:role/rules"
 
@@ -181,3 +181,41 @@ def test_rules_take_lifecycle_events_and_shadow_answers(gw):
         other.close()
     finally:
         watcher.close()
+
+
+def test_get_registry_data_reads_the_things_registry(gw):
+    iot = iot_client(gw)
+    tag = unique("reg")
+    thing, group = unique("oven").replace("-", "_"), unique("kitchen")
+    iot.create_thing(thingName=thing, attributePayload={"attributes": {"site": "north"}})
+    iot.create_thing_group(thingGroupName=group)
+    iot.add_thing_to_thing_group(thingGroupName=group, thingName=thing)
+    iot.create_topic_rule(ruleName=rule_name(), topicRulePayload={
+        "sql": f"SELECT get_registry_data('DescribeThing', topic(2), '{ROLE}') AS info FROM '{tag}/+/in'", "awsIotSqlVersion": "2016-03-23",
+        "actions": [{"republish": {"roleArn": ROLE, "topic": f"{tag}/described"}}]})
+    iot.create_topic_rule(ruleName=rule_name(), topicRulePayload={
+        "sql": f"SELECT get_registry_data('ListThingGroupsForThing', topic(2), '{ROLE}').thingGroups AS groups FROM '{tag}/+/in'",
+        "awsIotSqlVersion": "2016-03-23", "actions": [{"republish": {"roleArn": ROLE, "topic": f"{tag}/grouped"}}]})
+    # A rule may call it once.
+    code, _ = aws_error(lambda: iot.create_topic_rule(ruleName=rule_name(), topicRulePayload={
+        "sql": f"SELECT get_registry_data('DescribeThing', topic(2), '{ROLE}') AS a, "
+               f"get_registry_data('ListThingGroupsForThing', topic(2), '{ROLE}') AS b FROM '{tag}/+/in'",
+        "awsIotSqlVersion": "2016-03-23", "actions": [{"republish": {"roleArn": ROLE, "topic": f"{tag}/x"}}]}))
+    assert code == "InvalidRequestException"
+    device = gw.mint("registry-device")
+    client = PahoClient(gw, device, unique("reg")).connect()
+    try:
+        client.subscribe([f"{tag}/described", f"{tag}/grouped"])
+        assert client.publish(f"{tag}/{thing}/in", b"{}", qos=1) == 0
+        info = json.loads(client.wait_message(f"{tag}/described").payload)["info"]
+        described = iot.describe_thing(thingName=thing)
+        assert info["thingName"] == thing and info["attributes"] == {"site": "north"} and info["thingArn"] == described["thingArn"]
+        assert info["thingId"] == described["thingId"] and info["version"] == described["version"]
+        groups = json.loads(client.wait_message(f"{tag}/grouped").payload)["groups"]
+        assert groups == [{"groupName": group, "groupArn": iot.describe_thing_group(thingGroupName=group)["thingGroupArn"]}]
+        # No such thing: Undefined, the key left out.
+        assert client.publish(f"{tag}/nobody/in", b"{}", qos=1) == 0
+        wait_until(lambda: len(client.received(f"{tag}/described")) == 2)
+        assert json.loads(client.received(f"{tag}/described")[1].payload) == {}
+    finally:
+        client.close()

@@ -80,7 +80,9 @@ struct SQLFunctionTests {
                                ("SELECT aws_lambda('arn:aws:lambda:us-east-1:1:function:f', *) FROM 't'", "AWS Lambda"),
                                ("SELECT get_dynamodb('t', 'k', 'v', 'arn') FROM 't'", "DynamoDB"),
                                ("SELECT get_secret('s', 'SecretString', 'arn') FROM 't'", "Secrets Manager"),
-                               ("SELECT upper(a, b) FROM 't'", "takes 1 arguments, not 2")] {
+                               ("SELECT upper(a, b) FROM 't'", "takes 1 arguments, not 2"),
+                               ("SELECT get_registry_data('DescribeThing', 'x') FROM 't'", "takes 3 arguments, not 2"),
+                               ("SELECT get_registry_data('DeleteThing', 'x', 'arn') FROM 't'", "DescribeThing or ListThingGroupsForThing")] {
             do {
                 _ = try SQLParser.parse(sql, version: .v2016)
                 Issue.record("\(sql) parsed")
@@ -89,5 +91,32 @@ struct SQLFunctionTests {
                 #expect(error.message.contains(message), "\(error.message)")
             }
         }
+    }
+
+    struct Registry: SQLServices {
+        func thingShadow(thingName: String, shadowName: String?) -> SQLValue { .undefined }
+        func registryData(api: String, thingName: String) -> SQLValue {
+            guard thingName == "oven" else { return .undefined }
+            return api == "DescribeThing" ? .object(SQLObject([("attributes", .object(SQLObject([("site", .string("north"))])))]))
+                : .object(SQLObject([("thingGroups", .array([.object(SQLObject([("groupName", .string("kitchen"))]))]))]))
+        }
+    }
+
+    @Test func getRegistryDataReadsTheRegistryAPIItNames() throws {
+        func evaluate(_ sql: String, topic: String) throws -> String? {
+            let statement = try SQLParser.parse(sql, version: .v2016)
+            let message = SQLMessage(topic: topic, payload: Array("{}".utf8), timestamp: 1, accountID: "123456789012")
+            return statement.evaluate(message, services: Registry()).map { String(decoding: $0.payload, as: UTF8.self) }
+        }
+        #expect(try evaluate("SELECT get_registry_data('DescribeThing', topic(2), 'arn').attributes.site AS site FROM 'd/+'", topic: "d/oven")
+                == #"{"site":"north"}"#)
+        #expect(try evaluate("SELECT get_registry_data('ListThingGroupsForThing', topic(2), 'arn').thingGroups[0].groupName AS g FROM 'd/+'",
+                             topic: "d/oven") == #"{"g":"kitchen"}"#)
+        // No such thing: Undefined, so the key is left out (and a WHERE on it is not true).
+        #expect(try evaluate("SELECT get_registry_data('DescribeThing', topic(2), 'arn') AS info FROM 'd/+'", topic: "d/none") == "{}")
+        #expect(try evaluate("SELECT 1 AS x FROM 'd/+' WHERE get_registry_data('DescribeThing', topic(2), 'arn').attributes.site = 'north'",
+                             topic: "d/none") == nil)
+        // An API named by the message (not a literal) that is not one of the two: Undefined.
+        #expect(try evaluate("SELECT get_registry_data(topic(2), 'oven', 'arn') AS info FROM 'd/+'", topic: "d/DeleteThing") == "{}")
     }
 }

@@ -70,6 +70,15 @@ struct TopicRuleCompilerTests {
         #expect(error?.message.contains("cannot enable batching") == true, "\(error?.message ?? "accepted")")
     }
 
+    @Test func aRuleCallsGetRegistryDataAtMostOnceAndNeverInItsErrorAction() {
+        let twice = refusal { _ = try compile([["republish": ["roleArn": "arn", "topic": "t/${get_registry_data('DescribeThing', topic(2), 'arn').thingName}"]]],
+                                              sql: "SELECT get_registry_data('ListThingGroupsForThing', topic(2), 'arn') AS g FROM 'a/#'", version: "2016-03-23") }
+        #expect(twice?.message == "Rule cannot contain more than 1 get_registry_data function calls")
+        let inError = refusal { _ = try compile([], errorAction: ["republish": ["roleArn": "arn", "topic": "e/${get_registry_data('DescribeThing', 'x', 'arn').version}"]],
+                                                version: "2016-03-23") }
+        #expect(inError?.message.contains("cannot call get_registry_data") == true, "\(inError?.message ?? "accepted")")
+    }
+
     @Test func errorActionsCallNoExternalFunction() {
         let shadowInError: [String: Any] = ["republish": ["roleArn": "arn", "topic": "errors/${get_thing_shadow(topic(2), 'arn')}"]]
         let error = refusal { _ = try compile([], errorAction: shadowInError, version: "2016-03-23") }
