@@ -111,7 +111,7 @@ extension ControlPlane {
             let table = try schema(name)
             let object = try item("Item")
             let text = SQLJSON.text(.object(object))
-            guard text.utf8.count <= LocalTables.maximumItemBytes else { throw fail(.validation("Item size has exceeded the maximum allowed size")) }
+            if let problem = LocalTables.problem(storing: text) { throw fail(problem) }
             try tables.putItem(table: name, key: try key(object, table, exact: false), item: text)
         case "GetItem":
             let name = try tableName()
@@ -125,12 +125,22 @@ extension ControlPlane {
             let limit = try optionalInt(body, "Limit") ?? 1000
             guard (1...1000).contains(limit) else { throw fail(.validation("Limit must be between 1 and 1000 here.")) }
             let after = body["ExclusiveStartKey"] == nil ? nil : try key(try item("ExclusiveStartKey"), table, exact: true)
-            let rows = try tables.scan(table: name, after: after, limit: limit)
+            var rows = try tables.scan(table: name, after: after, limit: limit)
+            // A page holds at most 1 MB of items, as DynamoDB's (at least one item).
+            var bytes = 0
+            var cut = false
+            if let end = rows.indices.first(where: { index in
+                bytes += rows[index].item.utf8.count
+                return index > 0 && bytes > 1 << 20
+            }) {
+                rows.removeSubrange(end...)
+                cut = true
+            }
             out["Items"] = rows.map { parsed($0.item) }
             out["Count"] = rows.count
             out["ScannedCount"] = rows.count
-            if rows.count == limit, let last = rows.last, case .object(let object) = SQLJSON.parse(Array(last.item.utf8), version: .v2016) {
-                out["LastEvaluatedKey"] = parsed(SQLJSON.text(.object(LocalTables.keyAttributes(of: object, schema: table))))
+            if rows.count == limit || cut, let last = rows.last {
+                out["LastEvaluatedKey"] = parsed(SQLJSON.text(.object(LocalTables.keyMap(last.key, schema: table))))
             }
         default:
             throw AWSErrorResponse(status: 400, type: "UnknownOperationException", message: "\(target.prefix(128)) is not supported here.")

@@ -105,7 +105,8 @@ final class RulesRuntime: Sendable {
         let rules = RuleSet(compiled)
         state.withLockedValue { $0.rules = rules }
         let names = Set(records.map(\.name))
-        statistics.withLockedValue { $0 = $0.filter { names.contains($0.key) } }
+        // "" counts the messages the full queue dropped: kept whatever the rules.
+        statistics.withLockedValue { $0 = $0.filter { $0.key.isEmpty || names.contains($0.key) } }
         if rules.isEmpty {
             host.setRulesWant(nil)
         } else {
@@ -162,7 +163,7 @@ final class RulesRuntime: Sendable {
             defer { state.draining = true }
             return !state.draining
         }
-        if start { Self.threads.submit { _ in self.drain() } }
+        if start { submitDrain() }
     }
 
     /// The rules run on threads of their own, shared by every namespace: never on an event loop, and
@@ -181,11 +182,25 @@ final class RulesRuntime: Sendable {
     /// cost more than ten non-matching rules), for at most this much latency.
     static let linger: UInt32 = 1000  // µs
 
+    /// Drains submitted and not yet started: a drain lingers only while no other namespace's waits for
+    /// the thread (one tenant's trickle must not hold the shared thread asleep).
+    static let waitingDrains = NIOLockedValueBox(0)
+
+    private func submitDrain() {
+        Self.waitingDrains.withLockedValue { $0 += 1 }
+        Self.threads.submit { _ in
+            Self.waitingDrains.withLockedValue { $0 -= 1 }
+            self.drain()
+        }
+    }
+
     private func drain() {
+        var lingered = false
         for _ in 0..<Self.drainBatch {
-            if state.withLockedValue({ $0.queue.isEmpty }) {
+            if !lingered, state.withLockedValue({ $0.queue.isEmpty }), Self.waitingDrains.withLockedValue({ $0 == 0 }) {
                 // Producers only append while `draining` is set: nothing is lost while this thread waits;
-                // still empty afterwards, the drain ends below.
+                // still empty afterwards, the drain ends below. Once per turn.
+                lingered = true
                 usleep(Self.linger)
             }
             let now = Date().timeIntervalSince1970
@@ -213,7 +228,7 @@ final class RulesRuntime: Sendable {
             run(next, rules: rules)
         }
         // More waits: queued again behind the other namespaces' work.
-        Self.threads.submit { _ in self.drain() }
+        submitDrain()
     }
 
     /// Every rule the message triggers: the SQL, then each action; failures go to the rule's error action.
@@ -321,7 +336,8 @@ final class RulesRuntime: Sendable {
             return
         }
         http.submit(post, rule: rule) { failure in
-            completion(failure.map { ActionFailure(action: type, resource: post.url, message: $0) })
+            // Back on the rules thread: what follows (the error action) may write files and tables.
+            Self.threads.submit { _ in completion(failure.map { ActionFailure(action: type, resource: post.url, message: $0) }) }
         }
     }
 

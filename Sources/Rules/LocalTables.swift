@@ -122,6 +122,23 @@ public enum LocalTables {
         }
     }
 
+    /// Why an item's text cannot be stored: too large, or nested too deeply to be read back (an
+    /// AttributeValue map nests twice as deep as the payload it came from).
+    public static func problem(storing text: String) -> TableError? {
+        guard text.utf8.count <= maximumItemBytes else { return .validation("Item size has exceeded the maximum allowed size") }
+        guard SQLJSON.parse(Array(text.utf8), version: .v2016) != nil else {
+            return .validation("The item is nested too deeply to be stored (at most \(SQLJSON.maximumDepth) levels of AttributeValues).")
+        }
+        return nil
+    }
+
+    /// A stored key as DynamoDB's Key map (Scan's LastEvaluatedKey), from the schema's names and types.
+    public static func keyMap(_ key: ItemKey, schema: TableSchema) -> SQLObject {
+        var map = SQLObject([(schema.hashKey.name, .object(SQLObject([(schema.hashKey.type, .string(key.hash))])))])
+        if let range = schema.rangeKey { map[range.name] = .object(SQLObject([(range.type, .string(key.range))])) }
+        return map
+    }
+
     /// The key attributes alone (Scan's LastEvaluatedKey, GetItem's Key).
     public static func keyAttributes(of item: SQLObject, schema: TableSchema) -> SQLObject {
         SQLObject([schema.hashKey, schema.rangeKey].compactMap { $0 }.map { ($0.name, item[$0.name]) })
@@ -222,7 +239,7 @@ extension RuleTableStore {
 
     private func put(table: String, key: ItemKey, item: SQLObject) throws -> TableError? {
         let text = SQLJSON.text(.object(item))
-        guard text.utf8.count <= LocalTables.maximumItemBytes else { return .validation("Item size has exceeded the maximum allowed size") }
+        if let problem = LocalTables.problem(storing: text) { return problem }
         try putItem(table: table, key: key, item: text)
         return nil
     }

@@ -35,6 +35,17 @@ struct LocalTablesTests {
         #expect(LocalTables.key(of: object(#"{"id": {"S": ""}, "n": {"N": "2"}}"#), schema: schema).isFailure, "an empty key")
     }
 
+    @Test func anItemThatCouldNotBeReadBackIsRefusedAndPagesEndOnTheStoredKey() {
+        // A payload nested 40 deep is fine for SQL; as AttributeValues it nests 80 deep: refused, not stored unreadable.
+        let deep = String(repeating: "{\"a\":", count: 40) + "1" + String(repeating: "}", count: 40)
+        let value = SQLJSON.parse(Array(deep.utf8), version: .v2016)!
+        let item = LocalTables.attributeValue(value).map(SQLJSON.text)!
+        #expect(LocalTables.problem(storing: item) != nil)
+        #expect(LocalTables.problem(storing: #"{"id":{"S":"a"}}"#) == nil)
+        let schema = TableSchema(name: "t", hashKey: .init(name: "id", type: "S"), rangeKey: .init(name: "n", type: "N"), createdAt: 0)
+        #expect(SQLJSON.text(.object(LocalTables.keyMap(ItemKey(hash: "a", range: "2"), schema: schema))) == #"{"id":{"S":"a"},"n":{"N":"2"}}"#)
+    }
+
     @Test func tableNamesAreDynamoDBs() {
         #expect(LocalTables.isValidTableName("Readings_2024.v-1"))
         for bad in ["ab", String(repeating: "a", count: 256), "with space", "slash/no", "ünï"] {
