@@ -6,6 +6,7 @@ failures go to the error action; tables are per region."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import boto3
 import botocore.config
@@ -162,3 +163,28 @@ def test_nothing_is_written_while_the_disk_is_short_of_the_configured_free_space
             client.close()
     finally:
         srv.stop()
+
+
+def test_only_the_admin_key_reaches_the_tables(gw):
+    ddb = dynamodb_client(gw)
+    table = unique("private").replace("-", "_")
+    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    ddb.put_item(TableName=table, Item={"k": {"S": "secret"}})
+    # A data-plane key (iot-data only, by its IoT policies) is refused, and reads nothing.
+    policy = gw.ensure_allow_all_policy()
+    made = subprocess.run([str(gw.binary), "access-key", "create", "--data-dir", str(gw.data_dir), "--description", "ddb", "--policy", policy],
+                          capture_output=True, text=True, timeout=30)
+    assert made.returncode == 0, made.stderr
+    lines = dict(line.split(" = ", 1) for line in made.stdout.splitlines() if " = " in line)
+    other = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=endpoint(gw), verify=str(gw.ca_cert),
+                         aws_access_key_id=lines["aws_access_key_id"], aws_secret_access_key=lines["aws_secret_access_key"],
+                         config=botocore.config.Config(retries={"max_attempts": 1}))
+    assert aws_error(lambda: other.scan(TableName=table))[0] == "AccessDeniedException"
+    assert aws_error(lambda: other.delete_table(TableName=table))[0] == "AccessDeniedException"
+    # A wrong secret for the admin key: the signature is refused.
+    key, _ = admin_keys(gw)
+    forged = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=endpoint(gw), verify=str(gw.ca_cert),
+                          aws_access_key_id=key, aws_secret_access_key="x" * 40, config=botocore.config.Config(retries={"max_attempts": 1}))
+    assert aws_error(lambda: forged.scan(TableName=table))[1] == 403
+    assert ddb.scan(TableName=table)["Count"] == 1
